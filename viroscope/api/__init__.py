@@ -1,0 +1,33 @@
+"""The Flask app: settings, database, broker, error handlers and one blueprint per resource."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from ..core.auth import ensure_first_admin
+from ..core.db import connect, ensure_indexes
+from ..core.settings import Settings, from_env
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from . import account, errors, groups, jobs, openapi, processes, users
+    from . import auth as api_auth
+
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.extensions["viroscope.settings"] = settings
+    database = connect(settings.mongodb_uri)
+    app.extensions["viroscope.db"] = database
+    ensure_indexes(database)
+    ensure_first_admin(database, settings.admin_user, settings.admin_password)
+
+    errors.register(app)
+    api_auth.register(app)
+    for module in (openapi, processes, jobs, users, groups, account):
+        app.register_blueprint(module.bp)
+    return app

@@ -1,0 +1,36 @@
+# Two commands: `make demo` runs the main job end to end, `make test` runs the test suite.
+# Both install what is missing first (Debian packages, a .venv with viroscope) and are safe to repeat.
+
+SHELL := /bin/bash
+VENV := .venv
+APT_PACKAGES := python3-venv python3-dev redis-server bowtie2 samtools spades hmmer ncbi-blast+ pigz wrk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system demo test bench clean
+
+setup: system $(VENV)/.installed
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/viroscope demo
+
+test: setup
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: setup
+	@for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script || exit 1; done
+
+clean:
+	rm -rf data/demo

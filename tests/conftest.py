@@ -1,0 +1,221 @@
+"""Shared fixtures: a real nx-27017 database server and a real Redis, started once per session.
+
+The API tests run the app in-process with dramatiq's StubBroker and an in-thread
+worker (``stub_worker``); ``live_server`` serves the app over HTTP for job actors,
+which only speak the Job API. Integration tests start the real process types.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["BROKER_URL"] = "stub"  # before any actor module binds to a broker
+
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dramatiq
+import pymongo
+import pytest
+from werkzeug.serving import make_server
+
+from viroscope.core import auth
+from viroscope.core.db import close_all
+from viroscope.core.settings import from_env
+from viroscope.core.utils import new_id
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+def start_database(tmp: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "nx-27017"), "--data-dir", str(tmp), "-p", str(port),
+         "--log-file", str(tmp / "db.log"), "--pid-file", str(tmp / "db.pid")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    wait_port(port)
+    return proc, port
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    wait_port(port)
+    return proc, port
+
+
+@pytest.fixture(scope="session")
+def database_server(tmp_path_factory):
+    proc, port = start_database(tmp_path_factory.mktemp("nx"))
+    yield f"mongodb://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    proc, port = start_redis(tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def settings(database_server, tmp_path, monkeypatch):
+    """Settings of one test: its own database and data folder, also exported to the environment."""
+    name = f"t_{new_id()}"
+    env = {
+        "MONGODB_URI": f"{database_server}/{name}",
+        "DATA_PATH": str(tmp_path / "data"),
+        "VIROSCOPE_HEARTBEAT_TIMEOUT": "5",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield from_env()
+    client = pymongo.MongoClient(database_server)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def db(settings):
+    from viroscope.core.db import connect
+
+    return connect(settings.mongodb_uri)
+
+
+@pytest.fixture
+def app(settings):
+    from viroscope.api import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def stub_broker():
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    return broker
+
+
+@pytest.fixture
+def stub_worker(stub_broker, app):
+    worker = dramatiq.Worker(stub_broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def live_server(app, settings, monkeypatch):
+    """The app on a real HTTP port, for actors that speak the Job API."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("VIROSCOPE_API_URL", url)
+    yield url
+    server.shutdown()
+
+
+class User:
+    """A user with an API key, for calling the test client as that user."""
+
+    def __init__(self, client, user_id: str, key: str):
+        self.client, self.id, self.key = client, user_id, key
+
+    def _call(self, method, url, **kwargs):
+        return getattr(self.client, method)(url, auth=(self.id, self.key), **kwargs)
+
+    def get(self, url, **kw):
+        return self._call("get", url, **kw)
+
+    def post(self, url, **kw):
+        return self._call("post", url, **kw)
+
+    def patch(self, url, **kw):
+        return self._call("patch", url, **kw)
+
+    def put(self, url, **kw):
+        return self._call("put", url, **kw)
+
+    def delete(self, url, **kw):
+        return self._call("delete", url, **kw)
+
+
+@pytest.fixture
+def make_user(client, db):
+    """Create a user with an API key: ``make_user("bob", permissions=[...], administrator=False)``."""
+
+    def make(user_id=None, *, administrator=False, permissions=(), groups=()):
+        user_id = user_id or f"user_{new_id(5)}"
+        auth.create_user(db, user_id, "hunter2hunter2", administrator=administrator)
+        perms = {p: p in permissions for p in auth.PERMISSIONS}
+        update = {"permissions": perms, "groups": list(groups)}
+        db.users.update_one({"_id": user_id}, {"$set": update})
+        _, raw = auth.create_api_key(db, db.users.find_one({"_id": user_id}), "test", perms)
+        return User(client, user_id, raw)
+
+    return make
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin", administrator=True)
+
+
+@pytest.fixture
+def plain_user(make_user):
+    return make_user("plain")
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    close_all()

@@ -1,0 +1,98 @@
+"""Identify the caller of every request and enforce who may reach which endpoint.
+
+Credentials: a session cookie (``POST /api/account/login``), HTTP Basic
+``user:api_key``, or HTTP Basic ``job-<id>:<key>`` for the Job API. Views declare
+who may call them with ``public``, ``jobs_allowed`` or ``jobs_only``; by default a
+view needs a signed-in user and refuses jobs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import Flask, current_app, g, request
+
+from ..core import auth, processes
+from ..core.errors import BadRequest, NotPermitted, Unauthorized
+from .context import db
+
+SESSION_COOKIE = "session_id"
+TOKEN_COOKIE = "session_token"
+
+
+def public(view):
+    view.access = "public"
+    return view
+
+
+def jobs_allowed(view):
+    view.access = "user_or_job"
+    return view
+
+
+def jobs_only(view):
+    view.access = "job"
+    return view
+
+
+def _basic_credentials() -> tuple[str, str] | None:
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise BadRequest("Malformed Authorization header")
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadRequest("Malformed Authorization header") from None
+    user, sep, secret = decoded.partition(":")
+    if not sep or not user or not secret:
+        raise BadRequest("Malformed Authorization header")
+    return user, secret
+
+
+def identify() -> auth.Client:
+    credentials = _basic_credentials()
+    if credentials:
+        name, secret = credentials
+        if name.startswith("job-"):
+            job = processes.authenticate_job(db(), name[4:], secret)
+            if job is None:
+                raise Unauthorized("Invalid job credentials")
+            return auth.Client(job=job)
+        client = auth.client_from_api_key(db(), name, secret)
+        if client is None:
+            raise Unauthorized("Invalid credentials")
+        return client
+    session_id, token = request.cookies.get(SESSION_COOKIE), request.cookies.get(TOKEN_COOKIE)
+    if session_id and token:
+        client = auth.client_from_session(db(), session_id, token)
+        if client is not None:
+            return client
+    return auth.Client()
+
+
+def check_access() -> None:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    access = getattr(view, "access", "user")
+    if access == "public" or view is None:
+        g.client = auth.Client()
+        try:
+            g.client = identify()
+        except (BadRequest, Unauthorized):
+            if view is not None:
+                raise
+        return
+    g.client = identify()
+    if not g.client.authenticated:
+        raise Unauthorized()
+    if g.client.job is not None and access == "user":
+        raise NotPermitted("Job keys may only be used on the Job API")
+    if g.client.job is None and access == "job":
+        raise NotPermitted("Only jobs may use this endpoint")
+
+
+def register(app: Flask) -> None:
+    app.before_request(check_access)

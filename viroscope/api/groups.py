@@ -1,0 +1,52 @@
+"""``/api/groups``: user groups and the permissions they grant their members."""
+
+from flask import Blueprint
+
+from ..core import auth, rights
+from ..core.utils import to_json
+from .context import client, db
+from .responses import json_response, no_content
+from .validation import Body, body
+
+bp = Blueprint("groups", __name__, url_prefix="/api/groups")
+
+
+class CreateGroup(Body):
+    group_id: str
+
+
+class EditGroup(Body):
+    permissions: dict[str, bool]
+
+
+@bp.get("")
+def find():
+    return json_response([to_json(g) for g in db().groups.find({}).sort("_id", 1)])
+
+
+@bp.post("")
+@body(CreateGroup)
+def create(data: CreateGroup):
+    rights.require_admin(client())
+    group = auth.create_group(db(), data.group_id.strip())
+    return json_response(to_json(group), 201, {"Location": f"/api/groups/{group['_id']}"})
+
+
+@bp.get("/<group_id>")
+def get(group_id: str):
+    return json_response(to_json(auth.get_group_or_404(db(), group_id)))
+
+
+@bp.patch("/<group_id>")
+@body(EditGroup)
+def edit(data: EditGroup, group_id: str):
+    rights.require_admin(client())
+    auth.check_permission_names(data.permissions)
+    return json_response(to_json(auth.edit_group_permissions(db(), group_id, data.permissions)))
+
+
+@bp.delete("/<group_id>")
+def remove(group_id: str):
+    rights.require_admin(client())
+    auth.remove_group(db(), group_id)
+    return no_content()

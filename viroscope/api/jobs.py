@@ -1,0 +1,117 @@
+"""``/api/jobs``: the workflow processes, plus the Job API life-cycle endpoints used by workers."""
+
+from typing import Literal
+
+from flask import Blueprint
+
+from ..core import processes, rights
+from ..core.errors import BadRequest, Conflict, NotFound
+from ..core.utils import to_json
+from .auth import jobs_allowed, jobs_only
+from .context import client, db, settings
+from .processes import serialize_process
+from .responses import json_response, no_content, paginated
+from .validation import Body, PageQuery, body, query
+
+bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
+
+
+def serialize_job(doc: dict) -> dict:
+    return {**serialize_process(doc), "workflow": doc["workflow"], "args": doc.get("args", {})}
+
+
+def serialize_job_full(doc: dict) -> dict:
+    return {**serialize_job(doc), "status": to_json(doc.get("status", []))}
+
+
+def get_job_or_404(job_id: str) -> dict:
+    job = processes.get_process_or_404(db(), job_id)
+    if "workflow" not in job:
+        raise NotFound()
+    return job
+
+
+def require_own_job(job_id: str) -> dict:
+    """Job API calls: a job may only act on itself."""
+    job = get_job_or_404(job_id)
+    if client().job is not None and client().job["_id"] != job_id:
+        raise rights.InsufficientRights()
+    return job
+
+
+class JobQuery(PageQuery):
+    state: Literal["waiting", "running", "complete", "error", "cancelled"] | None = None
+    workflow: Literal["build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs"] | None = None
+
+
+@bp.get("")
+@query(JobQuery)
+def find(args: JobQuery):
+    envelope = processes.find_processes(
+        db(), page=args.page, per_page=args.per_page, type_=args.workflow, state=args.state, jobs_only=True
+    )
+    return paginated(envelope, serialize_job)
+
+
+@bp.get("/<job_id>")
+@jobs_allowed
+def get(job_id: str):
+    return json_response(serialize_job_full(require_own_job(job_id)))
+
+
+@bp.put("/<job_id>/cancel")
+def cancel(job_id: str):
+    rights.require_permission(client(), "cancel_job")
+    get_job_or_404(job_id)
+    return json_response(serialize_job_full(processes.request_cancel(db(), job_id)))
+
+
+@bp.delete("/<job_id>")
+def remove(job_id: str):
+    rights.require_permission(client(), "remove_job")
+    get_job_or_404(job_id)
+    processes.remove_job(db(), job_id)
+    return no_content()
+
+
+# ---------------------------------------------------------------- Job API
+
+
+@bp.post("/<job_id>/claim")
+@jobs_only
+def claim(job_id: str):
+    require_own_job(job_id)
+    doc = processes.claim(db(), job_id, settings().heartbeat_timeout)
+    if doc is None:
+        raise Conflict("Job is not waiting")
+    return json_response(serialize_job_full(doc))
+
+
+@bp.put("/<job_id>/ping")
+@jobs_only
+def ping(job_id: str):
+    require_own_job(job_id)
+    return json_response({"cancel_requested": processes.heartbeat(db(), job_id)})
+
+
+class StatusBody(Body):
+    state: Literal["waiting", "running", "complete", "error", "cancelled"]
+    step: str | None = None
+    progress: float | None = None
+    error: str | None = None
+
+
+@bp.post("/<job_id>/status")
+@jobs_only
+@body(StatusBody)
+def push_status(data: StatusBody, job_id: str):
+    job = require_own_job(job_id)
+    if job["state"] in processes.FINISHED:
+        raise Conflict("Job is finished")
+    if data.state == "error" and not data.error:
+        raise BadRequest("Missing error information")
+    if data.state == "running":
+        processes.report(db(), job_id, step=data.step, progress=data.progress)
+    else:
+        processes.finish(db(), job_id, data.state, data.error)
+    return json_response(serialize_job(processes.get_process_or_404(db(), job_id)), 201)

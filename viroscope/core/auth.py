@@ -1,0 +1,301 @@
+"""Who is calling: users, groups, passwords, sessions, API keys and job keys."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from .errors import BadRequest, Conflict, InvalidInput, NotFound
+from .utils import new_id, now
+
+PERMISSIONS = (
+    "cancel_job",
+    "create_ref",
+    "create_sample",
+    "modify_hmm",
+    "modify_subtraction",
+    "remove_file",
+    "remove_job",
+    "upload_file",
+)
+
+SESSION_LIFETIME = datetime.timedelta(hours=1)
+REMEMBERED_SESSION_LIFETIME = datetime.timedelta(days=30)
+
+# scrypt parameters: 16 MiB of memory per hash keeps brute force expensive.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+@dataclass
+class Client:
+    """The authenticated caller of a request: a user (by session or API key) or a job."""
+
+    user_id: str | None = None
+    administrator: bool = False
+    groups: list[str] = field(default_factory=list)
+    permissions: dict[str, bool] = field(default_factory=dict)
+    job: dict | None = None
+    session_id: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id is not None or self.job is not None
+
+    def has_permission(self, name: str) -> bool:
+        return self.administrator or bool(self.permissions.get(name))
+
+
+def no_permissions() -> dict[str, bool]:
+    return {name: False for name in PERMISSIONS}
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash, self-describing so parameters can change later."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        actual = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual.hex(), digest)
+
+
+def hash_token(token: str) -> str:
+    """Keys and session tokens are random, so a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- groups and users
+
+
+def merge_group_permissions(db: Database, group_ids: list[str]) -> dict[str, bool]:
+    merged = no_permissions()
+    for group in db.groups.find({"_id": {"$in": list(group_ids)}}):
+        for name, value in group.get("permissions", {}).items():
+            merged[name] = merged.get(name, False) or bool(value)
+    return merged
+
+
+def get_user_or_404(db: Database, user_id: str) -> dict:
+    user = db.users.find_one({"_id": user_id})
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def get_group_or_404(db: Database, group_id: str) -> dict:
+    group = db.groups.find_one({"_id": group_id})
+    if group is None:
+        raise NotFound()
+    return group
+
+
+def check_password_length(password: str, minimum: int) -> None:
+    if len(password) < minimum:
+        raise BadRequest(f"Password does not meet minimum length requirement ({minimum})")
+
+
+def create_user(
+    db: Database, user_id: str, password: str, *, administrator=False, force_reset=False, minimum_length=8
+) -> dict:
+    check_password_length(password, minimum_length)
+    user = {
+        "_id": user_id,
+        "administrator": administrator,
+        "groups": [],
+        "permissions": no_permissions(),
+        "primary_group": "",
+        "password": hash_password(password),
+        "force_reset": force_reset,
+        "last_password_change": now(),
+        "created_at": now(),
+    }
+    try:
+        db.users.insert_one(user)
+    except DuplicateKeyError:
+        raise BadRequest("User already exists") from None
+    return user
+
+
+def ensure_first_admin(db: Database, user_id: str, password: str) -> bool:
+    """Create the first administrator from settings when there are no users yet."""
+    if not user_id or not password or db.users.count_documents({}, limit=1):
+        return False
+    try:
+        create_user(db, user_id, password, administrator=True)
+    except BadRequest:
+        return False
+    return True
+
+
+def edit_user(db: Database, user_id: str, changes: dict, minimum_length=8) -> dict:
+    user = get_user_or_404(db, user_id)
+    update = {}
+    if "password" in changes:
+        check_password_length(changes["password"], minimum_length)
+        update.update(password=hash_password(changes["password"]), last_password_change=now())
+        db.sessions.delete_many({"user.id": user_id})
+    if "groups" in changes:
+        missing = set(changes["groups"]) - {g["_id"] for g in db.groups.find({"_id": {"$in": changes["groups"]}})}
+        if missing:
+            raise BadRequest(f"Group does not exist: {sorted(missing)[0]}")
+        update["groups"] = changes["groups"]
+        update["permissions"] = merge_group_permissions(db, changes["groups"])
+    groups = update.get("groups", user["groups"])
+    if "primary_group" in changes:
+        primary = changes["primary_group"]
+        if primary and not db.groups.find_one({"_id": primary}):
+            raise BadRequest("Primary group does not exist")
+        if primary and primary not in groups:
+            raise Conflict("User is not member of group")
+        update["primary_group"] = primary
+    for key in ("administrator", "force_reset"):
+        if key in changes:
+            update[key] = changes[key]
+    if update:
+        db.users.update_one({"_id": user_id}, {"$set": update})
+    return get_user_or_404(db, user_id)
+
+
+def create_group(db: Database, group_id: str) -> dict:
+    group = {"_id": group_id, "name": group_id, "permissions": no_permissions(), "created_at": now()}
+    try:
+        db.groups.insert_one(group)
+    except DuplicateKeyError:
+        raise BadRequest("Group already exists") from None
+    return group
+
+
+def edit_group_permissions(db: Database, group_id: str, permissions: dict[str, bool]) -> dict:
+    group = get_group_or_404(db, group_id)
+    merged = {**no_permissions(), **group.get("permissions", {}), **permissions}
+    db.groups.update_one({"_id": group_id}, {"$set": {"permissions": merged}})
+    refresh_member_permissions(db, group_id)
+    return get_group_or_404(db, group_id)
+
+
+def refresh_member_permissions(db: Database, group_id: str) -> None:
+    for user in db.users.find({"groups": group_id}, {"groups": 1}):
+        db.users.update_one({"_id": user["_id"]}, {"$set": {"permissions": merge_group_permissions(db, user["groups"])}})
+
+
+def remove_group(db: Database, group_id: str) -> None:
+    get_group_or_404(db, group_id)
+    db.groups.delete_one({"_id": group_id})
+    for user in db.users.find({"groups": group_id}, {"groups": 1}):
+        groups = [g for g in user["groups"] if g != group_id]
+        db.users.update_one(
+            {"_id": user["_id"]}, {"$set": {"groups": groups, "permissions": merge_group_permissions(db, groups)}}
+        )
+
+
+def client_for_user(user: dict, **extra) -> Client:
+    return Client(
+        user_id=user["_id"],
+        administrator=user.get("administrator", False),
+        groups=list(user.get("groups", [])),
+        permissions=dict(user.get("permissions", {})),
+        **extra,
+    )
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def login(db: Database, user_id: str, password: str, remember: bool = False) -> tuple[dict, str]:
+    """Check credentials and open a session; returns (session, raw token)."""
+    user = db.users.find_one({"_id": user_id})
+    if user is None or not check_password(password, user["password"]):
+        raise BadRequest("Invalid username or password")
+    token = secrets.token_urlsafe(32)
+    lifetime = REMEMBERED_SESSION_LIFETIME if remember else SESSION_LIFETIME
+    session = {
+        "_id": secrets.token_urlsafe(16),
+        "token": hash_token(token),
+        "user": {"id": user_id},
+        "created_at": now(),
+        "expires_at": now() + lifetime,
+    }
+    db.sessions.insert_one(session)
+    return session, token
+
+
+def client_from_session(db: Database, session_id: str, token: str) -> Client | None:
+    session = db.sessions.find_one({"_id": session_id})
+    if not session or session["expires_at"] < now() or not hmac.compare_digest(session["token"], hash_token(token)):
+        return None
+    user = db.users.find_one({"_id": session["user"]["id"]})
+    return client_for_user(user, session_id=session_id) if user else None
+
+
+def logout(db: Database, session_id: str) -> None:
+    db.sessions.delete_one({"_id": session_id})
+
+
+# ---------------------------------------------------------------- API keys
+
+
+def create_api_key(db: Database, user: dict, name: str, permissions: dict[str, bool]) -> tuple[dict, str]:
+    """A new key for ``user``: permissions are clipped to the owner's; the raw key is returned once."""
+    raw = secrets.token_hex(32)
+    owner = client_for_user(user)
+    granted = {p: bool(permissions.get(p)) and owner.has_permission(p) for p in PERMISSIONS}
+    existing = db.keys.count_documents({"user.id": user["_id"], "name": name})
+    key = {
+        "_id": hash_token(raw),
+        "id": f"{name.lower().replace(' ', '_')}_{existing}",
+        "name": name,
+        "permissions": granted,
+        "created_at": now(),
+        "user": {"id": user["_id"]},
+    }
+    while db.keys.find_one({"id": key["id"], "user.id": user["_id"]}):
+        key["id"] = f"{key['id']}_{new_id(3)}"
+    db.keys.insert_one(key)
+    return key, raw
+
+
+def client_from_api_key(db: Database, user_id: str, raw_key: str) -> Client | None:
+    key = db.keys.find_one({"_id": hash_token(raw_key)})
+    if not key or key["user"]["id"] != user_id:
+        return None
+    user = db.users.find_one({"_id": user_id})
+    if not user:
+        return None
+    client = client_for_user(user)
+    # A key carries the lesser of its own permissions and its owner's current ones.
+    client.permissions = {p: bool(key["permissions"].get(p)) and client.has_permission(p) for p in PERMISSIONS}
+    return client
+
+
+def get_own_key_or_404(db: Database, user_id: str, key_id: str) -> dict:
+    key = db.keys.find_one({"id": key_id, "user.id": user_id})
+    if key is None:
+        raise NotFound()
+    return key
+
+
+def edit_api_key(db: Database, user: dict, key_id: str, permissions: dict[str, bool]) -> dict:
+    key = get_own_key_or_404(db, user["_id"], key_id)
+    owner = client_for_user(user)
+    merged = {**key["permissions"], **permissions}
+    granted = {p: bool(merged.get(p)) and owner.has_permission(p) for p in PERMISSIONS}
+    db.keys.update_one({"_id": key["_id"]}, {"$set": {"permissions": granted}})
+    return get_own_key_or_404(db, user["_id"], key_id)
+
+
+def check_permission_names(permissions: dict) -> None:
+    unknown = sorted(set(permissions) - set(PERMISSIONS))
+    if unknown:
+        raise InvalidInput(f"Unknown permission: {unknown[0]}", errors={"permissions": [f"unknown: {unknown[0]}"]})

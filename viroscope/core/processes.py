@@ -1,0 +1,178 @@
+"""The process document: one record per long-running operation, polled by clients.
+
+Jobs (the five workflows) are processes too, with a ``workflow``, ``args``, a
+hashed ``key`` for the Job API and an append-only ``status`` history.
+
+States: ``waiting -> running -> complete | error | cancelled``; a crashed run whose
+heartbeat stopped is claimed again from ``running``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+
+from pymongo.database import Database
+
+from .auth import hash_token
+from .errors import Conflict, NotFound
+from .pagination import paginate
+from .utils import new_id, now
+
+STATES = ("waiting", "running", "complete", "error", "cancelled")
+FINISHED = ("complete", "error", "cancelled")
+WORKFLOWS = ("build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs")
+
+
+def _status_entry(state: str, step: str | None, progress: float, error: str | None = None) -> dict:
+    return {"state": state, "stage": step, "step": step, "progress": progress, "error": error, "timestamp": now()}
+
+
+def create_process(
+    db: Database,
+    process_type: str,
+    *,
+    user_id: str | None,
+    context: dict | None = None,
+    steps: list[str] | None = None,
+    workflow: bool = False,
+    args: dict | None = None,
+) -> tuple[dict, str | None]:
+    """Insert a waiting process; for jobs also a key. Returns (document, raw job key or None)."""
+    steps = steps or []
+    first_step = steps[0] if steps else None
+    created = now()
+    doc = {
+        "_id": new_id(),
+        "type": process_type,
+        "step": first_step,
+        "step_count": len(steps),
+        "steps": steps,
+        "progress": 0,
+        "complete": False,
+        "error": None,
+        "context": context or {},
+        "created_at": created,
+        "updated_at": created,
+        "user": {"id": user_id} if user_id else None,
+        "state": "waiting",
+        "attempts": 0,
+        "heartbeat_at": None,
+        "cancel_requested": False,
+        "status": [_status_entry("waiting", first_step, 0)],
+    }
+    raw_key = None
+    if workflow:
+        raw_key = secrets.token_hex(32)
+        doc.update(workflow=process_type, args=args or {}, key=hash_token(raw_key))
+    db.processes.insert_one(doc)
+    return doc, raw_key
+
+
+def get_process_or_404(db: Database, process_id: str) -> dict:
+    doc = db.processes.find_one({"_id": process_id})
+    if doc is None:
+        raise NotFound()
+    return doc
+
+
+def find_processes(
+    db: Database, *, page: int, per_page: int, type_: str | None = None, state: str | None = None, jobs_only=False
+) -> dict:
+    query = {}
+    if type_:
+        query["type"] = type_
+    if state:
+        query["state"] = state
+    base = {"workflow": {"$exists": True}} if jobs_only else {}
+    return paginate(db.processes, query, base_query=base, page=page, per_page=per_page, sort=[("created_at", -1)])
+
+
+def request_cancel(db: Database, process_id: str) -> dict:
+    """Cancel a waiting process at once; ask a running one to stop (its worker kills its tools)."""
+    get_process_or_404(db, process_id)
+    entry = _status_entry("cancelled", None, 0)
+    if db.processes.update_one(
+        {"_id": process_id, "state": "waiting"},
+        {"$set": {"state": "cancelled", "cancel_requested": True, "updated_at": now()}, "$push": {"status": entry}},
+    ).modified_count:
+        return get_process_or_404(db, process_id)
+    if db.processes.update_one(
+        {"_id": process_id, "state": "running"}, {"$set": {"cancel_requested": True, "updated_at": now()}}
+    ).modified_count:
+        return get_process_or_404(db, process_id)
+    raise Conflict("Not cancellable")
+
+
+def claim(db: Database, process_id: str, stale_after: int) -> dict | None:
+    """Take the process for this run, or None if it is finished, cancelled or alive elsewhere.
+
+    A conditional update, so a redelivered message never runs a process twice at once;
+    a ``running`` process whose heartbeat is older than ``stale_after`` seconds was
+    orphaned by a crashed worker and may be claimed again.
+    """
+    t = now()
+    update = {"$set": {"state": "running", "heartbeat_at": t, "updated_at": t, "error": None}, "$inc": {"attempts": 1}}
+    if db.processes.update_one({"_id": process_id, "state": "waiting"}, update).modified_count:
+        return _push_status(db, process_id, "running")
+    stale = t - datetime.timedelta(seconds=stale_after)
+    query = {"_id": process_id, "state": "running", "heartbeat_at": {"$lt": stale}}
+    if db.processes.update_one(query, update).modified_count:
+        return _push_status(db, process_id, "running")
+    return None
+
+
+def _push_status(db: Database, process_id: str, state: str, error: str | None = None) -> dict:
+    doc = get_process_or_404(db, process_id)
+    db.processes.update_one(
+        {"_id": process_id}, {"$push": {"status": _status_entry(state, doc.get("step"), doc["progress"], error)}}
+    )
+    return doc
+
+
+def heartbeat(db: Database, process_id: str) -> bool:
+    """Record that the run is alive; returns True when a cancel was requested."""
+    db.processes.update_one({"_id": process_id, "state": "running"}, {"$set": {"heartbeat_at": now()}})
+    doc = db.processes.find_one({"_id": process_id}, {"cancel_requested": 1, "state": 1})
+    return bool(doc and (doc.get("cancel_requested") or doc.get("state") == "cancelled"))
+
+
+def report(db: Database, process_id: str, *, step: str | None = None, progress: float | None = None, **context) -> None:
+    """Record the current step and progress (0..1) of a running process."""
+    update: dict = {"updated_at": now()}
+    if step is not None:
+        update["step"] = step
+    if progress is not None:
+        update["progress"] = round(min(max(progress, 0.0), 1.0), 3)
+    for key, value in context.items():
+        update[f"context.{key}"] = value
+    db.processes.update_one({"_id": process_id}, {"$set": update})
+
+
+def finish(db: Database, process_id: str, state: str, error: str | None = None) -> None:
+    """End a run as ``complete``, ``error``, ``cancelled`` or back to ``waiting`` for a retry."""
+    update = {"state": state, "updated_at": now(), "error": error}
+    if state == "complete":
+        update.update(complete=True, progress=1)
+    db.processes.update_one({"_id": process_id, "state": {"$nin": list(FINISHED)}}, {"$set": update})
+    _push_status(db, process_id, state, error)
+
+
+def stale_running(db: Database, stale_after: int) -> list[dict]:
+    """Running processes whose heartbeat stopped: their worker died."""
+    cutoff = now() - datetime.timedelta(seconds=stale_after)
+    return list(db.processes.find({"state": "running", "heartbeat_at": {"$lt": cutoff}}))
+
+
+def authenticate_job(db: Database, job_id: str, raw_key: str) -> dict | None:
+    job = db.processes.find_one({"_id": job_id, "workflow": {"$exists": True}})
+    if job and secrets.compare_digest(job.get("key", ""), hash_token(raw_key)):
+        return job
+    return None
+
+
+def remove_job(db: Database, job_id: str) -> None:
+    job = get_process_or_404(db, job_id)
+    if job["state"] not in FINISHED:
+        raise Conflict("Job is running or waiting and cannot be removed")
+    db.processes.delete_one({"_id": job_id})

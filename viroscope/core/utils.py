@@ -1,0 +1,51 @@
+"""Ids and timestamps."""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import string
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_id(length: int = 8) -> str:
+    """A random id of lowercase letters and digits, like every resource id in the API.
+
+    >>> len(new_id()), new_id().isalnum()
+    (8, True)
+    """
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def now() -> datetime.datetime:
+    """The current UTC time at millisecond precision (what BSON stores)."""
+    t = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def iso(value: datetime.datetime | None) -> str | None:
+    """ISO 8601 UTC with microseconds and ``Z``.
+
+    >>> iso(datetime.datetime(2018, 5, 17, 19, 2, 23, 949000))
+    '2018-05-17T19:02:23.949000Z'
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_json(value):
+    """Turn a stored document into JSON-ready data: ``_id`` -> ``id``, datetimes -> ISO strings."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out["id" if key == "_id" else key] = to_json(item)
+        return out
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return iso(value)
+    return value

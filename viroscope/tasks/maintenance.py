@@ -1,0 +1,26 @@
+"""Housekeeping actors."""
+
+from ..core import processes
+from ..core.db import connect
+from ..core.settings import from_env
+from ..workers import queues
+from .process import actor
+
+#: A process silent for this many heartbeat timeouts has lost its message too: fail it.
+ABANDONED_FACTOR = 10
+
+
+@actor(queue_name=queues.MAINTENANCE, max_retries=0, time_limit=60_000)
+def reap_processes() -> int:
+    """Fail processes whose worker died long ago and whose message was never redelivered.
+
+    A crashed run's message comes back through the broker within the heartbeat timeout
+    and is claimed again; one still silent after ``ABANDONED_FACTOR`` timeouts never will be.
+    """
+    settings = from_env()
+    db = connect(settings.mongodb_uri)
+    reaped = 0
+    for doc in processes.stale_running(db, settings.heartbeat_timeout * ABANDONED_FACTOR):
+        processes.finish(db, doc["_id"], "error", "The worker running this process stopped responding")
+        reaped += 1
+    return reaped
