@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from . import account, errors, groups, jobs, openapi, processes, users
+    from . import account, errors, groups, indexes, jobs, openapi, processes, uploads, users
     from . import auth as api_auth
 
     app = Flask(__name__)
@@ -28,6 +28,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     errors.register(app)
     api_auth.register(app)
-    for module in (openapi, processes, jobs, users, groups, account):
+    for module in (openapi, processes, jobs, users, groups, account, uploads, indexes):
         app.register_blueprint(module.bp)
     return app

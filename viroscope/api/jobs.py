@@ -4,8 +4,8 @@ from typing import Literal
 
 from flask import Blueprint
 
-from ..core import processes, rights
-from ..core.errors import BadRequest, Conflict, NotFound
+from ..core import jobs, processes, rights
+from ..core.errors import BadRequest, Conflict, InsufficientRights, NotFound
 from ..core.utils import to_json
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
@@ -35,7 +35,7 @@ def require_own_job(job_id: str) -> dict:
     """Job API calls: a job may only act on itself."""
     job = get_job_or_404(job_id)
     if client().job is not None and client().job["_id"] != job_id:
-        raise rights.InsufficientRights()
+        raise InsufficientRights()
     return job
 
 
@@ -63,7 +63,7 @@ def get(job_id: str):
 def cancel(job_id: str):
     rights.require_permission(client(), "cancel_job")
     get_job_or_404(job_id)
-    return json_response(serialize_job_full(processes.request_cancel(db(), job_id)))
+    return json_response(serialize_job_full(jobs.cancel(db(), settings().data_path, job_id)))
 
 
 @bp.delete("/<job_id>")
@@ -113,5 +113,5 @@ def push_status(data: StatusBody, job_id: str):
     if data.state == "running":
         processes.report(db(), job_id, step=data.step, progress=data.progress)
     else:
-        processes.finish(db(), job_id, data.state, data.error)
+        jobs.finish_job(db(), settings().data_path, job_id, data.state, data.error)
     return json_response(serialize_job(processes.get_process_or_404(db(), job_id)), 201)

@@ -4,10 +4,10 @@ from typing import Literal
 
 from flask import Blueprint
 
-from ..core import processes
+from ..core import jobs, processes
 from ..core.errors import NotPermitted
 from ..core.utils import to_json
-from .context import client, db
+from .context import client, db, settings
 from .responses import json_response, paginated
 from .validation import PageQuery, query
 
@@ -47,5 +47,5 @@ def get(process_id: str):
 @bp.delete("/<process_id>")
 def cancel(process_id: str):
     require_cancel_right(processes.get_process_or_404(db(), process_id))
-    doc = processes.request_cancel(db(), process_id)
+    doc = jobs.cancel(db(), settings().data_path, process_id)
     return json_response(serialize_process(doc), 202, {"Content-Location": f"/api/processes/{process_id}"})

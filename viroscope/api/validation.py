@@ -81,8 +81,8 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     except (ValidationError, ValueError) as error:
         if isinstance(error, ValidationError):
             errors = _field_errors(error)
-            raise InvalidQuery(f"Invalid query: {_describe(errors)}", errors=errors) from None
-        raise InvalidQuery(f"Invalid query: {error}") from None
+            raise InvalidQuery("Invalid query", errors=errors) from None
+        raise InvalidQuery("Invalid query", errors={"query": [str(error)]}) from None
 
 
 def body(model: type[BaseModel]):

@@ -3,7 +3,8 @@
 A history document stores ``dictdiffer.diff(old, new)`` (spec ``virtool-api.md`` section 4, e.g.
 ``[["change", "abbreviation", ["ABTV", ""]], ["change", "version", [0, 1]]]``). Older versions
 are rebuilt from the current document by undoing diffs newest first: Virtool's
-``patch_to_version``. Diffs are stored as plain lists because MongoDB (and JSON) have no tuples;
+``patch_to_version`` (``dictdiffer.swap`` then ``dictdiffer.patch``, with one ordering fix in
+:func:`_swap`). Diffs are stored as plain lists because MongoDB (and JSON) have no tuples;
 ``dictdiffer.swap`` and ``dictdiffer.patch`` accept the lists just as well.
 
 ``create`` and ``remove`` history entries store a whole OTU (or nothing) instead of a diff; the
@@ -51,9 +52,28 @@ def patch_back(current: dict, diffs_newest_first: Iterable[list]) -> dict:
                 f"diff {position} (newest first) is {type(diff).__name__}, not a list of changes; "
                 "create and remove entries hold whole OTUs and must be handled by the caller"
             )
-        # swap turns each add into a remove and flips change pairs, so patch runs it backwards.
         patched = dictdiffer.patch(dictdiffer.swap(diff), patched, in_place=True)
     return patched
+
+
+def _swap(diff: list) -> list:
+    """The diff that undoes ``diff``: adds become removes, removes adds, change pairs flip.
+
+    Unlike ``dictdiffer.swap``, removals are reversed too. dictdiffer lists removed list items
+    by descending index, and re-inserting three or more trailing items in that order scrambles
+    them (``[]`` back to ``[a, b, c]`` gives ``[a, c, b]``); ascending order restores the list.
+    """
+    undo = []
+    for action, node, changes in diff:
+        if action == "add":
+            undo.append(["remove", node, list(reversed(changes))])
+        elif action == "remove":
+            undo.append(["add", node, list(reversed(changes))])
+        elif action == "change":
+            undo.append(["change", node, [changes[1], changes[0]]])
+        else:
+            raise ValueError(f"unknown diff action {action!r} at {node!r}")
+    return undo
 
 
 def _to_lists(value: Any) -> Any:

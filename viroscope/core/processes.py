@@ -37,13 +37,14 @@ def create_process(
     steps: list[str] | None = None,
     workflow: bool = False,
     args: dict | None = None,
+    process_id: str | None = None,
 ) -> tuple[dict, str | None]:
     """Insert a waiting process; for jobs also a key. Returns (document, raw job key or None)."""
     steps = steps or []
     first_step = steps[0] if steps else None
     created = now()
     doc = {
-        "_id": new_id(),
+        "_id": process_id or new_id(),
         "type": process_type,
         "step": first_step,
         "step_count": len(steps),

@@ -89,7 +89,8 @@ class ProcessRun:
     def __init__(self, store, document: dict):
         self.store = store
         self.document = document
-        self.process_id = document["_id"]
+        self.process_id = store.process_id
+        self.context = document.get("context", {})
         self.cancel = threading.Event()
 
     @property

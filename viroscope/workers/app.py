@@ -7,4 +7,4 @@ from .broker import configure
 
 broker = configure()
 
-from ..tasks import maintenance  # noqa: E402,F401
+from ..tasks import indexes, maintenance  # noqa: E402,F401

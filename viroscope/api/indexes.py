@@ -1,0 +1,105 @@
+"""``/api/indexes``: index builds, their files, and the Job API calls a build job makes."""
+
+from flask import Blueprint, request, send_file
+
+from ..core import indexes, processes, rights
+from ..core.errors import BadRequest, InsufficientRights, NotFound
+from ..core.utils import to_json
+from ..tasks import indexes as index_tasks
+from .auth import jobs_allowed, jobs_only
+from .context import client, db, settings
+from .responses import json_response, paginated
+from .uploads import incoming_stream
+from .validation import PageQuery, Query, query
+
+bp = Blueprint("indexes", __name__)
+
+
+class IndexQuery(PageQuery):
+    ready: bool | None = None
+
+
+class FileQuery(Query):
+    name: str
+
+
+def serialize_index(doc: dict) -> dict:
+    hidden = ("manifest", "sequence_otu_map", "files")
+    change_count, modified_otu_count = indexes.change_counts(db(), doc["_id"])
+    return {**to_json({k: v for k, v in doc.items() if k not in hidden}), "change_count": change_count,
+            "modified_otu_count": modified_otu_count}
+
+
+def serialize_index_full(doc: dict) -> dict:
+    return {**serialize_index(doc), "manifest": doc["manifest"], "files": to_json(doc.get("files", [])),
+            "contributors": indexes.contributors(db(), doc["_id"])}
+
+
+def get_readable_index(index_id: str) -> dict:
+    """The index, if the caller may read it: its own build job, an analysis job on it, or a reader of its reference."""
+    index = indexes.get_index_or_404(db(), index_id)
+    if client().job is not None:
+        rights.require_job_on(client(), "index", index_id)
+        return index
+    reference = db().refs.find_one({"_id": index["reference"]["id"]})
+    if reference is not None:
+        rights.require_reference_read(client(), reference)
+    return index
+
+
+@bp.post("/api/refs/<ref_id>/indexes")
+def build(ref_id: str):
+    reference = db().refs.find_one({"_id": ref_id})
+    if reference is None:
+        raise NotFound()
+    rights.require_reference_right(client(), reference, "build")
+    index = index_tasks.start_build(db(), ref_id, client().user_id)
+    return json_response(serialize_index(index), 201, {"Location": f"/api/indexes/{index['_id']}"})
+
+
+@bp.get("/api/indexes")
+@query(IndexQuery)
+def find(args: IndexQuery):
+    if args.ready:
+        return json_response([serialize_index(d) for d in indexes.latest_ready_indexes(db())])
+    return paginated(indexes.find_indexes(db(), page=args.page, per_page=args.per_page), serialize_index)
+
+
+@bp.get("/api/indexes/<index_id>")
+@jobs_allowed
+def get(index_id: str):
+    return json_response(serialize_index_full(get_readable_index(index_id)))
+
+
+@bp.get("/api/indexes/<index_id>/files/<name>")
+@jobs_allowed
+def download(index_id: str, name: str):
+    index = get_readable_index(index_id)
+    if name == "otus.json.gz":
+        path = indexes.otus_json_path(db(), settings().data_path, index)
+    else:
+        path = indexes.file_path(db(), settings().data_path, index_id, name)
+    return send_file(path, as_attachment=True, download_name=name, mimetype="application/octet-stream")
+
+
+@bp.post("/api/indexes/<index_id>/files")
+@jobs_only
+@query(FileQuery)
+def upload(args: FileQuery, index_id: str):
+    indexes.get_index_or_404(db(), index_id)
+    rights.require_job_on(client(), "index", index_id)
+    if client().job["workflow"] != "build_index":
+        raise InsufficientRights()
+    if args.name not in indexes.INDEX_FILE_NAMES:
+        raise BadRequest("Unsupported index file name")
+    entry = indexes.add_file(db(), settings().data_path, index_id, args.name, incoming_stream(),
+                             settings().max_upload_bytes)
+    return json_response(entry, 201, {"Location": f"/api/indexes/{index_id}/files/{args.name}"})
+
+
+@bp.patch("/api/indexes/<index_id>")
+@jobs_only
+def finalize(index_id: str):
+    indexes.get_index_or_404(db(), index_id)
+    rights.require_job_on(client(), "index", index_id)
+    return json_response(serialize_index_full(indexes.finalize(db(), settings().data_path, index_id)))

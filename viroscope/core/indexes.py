@@ -1,0 +1,229 @@
+"""Indexes: a reference's OTUs frozen at given versions and built into a Bowtie2 index.
+
+Requesting a build snapshots a ``manifest`` (OTU id -> version) and tags every unbuilt
+history entry with the new index; a failed or cancelled build removes the index and
+un-tags the history, so the reference is free for the next build.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from pymongo.database import Database
+
+from .errors import BadRequest, Conflict, NotFound
+from .files import path_in_store, remove_tree, write_stream
+from .pagination import paginate
+from .utils import new_id, now
+
+UNBUILT = {"id": "unbuilt", "version": "unbuilt"}
+
+#: The names a build may upload. ``reference.4.bt4`` is listed by the Job API contract;
+#: ``reference.4.bt2`` is what bowtie2-build writes, so both are accepted.
+INDEX_FILE_NAMES = (
+    "reference.json.gz",
+    "reference.fa.gz",
+    "reference.1.bt2",
+    "reference.2.bt2",
+    "reference.3.bt2",
+    "reference.4.bt2",
+    "reference.4.bt4",
+    "reference.rev.1.bt2",
+    "reference.rev.2.bt2",
+)
+BOWTIE2_FILES = ("reference.1.bt2", "reference.2.bt2", "reference.3.bt2", "reference.4.bt2",
+                 "reference.rev.1.bt2", "reference.rev.2.bt2")
+REQUIRED_FILES = ("reference.json.gz", "reference.fa.gz") + BOWTIE2_FILES
+
+
+def file_type(name: str) -> str:
+    if name.endswith(".json.gz"):
+        return "json"
+    if name.endswith(".fa.gz"):
+        return "fasta"
+    return "bowtie2"
+
+
+def index_dir(data_path: str, index_id: str) -> Path:
+    return path_in_store(data_path, "indexes", index_id)
+
+
+def get_index_or_404(db: Database, index_id: str) -> dict:
+    doc = db.indexes.find_one({"_id": index_id})
+    if doc is None:
+        raise NotFound()
+    return doc
+
+
+def change_counts(db: Database, index_id: str) -> tuple[int, int]:
+    """(changes built into the index, distinct OTUs they touched)."""
+    otus = set()
+    count = 0
+    for entry in db.history.find({"index.id": index_id}, {"otu.id": 1}):
+        count += 1
+        otus.add(entry["otu"]["id"])
+    return count, len(otus)
+
+
+def contributors(db: Database, index_id: str) -> list[dict]:
+    counts: dict[str, int] = {}
+    for entry in db.history.find({"index.id": index_id}, {"user.id": 1}):
+        user = (entry.get("user") or {}).get("id")
+        counts[user] = counts.get(user, 0) + 1
+    return [{"id": user, "count": count} for user, count in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+def find_indexes(db: Database, *, page: int, per_page: int, ref_id: str | None = None) -> dict:
+    query = {"reference.id": ref_id} if ref_id else {}
+    return paginate(db.indexes, query, page=page, per_page=per_page, sort=[("created_at", -1)],
+                    projection={"manifest": 0, "sequence_otu_map": 0})
+
+
+def latest_ready_indexes(db: Database) -> list[dict]:
+    latest: dict[str, dict] = {}
+    for doc in db.indexes.find({"ready": True}, {"manifest": 0, "sequence_otu_map": 0}).sort("version", -1):
+        latest.setdefault(doc["reference"]["id"], doc)
+    return list(latest.values())
+
+
+def latest_ready_index(db: Database, ref_id: str) -> dict | None:
+    docs = list(db.indexes.find({"reference.id": ref_id, "ready": True}).sort("version", -1).limit(1))
+    return docs[0] if docs else None
+
+
+def check_buildable(db: Database, ref_id: str) -> None:
+    if db.indexes.find_one({"reference.id": ref_id, "ready": False}, {"_id": 1}):
+        raise Conflict("Index build already in progress")
+    if db.otus.find_one({"reference.id": ref_id, "verified": False}, {"_id": 1}):
+        raise BadRequest("There are unverified OTUs")
+    if not db.history.find_one({"reference.id": ref_id, "index.id": "unbuilt"}, {"_id": 1}):
+        raise BadRequest("There are no unbuilt changes")
+
+
+def create_index(db: Database, ref_id: str, user_id: str, job_id: str) -> dict:
+    """Snapshot the manifest and tag unbuilt history; the build job fills in the files."""
+    check_buildable(db, ref_id)
+    manifest = {otu["_id"]: otu["version"] for otu in db.otus.find({"reference.id": ref_id}, {"version": 1})}
+    previous = list(db.indexes.find({"reference.id": ref_id, "ready": True}, {"version": 1}).sort("version", -1).limit(1))
+    index = {
+        "_id": new_id(),
+        "version": previous[0]["version"] + 1 if previous else 0,
+        "created_at": now(),
+        "manifest": manifest,
+        "ready": False,
+        "has_files": False,
+        "files": [],
+        "job": {"id": job_id},
+        "reference": {"id": ref_id},
+        "user": {"id": user_id},
+    }
+    db.indexes.insert_one(index)
+    # A second request racing this one would see two unready indexes; keep only the oldest.
+    unready = list(db.indexes.find({"reference.id": ref_id, "ready": False}, {"_id": 1}).sort("created_at", 1))
+    if unready and unready[0]["_id"] != index["_id"]:
+        db.indexes.delete_one({"_id": index["_id"]})
+        raise Conflict("Index build already in progress")
+    db.history.update_many(
+        {"reference.id": ref_id, "index.id": "unbuilt"},
+        {"$set": {"index": {"id": index["_id"], "version": index["version"]}}},
+    )
+    return index
+
+
+def discard_failed_build(db: Database, data_path: str, index_id: str) -> None:
+    """Remove an unfinished index and give its history back to ``unbuilt``."""
+    index = db.indexes.find_one({"_id": index_id})
+    if index is None or index.get("ready"):
+        return
+    db.history.update_many({"index.id": index_id}, {"$set": {"index": dict(UNBUILT)}})
+    db.indexes.delete_one({"_id": index_id, "ready": False})
+    remove_tree(index_dir(data_path, index_id))
+
+
+def add_file(db: Database, data_path: str, index_id: str, name: str, stream: BinaryIO, limit: int) -> dict:
+    index = get_index_or_404(db, index_id)
+    if name not in INDEX_FILE_NAMES:
+        raise BadRequest("Unsupported index file name")
+    if any(f["name"] == name for f in index.get("files", [])):
+        raise Conflict("File name already exists")
+    size = write_stream(stream, index_dir(data_path, index_id) / name, limit)
+    entry = {"id": len(index.get("files", [])) + 1, "name": name, "reference": index_id, "size": size,
+             "type": file_type(name), "uploaded_at": now()}
+    # Conditional push: a concurrent duplicate upload loses here rather than appearing twice.
+    if not db.indexes.update_one({"_id": index_id, "files.name": {"$ne": name}}, {"$push": {"files": entry}}).modified_count:
+        raise Conflict("File name already exists")
+    return entry
+
+
+def file_path(db: Database, data_path: str, index_id: str, name: str) -> Path:
+    index = get_index_or_404(db, index_id)
+    if not any(f["name"] == name for f in index.get("files", [])):
+        raise NotFound()
+    return index_dir(data_path, index_id) / name
+
+
+def finalize(db: Database, data_path: str, index_id: str) -> dict:
+    """Mark a build ready once all its files are in; record what it contains."""
+    index = get_index_or_404(db, index_id)
+    if index.get("ready"):
+        raise Conflict("Index is already finalized")
+    names = {f["name"] for f in index.get("files", [])}
+    missing = [n for n in REQUIRED_FILES if n not in names and not (n == "reference.4.bt2" and "reference.4.bt4" in names)]
+    if missing:
+        raise Conflict(f"Reference requires that all Bowtie2 index files have been uploaded. Missing files: {', '.join(missing)}")
+    sequence_otu_map = read_sequence_otu_map(index_dir(data_path, index_id) / "reference.json.gz")
+    db.indexes.update_one(
+        {"_id": index_id},
+        {"$set": {"ready": True, "has_files": True, "sequence_otu_map": sequence_otu_map, "ready_at": now()}},
+    )
+    for otu_id, version in index["manifest"].items():
+        db.otus.update_one({"_id": otu_id}, {"$set": {"last_indexed_version": version}})
+    return get_index_or_404(db, index_id)
+
+
+def read_sequence_otu_map(path: Path) -> dict[str, str]:
+    with gzip.open(path, "rt") as handle:
+        data = json.load(handle)
+    return {
+        sequence["_id"]: otu["_id"]
+        for otu in data["otus"]
+        for isolate in otu["isolates"]
+        for sequence in isolate["sequences"]
+    }
+
+
+def iter_manifest_otus(db: Database, index: dict) -> Iterator[dict]:
+    """Every OTU of the manifest, joined and patched back to its manifest version."""
+    from .otus import get_joined_otu, patch_otu_to_version
+
+    for otu_id, version in index["manifest"].items():
+        otu = get_joined_otu(db, otu_id)
+        if otu is None or otu["version"] != version:
+            otu = patch_otu_to_version(db, otu_id, version)
+        if otu is not None:
+            yield otu
+
+
+def otus_json_path(db: Database, data_path: str, index: dict) -> Path:
+    """The manifest's OTUs as a gzipped JSON list (the build job's input), written once."""
+    path = index_dir(data_path, index["_id"]) / "otus.json.gz"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name("otus.json.gz.partial")
+        with open(partial, "wb") as handle:
+            write_otus_json(db, index, handle)
+        partial.replace(path)
+    return path
+
+
+def write_otus_json(db: Database, index: dict, handle: BinaryIO) -> None:
+    with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as out:
+        out.write(b"[")
+        for number, otu in enumerate(iter_manifest_otus(db, index)):
+            if number:
+                out.write(b",")
+            out.write(json.dumps(otu, default=str).encode())
+        out.write(b"]")

@@ -1,0 +1,28 @@
+"""What happens on the server when a job ends or is cancelled: each workflow's clean-up."""
+
+from __future__ import annotations
+
+from pymongo.database import Database
+
+from . import indexes, processes
+
+
+def _cleanup(db: Database, data_path: str, job: dict) -> None:
+    """Undo what a failed or cancelled job left half-made."""
+    context = job.get("context", {})
+    if job["workflow"] == "build_index":
+        indexes.discard_failed_build(db, data_path, context["index_id"])
+
+
+def finish_job(db: Database, data_path: str, job_id: str, state: str, error: str | None) -> None:
+    processes.finish(db, job_id, state, error)
+    if state in ("error", "cancelled"):
+        _cleanup(db, data_path, processes.get_process_or_404(db, job_id))
+
+
+def cancel(db: Database, data_path: str, process_id: str) -> dict:
+    """Cancel a process; a job cancelled before it started is cleaned up at once."""
+    doc = processes.request_cancel(db, process_id)
+    if doc["state"] == "cancelled" and "workflow" in doc:
+        _cleanup(db, data_path, doc)
+    return doc

@@ -1,0 +1,81 @@
+"""Uploaded files (references, reads, subtraction FASTA, HMM profiles) waiting to be used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from pymongo.database import Database
+
+from .errors import BadRequest, Conflict, NotFound
+from .files import check_file_name, path_in_store, write_stream
+from .pagination import paginate
+from .utils import new_id, now
+
+UPLOAD_TYPES = ("reference", "reads", "subtraction", "hmm")
+
+
+def upload_path(data_path: str, upload_id: str) -> Path:
+    return path_in_store(data_path, "uploads", upload_id)
+
+
+def create_upload(
+    db: Database, data_path: str, stream: BinaryIO, *, name: str, upload_type: str, user_id: str, limit: int
+) -> dict:
+    """Stream an upload to the store, then record it; a failed transfer leaves nothing behind."""
+    check_file_name(name)
+    if upload_type not in UPLOAD_TYPES:
+        raise BadRequest(f"Unsupported upload type: {upload_type}")
+    upload_id = new_id()
+    size = write_stream(stream, upload_path(data_path, upload_id), limit)
+    if size == 0:
+        upload_path(data_path, upload_id).unlink(missing_ok=True)
+        raise BadRequest("File is empty")
+    doc = {
+        "_id": upload_id,
+        "name": name,
+        "type": upload_type,
+        "size": size,
+        "user": {"id": user_id},
+        "uploaded_at": now(),
+        "created_at": now(),
+        "ready": True,
+        "reserved": False,
+        "removed": False,
+    }
+    db.uploads.insert_one(doc)
+    return doc
+
+
+def get_upload_or_404(db: Database, upload_id: str) -> dict:
+    doc = db.uploads.find_one({"_id": upload_id, "removed": False})
+    if doc is None:
+        raise NotFound()
+    return doc
+
+
+def find_uploads(db: Database, *, page: int, per_page: int, upload_type: str | None, user_id: str | None) -> dict:
+    query: dict = {}
+    if upload_type:
+        query["type"] = upload_type
+    if user_id:
+        query["user.id"] = user_id
+    return paginate(db.uploads, query, base_query={"removed": False}, page=page, per_page=per_page,
+                    sort=[("created_at", -1)])
+
+
+def reserve(db: Database, upload_ids: list[str]) -> None:
+    """Mark uploads as used by a sample or subtraction; they cannot be removed until released."""
+    db.uploads.update_many({"_id": {"$in": upload_ids}}, {"$set": {"reserved": True}})
+
+
+def release(db: Database, upload_ids: list[str]) -> None:
+    db.uploads.update_many({"_id": {"$in": upload_ids}}, {"$set": {"reserved": False}})
+
+
+def remove_upload(db: Database, data_path: str, upload_id: str) -> None:
+    doc = get_upload_or_404(db, upload_id)
+    if doc.get("reserved"):
+        raise Conflict("Upload is in use")
+    db.uploads.update_one({"_id": upload_id}, {"$set": {"removed": True, "removed_at": now()}})
+    upload_path(data_path, upload_id).unlink(missing_ok=True)
