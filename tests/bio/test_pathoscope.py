@@ -18,6 +18,8 @@ import pytest
 from viroscope.bio import pathoscope
 from viroscope.bio.pathoscope import (
     REPORT_HEADER,
+    BestHits,
+    EmResult,
     build_hits,
     build_matrix,
     calculate_coverage,
@@ -30,6 +32,7 @@ from viroscope.bio.pathoscope import (
     read_vta,
     rewrite_align,
     run_pathoscope,
+    select_report_rows,
     write_report,
 )
 
@@ -293,7 +296,7 @@ def test_read_sam_keeps_the_mapped_lines(name):
     with open(DATA / name) as handle:
         parsed = list(read_sam(handle))
     assert parsed == expected_lines
-    assert len(parsed) == {"sam_50.sam": 50, "to_isolates_small.sam": 10}[name]
+    assert len(parsed) == {"sam_50.sam": 50, "to_isolates_small.sam": 9}[name]
 
 
 def test_read_sam_reads_bytes_like_text():
@@ -375,7 +378,7 @@ def test_subtraction_is_per_alignment_and_ties_eliminate():
     assert (["20066", "1892"], "NC_016509", 301.0) in kept
     assert (["20066", "1892"], "NC_003347", 290.0) not in kept
     assert not [k for k in kept if k[0] in (["11037", "2144"], ["14679", "2757"])]
-    assert len(kept) == 10 - 3
+    assert len(kept) == 9 - 3
     assert len(subtracted) == 3
 
 
@@ -419,6 +422,15 @@ def test_final_x_matches_reference(vectorised, expected):
     matrix, result = vectorised[:2]
     reference_x = [v for r in expected["nu"].values() for v in r[2]]
     assert_close(result.x, reference_x)
+
+
+def test_em_reproduces_reference_bit_for_bit(vectorised, expected):
+    # Spec section 7 item 11: sums run in arrival order, so the results repeat the loop
+    # algorithm exactly (same libm exp, same summation order), not merely within tolerance.
+    result, final = vectorised[1], vectorised[3]
+    assert result.pi.tolist() == expected["pi"]
+    assert result.init_pi.tolist() == expected["init_pi"]
+    assert final.reads.tolist() == expected["final"][0]
 
 
 def test_em_matches_reference_when_reads_arrive_interleaved(vta_alignments):
@@ -485,13 +497,21 @@ def test_report_leads_with_the_dominant_genome(vectorised, expected):
 
 
 def test_report_stops_at_first_uninteresting_row():
-    # C (pi tiny, no confidence) sorts between A and B's... B is below C only if pi lower.
-    matrix = build_matrix(
-        [("r1", "A", 1, 10, 300.0)] + [(f"m{i}", ref, 1, 10, 300.0) for i in range(1) for ref in ("B",)]
-    )
+    refs = ["A", "B", "C", "D"]
+    zeros = np.zeros(4)
+    result = EmResult(init_pi=zeros, pi=np.array([0.5, 0.005, 0.004, 0.491]), theta=zeros, x=zeros, iterations=1)
+    final = BestHits(reads=zeros, best=zeros, high=np.array([0, 0, 0.1, 0]), low=zeros)
+    rows = select_report_rows(refs, result, BestHits(zeros, zeros, zeros, zeros), final)
+    # B (pi < 0.01, no confident hit) ends the report, so C is cut despite its high hits.
+    assert [r.ref_id for r in rows] == ["A", "D"]
+
+
+def test_report_breaks_pi_ties_by_ref_id_descending():
+    matrix = build_matrix([("r1", "A", 1, 10, 300.0), ("r2", "B", 1, 10, 300.0)])
     result = em(matrix)
-    rows = write_report(io.StringIO(), matrix, result, compute_best_hit(matrix, matrix.x0), compute_best_hit(matrix, result.x))
-    assert [r.ref_id for r in rows] == ["B", "A"]  # pi ties at 0.5: ref id descending
+    initial, final = compute_best_hit(matrix, matrix.x0), compute_best_hit(matrix, result.x)
+    rows = write_report(io.StringIO(), matrix, result, initial, final)
+    assert [(r.ref_id, r.final_pi) for r in rows] == [("B", 0.5), ("A", 0.5)]
 
 
 # --------------------------------------------------------------------------------------------

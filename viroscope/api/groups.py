@@ -1,6 +1,6 @@
 """``/api/groups``: user groups and the permissions they grant their members."""
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from ..core import auth, rights
 from ..core.utils import to_json
@@ -19,6 +19,12 @@ class EditGroup(Body):
     permissions: dict[str, bool]
 
 
+@bp.before_request
+def only_administrators_write():
+    if request.method != "GET" and client().authenticated and client().job is None:
+        rights.require_admin(client())
+
+
 @bp.get("")
 def find():
     return json_response([to_json(g) for g in db().groups.find({}).sort("_id", 1)])
@@ -27,7 +33,6 @@ def find():
 @bp.post("")
 @body(CreateGroup)
 def create(data: CreateGroup):
-    rights.require_admin(client())
     group = auth.create_group(db(), data.group_id.strip())
     return json_response(to_json(group), 201, {"Location": f"/api/groups/{group['_id']}"})
 
@@ -40,13 +45,11 @@ def get(group_id: str):
 @bp.patch("/<group_id>")
 @body(EditGroup)
 def edit(data: EditGroup, group_id: str):
-    rights.require_admin(client())
     auth.check_permission_names(data.permissions)
     return json_response(to_json(auth.edit_group_permissions(db(), group_id, data.permissions)))
 
 
 @bp.delete("/<group_id>")
 def remove(group_id: str):
-    rights.require_admin(client())
     auth.remove_group(db(), group_id)
     return no_content()

@@ -132,9 +132,13 @@ def read_fastq_blocks(
     inside a record, and a gzip stream that is truncated or corrupt.
 
     >>> import io
-    >>> blocks = list(read_fastq_blocks(io.BytesIO(b"@a\\nAC\\n+\\nII\\n@b\\nA\\n+\\nI")))
-    >>> [(block.first_record, len(block)) for block in blocks]
-    [(1, 2)]
+    >>> blocks = read_fastq_blocks(io.BytesIO(b"@a\\nAC\\n+\\nII\\n@b\\nA\\n+\\nI"))
+    >>> sum(len(block) for block in blocks)
+    2
+    >>> list(read_fastq_blocks(io.BytesIO(b"@a\\nAC\\n+\\nII\\n@b\\nA\\n"), "x.fq"))
+    Traceback (most recent call last):
+    ...
+    ValueError: x.fq: file ends inside record 2 (line 5): it has 2 of 4 lines; the file is truncated
     """
     where = f"{source}: " if source else ""
     carry = b""

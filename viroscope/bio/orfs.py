@@ -75,9 +75,8 @@ def read_fasta(handle: IO[str]) -> Iterator[tuple[str, str]]:
             raise ValueError(
                 f"line {number}: expected a '>' header before sequence lines (is this a FASTA file?)"
             )
-        elif _NOT_SEQUENCE.search(line):
-            bad = _NOT_SEQUENCE.search(line).group()
-            raise ValueError(f"line {number}: {bad!r} cannot appear in a sequence")
+        elif bad := _NOT_SEQUENCE.search(line):
+            raise ValueError(f"line {number}: {bad.group()!r} cannot appear in a sequence")
         else:
             chunks.append(line)
     if title is not None:

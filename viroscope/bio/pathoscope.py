@@ -270,19 +270,14 @@ def collect_alignments(alignments: Iterable[Alignment], p_score_cutoff: float = 
 def build_matrix(alignments: Iterable[Alignment], p_score_cutoff: float = P_SCORE_CUTOFF) -> Matrix:
     """Read ``alignments`` once and build the rescaled u/nu matrix (spec 1.5 build_matrix)."""
     reads, refs, read_index, ref_index, pos, length, score = collect_alignments(alignments, p_score_cutoff)
-    entry_alignment, alignment_key_entry = _first_pairs(read_index, ref_index, len(refs))
-    entry_read = read_index[entry_alignment]
-    is_multi = np.bincount(entry_read, minlength=len(reads))[entry_read] >= 2
-    multi_entries = _order_rows(np.flatnonzero(is_multi), entry_read)
-    alignment_entry = _alignment_entries(alignment_key_entry, multi_entries, len(entry_alignment))
+    pairs, alignment_pair = _first_pairs(read_index, ref_index, len(refs))
+    pair_read = read_index[pairs]
+    is_multi = np.bincount(pair_read, minlength=len(reads))[pair_read] >= 2
+    multi_pairs = _order_rows(np.flatnonzero(is_multi), pair_read)
     weight = _rescale(score)
-
-    u_alignment = entry_alignment[~is_multi]
-    nu_alignment = entry_alignment[multi_entries]
-    nu_read = read_index[nu_alignment]
-    row_starts = _row_starts(nu_read)
-    entry_row = np.cumsum(_starts_mask(row_starts, len(nu_read))) - 1
-    entry_weight = weight[nu_alignment]
+    u_alignment, nu_alignment = pairs[~is_multi], pairs[multi_pairs]
+    nu_read, entry_weight = read_index[nu_alignment], weight[nu_alignment]
+    row_starts, entry_row = _rows(nu_read)
     row_sum = np.bincount(entry_row, weights=entry_weight, minlength=len(row_starts))
     return Matrix(
         reads=reads,
@@ -292,7 +287,7 @@ def build_matrix(alignments: Iterable[Alignment], p_score_cutoff: float = P_SCOR
         pos=pos,
         length=length,
         score=score,
-        alignment_entry=alignment_entry,
+        alignment_entry=_alignment_entries(alignment_pair, multi_pairs, len(pairs)),
         u_ref=ref_index[u_alignment],
         u_weight=weight[u_alignment],
         nu_read=nu_read[row_starts],
@@ -305,8 +300,16 @@ def build_matrix(alignments: Iterable[Alignment], p_score_cutoff: float = P_SCOR
     )
 
 
+def _rows(entry_read: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the first entry of each row and the row of each entry (rows are runs of a read)."""
+    row_starts = _row_starts(entry_read)
+    is_start = np.zeros(len(entry_read), dtype=bool)
+    is_start[row_starts] = True
+    return row_starts, np.cumsum(is_start) - 1
+
+
 def _first_pairs(read_index: np.ndarray, ref_index: np.ndarray, ref_count: int):
-    """Return the alignment of each first (read, ref) pair in arrival order, and each alignment's pair."""
+    """Return the first alignment of each (read, ref) pair, pairs in arrival order, and each alignment's pair."""
     key = read_index * max(ref_count, 1) + ref_index
     # A stable sort, so return_index is the first line of each pair: its score is the one kept.
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
@@ -316,22 +319,22 @@ def _first_pairs(read_index: np.ndarray, ref_index: np.ndarray, ref_count: int):
     return first[order], pair_entry[inverse.ravel()]
 
 
-def _order_rows(multi_entries: np.ndarray, entry_read: np.ndarray) -> np.ndarray:
-    """Order multi-read entries row by row, rows in the order the reads became multi-mapped."""
-    reads = entry_read[multi_entries]
+def _order_rows(multi_pairs: np.ndarray, pair_read: np.ndarray) -> np.ndarray:
+    """Order multi-read pairs row by row, rows in the order the reads became multi-mapped."""
+    reads = pair_read[multi_pairs]
     by_read = np.argsort(reads, kind="stable")
     starts = _row_starts(reads[by_read])
-    # Rows enter PathoScope's dict when their second distinct ref arrives.
-    second = np.empty(len(reads), dtype=np.int64)
-    second_entry = multi_entries[by_read[starts + 1]] if len(starts) else starts
-    second[by_read] = np.repeat(second_entry, np.diff(np.append(starts, len(reads))))
-    return multi_entries[np.argsort(second, kind="stable")]
+    # A read enters PathoScope's nu dict when its second distinct ref arrives.
+    second_pair = multi_pairs[by_read[starts + 1]] if len(starts) else starts
+    became_multi = np.empty(len(reads), dtype=np.int64)
+    became_multi[by_read] = np.repeat(second_pair, np.diff(np.append(starts, len(reads))))
+    return multi_pairs[np.argsort(became_multi, kind="stable")]
 
 
-def _alignment_entries(alignment_pair: np.ndarray, multi_entries: np.ndarray, pair_count: int) -> np.ndarray:
+def _alignment_entries(alignment_pair: np.ndarray, multi_pairs: np.ndarray, pair_count: int) -> np.ndarray:
     """Map each alignment to its multi-read entry, or -1 when its read is unique."""
     pair_to_entry = np.full(pair_count, -1, dtype=np.int64)
-    pair_to_entry[multi_entries] = np.arange(len(multi_entries))
+    pair_to_entry[multi_pairs] = np.arange(len(multi_pairs))
     return pair_to_entry[alignment_pair]
 
 
@@ -344,8 +347,13 @@ def _rescale(score: np.ndarray) -> np.ndarray:
     if max_score == min_score:
         raise ValueError("every alignment scores 0; cannot rescale p_scores (is the cutoff <= 0?)")
     if min_score < 0:
-        return np.exp((score - min_score) * (100.0 / (max_score - min_score)))
-    return np.exp(score * (100.0 / max_score))
+        scaled = (score - min_score) * (100.0 / (max_score - min_score))
+    else:
+        scaled = score * (100.0 / max_score)
+    # math.exp on the few distinct values: bit for bit what the loop algorithm computes
+    # (np.exp may differ in the last ulp), and cheaper than one call per alignment.
+    values, inverse = np.unique(scaled, return_inverse=True)
+    return np.array([math.exp(v) for v in values.tolist()])[inverse.ravel()]
 
 
 def _row_starts(sorted_reads: np.ndarray) -> np.ndarray:
@@ -353,13 +361,6 @@ def _row_starts(sorted_reads: np.ndarray) -> np.ndarray:
     if not len(sorted_reads):
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(np.concatenate(([True], sorted_reads[1:] != sorted_reads[:-1])))
-
-
-def _starts_mask(starts: np.ndarray, size: int) -> np.ndarray:
-    """Return a boolean array that is True at ``starts``."""
-    mask = np.zeros(size, dtype=bool)
-    mask[starts] = True
-    return mask
 
 
 def _row_max(values: np.ndarray, row_starts: np.ndarray) -> np.ndarray:

@@ -100,10 +100,11 @@ def load_reference_file(path_or_fileobj, *, max_size: int = MAX_UNCOMPRESSED_SIZ
     Traceback (most recent call last):
     ...
     viroscope.bio.reference.ReferenceFileError: Reference file is not gzip-compressed
-    >>> load_reference_file(io.BytesIO(gzip.compress(b'{"otus": [}')))
-    Traceback (most recent call last):
-    ...
-    viroscope.bio.reference.ReferenceFileError: Reference file is not valid JSON: Expecting value at line 1 column 11
+    >>> try:
+    ...     load_reference_file(io.BytesIO(gzip.compress(b'{"otus": [}')))
+    ... except ReferenceFileError as error:
+    ...     print(error.id, "|", error)
+    invalid_json | Reference file is not valid JSON: Expecting value at line 1 column 11
     """
     if isinstance(path_or_fileobj, (str, os.PathLike)):
         with open(path_or_fileobj, "rb") as handle:
@@ -149,7 +150,10 @@ class _Prepended:
         if size is not None and 0 <= size <= len(self._head):
             data, self._head = self._head[:size], self._head[size:]
             return data
-        rest = self._handle.read() if size is None or size < 0 else self._handle.read(size - len(self._head))
+        if size is None or size < 0:
+            rest = self._handle.read()
+        else:
+            rest = self._handle.read(size - len(self._head))
         data, self._head = self._head + rest, b""
         return data
 
@@ -211,7 +215,9 @@ def validate_reference(data: Any, *, verify: bool = True) -> dict:
         raise _schema_error(f"{where} must hold a JSON object, not {_json_type(data)}")
     data_type = _field(data, "data_type", where, (str,), default="genome")
     if data_type not in DATA_TYPES:
-        raise _schema_error(f'{where}: "data_type" must be "genome" or "barcode", not "{data_type}"')
+        raise _schema_error(
+            f'{where}: "data_type" must be "genome" or "barcode", not "{data_type}"'
+        )
     organism = _field(data, "organism", where, (str, type(None)), default="") or ""
     name = _field(data, "name", where, (str, type(None)), default=None)
     created_at = _field(data, "created_at", where, (str, type(None)), default=None)
@@ -395,16 +401,14 @@ def _duplicate(what: str, first: str, second: str) -> ReferenceFileError:
 
 def _check_verification(otu: dict) -> None:
     issues = verify_otu(otu)
-    if issues is None:
-        return
-    message = _describe_blocking_issue(otu, issues)
-    if message:
+    if blocking_issues(issues):
+        message = _describe_blocking_issue(otu, issues)
         raise ReferenceFileError(
             "verification", message, details={"otu_id": otu["_id"], "issues": issues}
         )
 
 
-def _describe_blocking_issue(otu: dict, issues: dict) -> str | None:
+def _describe_blocking_issue(otu: dict, issues: dict) -> str:
     where = f'OTU "{otu["name"]}"'
     if issues["empty_otu"]:
         return f"{where} has no isolates"
@@ -424,9 +428,7 @@ def _describe_blocking_issue(otu: dict, issues: dict) -> str | None:
             f'isolate "{isolate["id"]}": {len(isolate["sequences"])}' for isolate in otu["isolates"]
         )
         return f"{where}: isolates have different numbers of sequences ({counts})"
-    if issues["no_default_isolate"]:
-        return f"{where} has no default isolate"
-    return None
+    return f"{where} has no default isolate"
 
 
 # Small helpers for the checks above. ``where`` is the human label of the object being checked.
@@ -550,6 +552,20 @@ def verify_otu(otu: dict) -> dict | None:
     return issues if any(issues.values()) else None
 
 
+def blocking_issues(issues: dict | None) -> list[str]:
+    """The keys of :func:`verify_otu` issues that make an OTU unusable (:data:`BLOCKING_ISSUES`).
+
+    >>> blocking_issues(None)
+    []
+    >>> blocking_issues({"empty_sequence": ["s1"], "no_default_isolate": True,
+    ...                  "segment_mismatch": [{"reason": "no_segment"}]})
+    ['empty_sequence', 'no_default_isolate']
+    """
+    if not issues:
+        return []
+    return [key for key in BLOCKING_ISSUES if issues.get(key)]
+
+
 def _segment_mismatches(schema: list[dict], isolates: list[dict]) -> list[dict]:
     if not schema:
         return []
@@ -613,10 +629,13 @@ def export_reference(
     ...      "sequences": [{"_id": "s1", "accession": "NC_1", "definition": "Foo",
     ...                     "sequence": "ACGT", "otu_id": "abc"}]}]}
     >>> export = export_reference([otu], "genome", "virus")
-    >>> list(export), list(export["otus"][0])
-    (['created_at', 'data_type', 'name', 'organism', 'otus'], ['_id', 'name', 'abbreviation', 'schema', 'taxid', 'isolates'])
-    >>> export["otus"][0]["isolates"][0]["sequences"][0]
-    {'_id': 's1', 'accession': 'NC_1', 'definition': 'Foo', 'host': '', 'segment': None, 'sequence': 'ACGT'}
+    >>> list(export)
+    ['created_at', 'data_type', 'name', 'organism', 'otus']
+    >>> list(export["otus"][0])
+    ['_id', 'name', 'abbreviation', 'schema', 'taxid', 'isolates']
+    >>> export["otus"][0]["isolates"][0]["sequences"][0]  # doctest: +NORMALIZE_WHITESPACE
+    {'_id': 's1', 'accession': 'NC_1', 'definition': 'Foo', 'host': '', 'segment': None,
+     'sequence': 'ACGT'}
     """
     exported = {
         "created_at": _timestamp(created_at),

@@ -118,7 +118,11 @@ def _wait(procs: list[subprocess.Popen], argv: Sequence[str], limits: Limits) ->
             for p in procs:
                 kill_group(p)
             raise ToolTimeout(argv, limits.timeout)
-        time.sleep(POLL_INTERVAL)
+        running = next(p for p in procs if p.poll() is None)
+        try:
+            running.wait(timeout=POLL_INTERVAL)  # returns as soon as the tool exits
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def run(

@@ -3,9 +3,10 @@
 A history document stores ``dictdiffer.diff(old, new)`` (spec ``virtool-api.md`` section 4, e.g.
 ``[["change", "abbreviation", ["ABTV", ""]], ["change", "version", [0, 1]]]``). Older versions
 are rebuilt from the current document by undoing diffs newest first: Virtool's
-``patch_to_version`` (``dictdiffer.swap`` then ``dictdiffer.patch``, with one ordering fix in
-:func:`_swap`). Diffs are stored as plain lists because MongoDB (and JSON) have no tuples;
-``dictdiffer.swap`` and ``dictdiffer.patch`` accept the lists just as well.
+``patch_to_version``: swap each diff, then ``dictdiffer.patch`` it (our :func:`_swap` is
+``dictdiffer.swap`` with one ordering fix). Diffs are stored as plain lists because MongoDB (and
+JSON) have no tuples; ``dictdiffer.patch`` accepts the lists just as well, and old Virtool diffs
+(dotted string paths, list pairs) patch back the same way.
 
 ``create`` and ``remove`` history entries store a whole OTU (or nothing) instead of a diff; the
 caller handles those before or after :func:`patch_back`.
@@ -52,7 +53,7 @@ def patch_back(current: dict, diffs_newest_first: Iterable[list]) -> dict:
                 f"diff {position} (newest first) is {type(diff).__name__}, not a list of changes; "
                 "create and remove entries hold whole OTUs and must be handled by the caller"
             )
-        patched = dictdiffer.patch(dictdiffer.swap(diff), patched, in_place=True)
+        patched = dictdiffer.patch(_swap(diff), patched, in_place=True)
     return patched
 
 

@@ -1,0 +1,89 @@
+"""How fast is the sample quality pass, against the cost of just decompressing?
+
+Builds a gzipped FASTQ of one million reads (up to 151 bp) by repeating the real reads
+of ``rprsv-paired-nextseq`` mate 1, then times in one run:
+
+* ``gzip -dc FILE | wc -l``: the floor, the time to decompress and scan the file;
+* ``count_records``: decompress and validate every record;
+* ``fastqc_report``: the whole quality pass (validation included).
+
+It prints reads per second, the ratio to the floor and the peak RSS of this process.
+Run: ``.venv/bin/python bench/bench_quality.py [READS]``. No asserts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from viroscope.bio.fastq import count_records
+from viroscope.bio.quality import fastqc_report
+
+SHARED = Path(os.environ.get("VIROSCOPE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SOURCE = SHARED / "data" / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz"
+
+
+def build_reads(path: Path, reads: int) -> None:
+    """Repeat the real reads (renamed so headers stay unique) up to ``reads`` records."""
+    with gzip.open(SOURCE, "rb") as handle:
+        lines = handle.read().splitlines()
+    records = [lines[i : i + 4] for i in range(0, len(lines), 4)]
+    with gzip.open(path, "wb", compresslevel=6) as out:
+        written = 0
+        copy = 0
+        while written < reads:
+            chunk = []
+            for header, sequence, _, quality in records[: reads - written]:
+                chunk.append(b"%s:%d\n%s\n+\n%s\n" % (header.split()[0], copy, sequence, quality))
+            out.write(b"".join(chunk))
+            written += len(chunk)
+            copy += 1
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(label: str, function, reads: int, floor: float | None = None) -> float:
+    start = time.perf_counter()
+    function()
+    seconds = time.perf_counter() - start
+    ratio = f"  {seconds / floor:5.2f}x the floor" if floor else ""
+    print(f"{label:<34} {seconds:7.2f} s  {reads / seconds:>10,.0f} reads/s{ratio}")
+    return seconds
+
+
+def main() -> None:
+    reads = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "reads.fq.gz"
+        start = time.perf_counter()
+        build_reads(path, reads)
+        size = path.stat().st_size
+        print(f"built {reads:,} reads, {size / 2**20:.1f} MiB gzipped, "
+              f"in {time.perf_counter() - start:.1f} s")
+        rss_before = peak_rss_mib()
+
+        def floor_pass() -> None:
+            gunzip = subprocess.Popen(["gzip", "-dc", str(path)], stdout=subprocess.PIPE)
+            lines = subprocess.run(["wc", "-l"], stdin=gunzip.stdout, capture_output=True, check=True)
+            gunzip.stdout.close()
+            gunzip.wait()
+            assert int(lines.stdout) == 4 * reads
+
+        floor = timed("gzip -dc | wc -l (floor)", floor_pass, reads)
+        timed("count_records (validate)", lambda: count_records(path), reads, floor)
+        report = {}
+        timed("fastqc_report (quality pass)", lambda: report.update(r=fastqc_report(path)), reads, floor)
+        print(f"count {report['r'].count:,}, length {report['r'].length}, gc {report['r'].gc}%")
+        print(f"peak RSS {peak_rss_mib():.0f} MiB (before the passes: {rss_before:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
