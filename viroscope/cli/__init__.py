@@ -2,6 +2,9 @@
 
 import click
 
+from .demo import demo
+from .orfs import orfs
+from .pathoscope import pathoscope
 from .up import up
 
 
@@ -10,17 +13,5 @@ def main():
     """viroscope: find viruses in sequencing data."""
 
 
-main.add_command(up)
-
-
-def _register_optional():
-    from importlib import import_module
-
-    for module, name in (("pathoscope", "pathoscope"), ("orfs", "orfs"), ("demo", "demo")):
-        try:
-            main.add_command(getattr(import_module(f"{__name__}.{module}"), name))
-        except ImportError:
-            pass
-
-
-_register_optional()
+for command in (up, demo, pathoscope, orfs):
+    main.add_command(command)
