@@ -1,8 +1,20 @@
-"""Database access: one pymongo client per process, the indexes the queries need."""
+"""Database access: one pymongo client per process, the indexes the queries need.
+
+The query subset every supported server honours (``tests/core/test_storage_contract.py``
+checks each shape against nx-27017 and SecantusDB):
+
+- Arrays of sub-documents are written whole with ``$set`` through ``update_array``:
+  nx-27017 stores a ``$push``-ed sub-document (and the rest of that array) as JSON strings.
+- Membership in an array of sub-documents is ``{"$or": [{"arr.id": v}, ...]}`` (``any_of``),
+  not ``{"arr.id": {"$in": [...]}}``, which nx-27017 never matches.
+- Collection names avoid SQL keywords (``refs``, not ``references``).
+- String ``$regex``, no ``arrayFilters``, claims by conditional ``update_one``.
+"""
 
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import pymongo
 from pymongo.database import Database
@@ -51,3 +63,40 @@ INDEXES = [
 def ensure_indexes(db: Database) -> None:
     for collection, keys, options in INDEXES:
         db[collection].create_index(keys, **options)
+
+
+def any_of(field: str, values) -> dict:
+    """Match documents whose array ``field`` (e.g. ``groups.id``) holds any of ``values``."""
+    values = list(values)
+    if not values:
+        return {"_id": {"$exists": False}}  # matches nothing
+    return {"$or": [{field: value} for value in values]}
+
+
+class ConcurrentUpdate(RuntimeError):
+    """An array kept changing under ``update_array``; the caller may retry."""
+
+
+def update_array(collection, doc_id: str, field: str, change: Callable[[list], list | None], attempts: int = 50) -> list | None:
+    """Replace array ``field`` of one document by ``change(current)``, safely under concurrency.
+
+    An optimistic loop on a ``_rev`` counter: read, compute, write only if nobody wrote in
+    between. ``change`` returns the new list, or None to leave the document alone (the
+    return value is then None too). Returns the new list; KeyError if the document is gone.
+    """
+    for _ in range(attempts):
+        doc = collection.find_one({"_id": doc_id}, {field: 1, "_rev": 1})
+        if doc is None:
+            raise KeyError(doc_id)
+        new = change(list(doc.get(field) or []))
+        if new is None:
+            return None
+        rev = doc.get("_rev", 0)
+        guard = {"_rev": rev} if rev else {"_rev": {"$exists": False}}
+        if collection.update_one({"_id": doc_id, **guard}, {"$set": {field: new, "_rev": rev + 1}}).modified_count:
+            return new
+    raise ConcurrentUpdate(f"{collection.name} {doc_id}: {field} changed {attempts} times while updating")
+
+
+def append(collection, doc_id: str, field: str, item) -> list:
+    return update_array(collection, doc_id, field, lambda items: items + [item])

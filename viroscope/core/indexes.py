@@ -14,6 +14,7 @@ from typing import BinaryIO, Iterator
 
 from pymongo.database import Database
 
+from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
 from .files import path_in_store, remove_tree, write_stream
 from .pagination import paginate
@@ -150,12 +151,18 @@ def add_file(db: Database, data_path: str, index_id: str, name: str, stream: Bin
     if any(f["name"] == name for f in index.get("files", [])):
         raise Conflict("File name already exists")
     size = write_stream(stream, index_dir(data_path, index_id) / name, limit)
-    entry = {"id": len(index.get("files", [])) + 1, "name": name, "reference": index_id, "size": size,
-             "type": file_type(name), "uploaded_at": now()}
-    # Conditional push: a concurrent duplicate upload loses here rather than appearing twice.
-    if not db.indexes.update_one({"_id": index_id, "files.name": {"$ne": name}}, {"$push": {"files": entry}}).modified_count:
+    entry = {"name": name, "reference": index_id, "size": size, "type": file_type(name), "uploaded_at": now()}
+
+    def add(files: list) -> list | None:
+        # Checked again inside the update: a concurrent duplicate upload loses here.
+        if any(f["name"] == name for f in files):
+            return None
+        return files + [{"id": len(files) + 1, **entry}]
+
+    files = update_array(db.indexes, index_id, "files", add)
+    if files is None:
         raise Conflict("File name already exists")
-    return entry
+    return files[-1]
 
 
 def file_path(db: Database, data_path: str, index_id: str, name: str) -> Path:

@@ -15,6 +15,7 @@ import secrets
 from pymongo.database import Database
 
 from .auth import hash_token
+from .db import append
 from .errors import Conflict, NotFound
 from .pagination import paginate
 from .utils import new_id, now
@@ -95,8 +96,9 @@ def request_cancel(db: Database, process_id: str) -> dict:
     entry = _status_entry("cancelled", None, 0)
     if db.processes.update_one(
         {"_id": process_id, "state": "waiting"},
-        {"$set": {"state": "cancelled", "cancel_requested": True, "updated_at": now()}, "$push": {"status": entry}},
+        {"$set": {"state": "cancelled", "cancel_requested": True, "updated_at": now()}},
     ).modified_count:
+        append(db.processes, process_id, "status", entry)
         return get_process_or_404(db, process_id)
     if db.processes.update_one(
         {"_id": process_id, "state": "running"}, {"$set": {"cancel_requested": True, "updated_at": now()}}
@@ -125,9 +127,7 @@ def claim(db: Database, process_id: str, stale_after: int) -> dict | None:
 
 def _push_status(db: Database, process_id: str, state: str, error: str | None = None) -> dict:
     doc = get_process_or_404(db, process_id)
-    db.processes.update_one(
-        {"_id": process_id}, {"$push": {"status": _status_entry(state, doc.get("step"), doc["progress"], error)}}
-    )
+    append(db.processes, process_id, "status", _status_entry(state, doc.get("step"), doc["progress"], error))
     return doc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .auth import Client
+from .db import any_of
 from .errors import InsufficientRights, NotPermitted
 
 REFERENCE_RIGHTS = ("build", "modify", "modify_otu", "remove")
@@ -58,7 +59,7 @@ def reference_visibility_query(client: Client) -> dict:
             {"public": True},
             {"user.id": client.user_id},
             {"users.id": client.user_id},
-            {"groups.id": {"$in": client.groups}},
+            any_of("groups.id", client.groups),
         ]
     }
 

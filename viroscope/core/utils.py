@@ -42,6 +42,8 @@ def to_json(value):
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
+            if key == "_rev":  # internal concurrency counter of ``db.update_array``
+                continue
             out["id" if key == "_id" else key] = to_json(item)
         return out
     if isinstance(value, list):
