@@ -175,3 +175,15 @@ def test_duplicate_id_raises_duplicate_key(db):
 def test_projection_excludes_fields(db):
     db.indexes.insert_one({"_id": "i", "manifest": {"a": 1}, "version": 0})
     assert db.indexes.find_one({"_id": "i"}, {"manifest": 0}) == {"_id": "i", "version": 0}
+
+
+def test_booleans_set_later_stay_truthy_and_render_as_booleans(db):
+    db.indexes.insert_one({"_id": "i", "ready": False})
+    db.indexes.update_one({"_id": "i"}, {"$set": {"ready": True}})
+    doc = db.indexes.find_one({"_id": "i"})
+    assert doc["ready"]
+    assert to_json(doc)["ready"] is True
+    assert db.indexes.count_documents({"ready": True}) == 1
+    db.indexes.update_one({"_id": "i"}, {"$set": {"ready": False}})
+    assert db.indexes.count_documents({"ready": False}) == 1
+    assert to_json(db.indexes.find_one({"_id": "i"}))["ready"] is False

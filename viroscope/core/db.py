@@ -7,6 +7,8 @@ checks each shape against nx-27017 and SecantusDB):
   nx-27017 stores a ``$push``-ed sub-document (and the rest of that array) as JSON strings.
 - Membership in an array of sub-documents is ``{"$or": [{"arr.id": v}, ...]}`` (``any_of``),
   not ``{"arr.id": {"$in": [...]}}``, which nx-27017 never matches.
+- A boolean written by ``$set`` on a scalar path reads back from nx-27017 as 0/1: code
+  tests truthiness (never ``is True``) and ``utils.to_json`` restores ``BOOLEAN_FIELDS``.
 - Collection names avoid SQL keywords (``refs``, not ``references``).
 - String ``$regex``, no ``arrayFilters``, claims by conditional ``update_one``.
 """
@@ -55,6 +57,9 @@ INDEXES = [
     ("history", [("otu.id", 1)], {}),
     ("indexes", [("reference.id", 1), ("version", -1)], {}),
     ("samples", [("name", 1)], {}),
+    ("samples", [("created_at", -1)], {}),
+    ("samples", [("subtractions", 1)], {}),
+    ("subtractions", [("name", 1)], {}),
     ("analyses", [("sample.id", 1)], {}),
     ("uploads", [("type", 1)], {}),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from . import indexes, processes
+from . import indexes, processes, samples, subtractions
 
 
 def _cleanup(db: Database, data_path: str, job: dict) -> None:
@@ -12,6 +12,10 @@ def _cleanup(db: Database, data_path: str, job: dict) -> None:
     context = job.get("context", {})
     if job["workflow"] == "build_index":
         indexes.discard_failed_build(db, data_path, context["index_id"])
+    elif job["workflow"] == "create_sample":
+        samples.discard_failed_sample(db, data_path, context["sample_id"], context.get("upload_ids", []))
+    elif job["workflow"] == "create_subtraction":
+        subtractions.discard_failed_subtraction(db, data_path, context["subtraction_id"], context.get("upload_ids", []))
 
 
 def finish_job(db: Database, data_path: str, job_id: str, state: str, error: str | None) -> None:

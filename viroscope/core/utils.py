@@ -37,13 +37,29 @@ def iso(value: datetime.datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: Fields that hold booleans. nx-27017 stores a boolean written by ``$set`` on a
+#: scalar path as 0/1, so responses turn these names back into booleans.
+BOOLEAN_FIELDS = frozenset({
+    "administrator", "all_read", "all_write", "build", "cancel_requested", "complete", "default", "force_reset",
+    "group_read", "group_write", "has_files", "has_json", "hidden", "imported", "modify", "modify_otu", "newer",
+    "paired", "public", "ready", "remove", "removed", "required", "reserved", "restrict_source_types", "success",
+    "updating", "verified",
+})
+
+
 def to_json(value):
-    """Turn a stored document into JSON-ready data: ``_id`` -> ``id``, datetimes -> ISO strings."""
+    """Turn a stored document into JSON-ready data: ``_id`` -> ``id``, datetimes -> ISO strings.
+
+    >>> to_json({"_id": "a", "ready": 1, "count": 1, "_rev": 3})
+    {'id': 'a', 'ready': True, 'count': 1}
+    """
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if key == "_rev":  # internal concurrency counter of ``db.update_array``
                 continue
+            if key in BOOLEAN_FIELDS and type(item) is int:
+                item = bool(item)
             out["id" if key == "_id" else key] = to_json(item)
         return out
     if isinstance(value, list):

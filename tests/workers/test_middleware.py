@@ -1,0 +1,102 @@
+"""Process bookkeeping around every actor: claim, progress, final state, cancel kills tools.
+
+The actors here are small but real: the last one runs a real child process through the
+project's runner, and the test checks the child is gone after a cancel.
+"""
+
+import os
+import time
+
+import pytest
+
+from viroscope.bio.runner import run as run_tool
+from viroscope.core import processes
+from viroscope.tasks.process import StepFailed, actor, current
+
+from ..conftest import wait_for
+
+CHILD_PIDS: dict[str, int] = {}
+
+
+@actor(queue_name="test_bookkeeping", max_retries=0)
+def two_steps(process_id):
+    def first():
+        """First."""
+
+    def second():
+        """Second."""
+
+    current().run_steps([first, second])
+
+
+@actor(queue_name="test_bookkeeping", max_retries=0)
+def fails_clearly(process_id):
+    raise StepFailed("The file is not gzip-compressed")
+
+
+@actor(queue_name="test_bookkeeping", max_retries=0)
+def runs_a_long_tool(process_id):
+    import subprocess
+
+    run = current()
+    # The runner starts its own process group; record the child so the test can check it died.
+    original_popen = subprocess.Popen
+
+    class Recording(original_popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            CHILD_PIDS[process_id] = self.pid
+
+    subprocess.Popen = Recording
+    try:
+        run_tool(["sleep", "60"], cancel=run.cancel)
+    finally:
+        subprocess.Popen = original_popen
+
+
+def new_process(db, type_="test"):
+    doc, _ = processes.create_process(db, type_, user_id="admin", steps=["first", "second"])
+    return doc["_id"]
+
+
+def state_of(db, process_id):
+    return db.processes.find_one({"_id": process_id})
+
+
+def test_completed_run_reports_steps_and_progress(db, stub_worker):
+    process_id = new_process(db)
+    two_steps.send(process_id=process_id)
+    doc = wait_for(lambda: (d := state_of(db, process_id))["state"] == "complete" and d, message="complete")
+    assert doc["progress"] == 1 and doc["complete"] and doc["attempts"] == 1
+    assert doc["step"] == "second"
+    assert [s["state"] for s in doc["status"]] == ["waiting", "running", "complete"]
+
+
+def test_known_failure_ends_in_error_with_its_message(db, stub_worker):
+    process_id = new_process(db)
+    fails_clearly.send(process_id=process_id)
+    doc = wait_for(lambda: (d := state_of(db, process_id))["state"] == "error" and d, message="error")
+    assert doc["error"] == "The file is not gzip-compressed"
+    assert not doc["complete"]
+
+
+def test_redelivered_message_of_a_finished_process_is_skipped(db, stub_worker, stub_broker):
+    process_id = new_process(db)
+    two_steps.send(process_id=process_id)
+    wait_for(lambda: state_of(db, process_id)["state"] == "complete")
+    two_steps.send(process_id=process_id)
+    stub_broker.join("test_bookkeeping")
+    stub_worker.join()
+    assert state_of(db, process_id)["attempts"] == 1
+
+
+def test_cancel_kills_the_running_tool(db, stub_worker, admin):
+    process_id = new_process(db)
+    runs_a_long_tool.send(process_id=process_id)
+    wait_for(lambda: process_id in CHILD_PIDS and state_of(db, process_id)["state"] == "running")
+    started = time.monotonic()
+    assert admin.delete(f"/api/processes/{process_id}").status_code == 202
+    wait_for(lambda: state_of(db, process_id)["state"] == "cancelled", timeout=10)
+    assert time.monotonic() - started < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(CHILD_PIDS[process_id], 0)

@@ -1,0 +1,377 @@
+"""Analyses: one workflow run (Pathoscope, NuVs) on one sample, its files and its results.
+
+An analysis is created together with its job (``tasks.analyses.start_analysis``), filled in
+by that job through the Job API (files, then :func:`finalize` with ``results``) and read back
+formatted: Pathoscope hits grouped by OTU, isolate and sequence (spec ``workflows.md`` 1.7).
+Files live under ``DATA_PATH/analyses/<id>/``. An analysis whose job fails or is cancelled is
+removed with its files (:func:`discard_unfinished`), so no half-made analysis stays behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import BinaryIO
+
+import bson
+import numpy as np
+from pymongo.database import Database
+
+from ..bio.coverage import covered_fraction, coverage_to_coordinates, median_depth
+from .auth import Client
+from .errors import BadRequest, Conflict, NotFound
+from .files import check_file_name, path_in_store, remove_tree, write_stream
+from .indexes import latest_ready_index
+from .pagination import paginate
+from .rights import sample_visibility_query
+from .utils import now
+
+WORKFLOWS = ("pathoscope_bowtie", "nuvs")
+#: Formats an analysis file may declare (Virtool's analysis file formats).
+FILE_FORMATS = ("sam", "bam", "fasta", "fastq", "csv", "tsv", "json", "unknown")
+_EXTENSION_FORMATS = {"fa": "fasta", "fasta": "fasta", "fq": "fastq", "fastq": "fastq", "sam": "sam", "bam": "bam",
+                      "csv": "csv", "tsv": "tsv", "json": "json"}
+#: Results larger than this (BSON bytes) are stored as ``results.json`` beside the files, as
+#: Virtool does, since a MongoDB document may not exceed 16 MiB.
+MAX_INLINE_RESULTS = 12 * 1024 * 1024
+RESULTS_FILE = "results.json"
+#: Job states in which an unfinished analysis is still being worked on.
+ACTIVE_JOB_STATES = ("waiting", "running")
+
+
+def analysis_dir(data_path: str, analysis_id: str) -> Path:
+    return path_in_store(data_path, "analyses", analysis_id)
+
+
+def get_analysis_or_404(db: Database, analysis_id: str) -> dict:
+    doc = db.analyses.find_one({"_id": analysis_id})
+    if doc is None:
+        raise NotFound()
+    return doc
+
+
+def get_parent_sample(db: Database, analysis: dict) -> dict:
+    """The sample the analysis belongs to; a missing one is a 400, as in the seed."""
+    sample = db.samples.find_one({"_id": analysis["sample"]["id"]})
+    if sample is None:
+        raise BadRequest("Parent sample does not exist")
+    return sample
+
+
+# ---------------------------------------------------------------- listing
+
+
+def visible_query(db: Database, client: Client) -> dict:
+    """Analyses of the samples ``client`` may read."""
+    if client.administrator:
+        return {}
+    sample_ids = [doc["_id"] for doc in db.samples.find(sample_visibility_query(client), {"_id": 1})]
+    return {"sample.id": {"$in": sample_ids}}
+
+
+def find_analyses(
+    db: Database,
+    *,
+    page: int,
+    per_page: int,
+    base_query: dict | None = None,
+    sample_id: str | None = None,
+    workflow: str | None = None,
+    ready: bool | None = None,
+) -> dict:
+    query: dict = {}
+    if sample_id is not None:
+        query["sample.id"] = sample_id
+    if workflow is not None:
+        query["workflow"] = workflow
+    if ready is not None:
+        query["ready"] = ready
+    return paginate(db.analyses, query, base_query=base_query, page=page, per_page=per_page,
+                    sort=[("created_at", -1)], projection={"results": 0})
+
+
+# ---------------------------------------------------------------- creation
+
+
+def check_inputs(db: Database, sample: dict, ref_id: str, subtraction_ids: list[str] | None,
+                 workflow: str) -> tuple[dict, dict, list[dict]]:
+    """The reference, its latest ready index and the subtractions of a new analysis, or a 400.
+
+    ``subtraction_ids`` None means the sample's own subtractions.
+    """
+    if not sample.get("ready"):
+        raise BadRequest("Sample is not ready")
+    reference = db.refs.find_one({"_id": ref_id})
+    if reference is None:
+        raise BadRequest("Reference does not exist")
+    index = latest_ready_index(db, ref_id)
+    if index is None:
+        raise BadRequest("No index is ready for the reference")
+    if subtraction_ids is None:
+        subtraction_ids = list(sample.get("subtractions") or [])
+    subtraction_ids = list(dict.fromkeys(subtraction_ids))
+    found = {doc["_id"]: doc for doc in db.subtractions.find({"_id": {"$in": subtraction_ids}}, {"name": 1, "ready": 1})}
+    if any(subtraction_id not in found for subtraction_id in subtraction_ids):
+        raise BadRequest("Subtraction does not exist")
+    if any(not found[subtraction_id].get("ready") for subtraction_id in subtraction_ids):
+        raise BadRequest("Subtraction is not ready")
+    if workflow == "nuvs" and not _hmm_profiles_installed(db):
+        raise BadRequest("HMM profiles are not installed")
+    return reference, index, [found[subtraction_id] for subtraction_id in subtraction_ids]
+
+
+def _hmm_profiles_installed(db: Database) -> bool:
+    try:
+        hmms = importlib.import_module("viroscope.core.hmms")
+    except ModuleNotFoundError:
+        return True  # no HMM management in this version: nothing to check against
+    return bool(hmms.profiles_installed(db))
+
+
+def create_analysis(db: Database, *, analysis_id: str, job_id: str, workflow: str, sample: dict, reference: dict,
+                    index: dict, subtractions: list[dict], user_id: str) -> dict:
+    created = now()
+    doc = {
+        "_id": analysis_id,
+        "workflow": workflow,
+        "ready": False,
+        "created_at": created,
+        "updated_at": created,
+        "job": {"id": job_id},
+        "sample": {"id": sample["_id"], "name": sample.get("name")},
+        "index": {"id": index["_id"], "version": index["version"]},
+        "reference": {"id": reference["_id"], "name": reference.get("name")},
+        "subtractions": [{"id": s["_id"], "name": s.get("name")} for s in subtractions],
+        "user": {"id": user_id},
+        "results": None,
+        "files": [],
+    }
+    db.analyses.insert_one(doc)
+    return doc
+
+
+# ---------------------------------------------------------------- results
+
+
+def finalize(db: Database, data_path: str, analysis_id: str, results: dict) -> dict:
+    """Store the results and mark the analysis ready; only once."""
+    analysis = get_analysis_or_404(db, analysis_id)
+    if analysis.get("ready"):
+        raise Conflict("There is already a result for this analysis")
+    stored: dict | str = results
+    if len(bson.encode({"results": results})) > MAX_INLINE_RESULTS:
+        target = analysis_dir(data_path, analysis_id) / RESULTS_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(RESULTS_FILE + ".partial")
+        partial.write_text(json.dumps(results))
+        partial.replace(target)
+        stored = "file"
+    update = {"$set": {"ready": True, "results": stored, "updated_at": now()}}
+    if not db.analyses.update_one({"_id": analysis_id, "ready": False}, update).modified_count:
+        raise Conflict("There is already a result for this analysis")
+    return get_analysis_or_404(db, analysis_id)
+
+
+def load_results(data_path: str, analysis: dict) -> dict:
+    """The analysis with ``results`` read back from its file when they were too large to store."""
+    if analysis.get("results") != "file":
+        return analysis
+    with open(analysis_dir(data_path, analysis["_id"]) / RESULTS_FILE) as handle:
+        return {**analysis, "results": json.load(handle)}
+
+
+def format_analysis(db: Database, data_path: str, analysis: dict) -> dict:
+    """The analysis as a user reads it: results loaded, Pathoscope hits grouped by OTU."""
+    analysis = load_results(data_path, analysis)
+    results = analysis.get("results")
+    if not analysis.get("ready") or not isinstance(results, dict):
+        return analysis
+    if analysis["workflow"] == "pathoscope_bowtie":
+        return {**analysis, "read_count": results.get("read_count"), "subtracted_count": results.get("subtracted_count"),
+                "results": format_pathoscope(db, results)}
+    return analysis
+
+
+def format_pathoscope(db: Database, results: dict) -> dict:
+    """Group hits by OTU version, patch each OTU to it and nest isolates and sequences (spec 1.7).
+
+    Sequences carry ``pi``, ``best``, ``reads`` (final figures), ``coverage`` and ``align`` as
+    change-point coordinates. Isolates add ``pi`` (sum), ``coverage`` and median ``depth`` of
+    their sequences' depths end to end (shortest first); OTUs add ``pi`` (sum), ``coverage``
+    (best isolate), median ``depth`` of the position-wise maximum over isolates and
+    ``reads = pi * read_count``. Isolates without a hit are left out; OTUs come by pi, largest first.
+    """
+    read_count = results.get("read_count") or 0
+    by_otu: dict[tuple[str, object], list[dict]] = {}
+    for hit in results.get("hits") or []:
+        by_otu.setdefault((hit["otu"]["id"], hit["otu"]["version"]), []).append(hit)
+    otus = [_format_otu(db, otu_id, version, hits, read_count) for (otu_id, version), hits in by_otu.items()]
+    return {**results, "hits": sorted(otus, key=lambda otu: -otu["pi"])}
+
+
+def _otu_at_version(db: Database, otu_id: str, version) -> dict | None:
+    from .otus import get_joined_otu, patch_otu_to_version
+
+    otu = get_joined_otu(db, otu_id)
+    if otu is None or otu.get("version") != version:
+        otu = patch_otu_to_version(db, otu_id, version)
+    return otu
+
+
+def _format_otu(db: Database, otu_id: str, version, hits: list[dict], read_count: int) -> dict:
+    otu = _otu_at_version(db, otu_id, version) or _otu_from_hits(otu_id, version, hits)
+    by_sequence = {hit["id"]: hit for hit in hits}
+    isolates, depths = [], []
+    for isolate in otu["isolates"]:
+        matched = [(sequence, by_sequence[sequence["_id"]]) for sequence in isolate["sequences"]
+                   if sequence["_id"] in by_sequence]
+        if matched:
+            formatted, depth = _format_isolate(isolate, matched)
+            isolates.append(formatted)
+            depths.append(depth)
+    lengths = [len(s.get("sequence") or "") for isolate in otu["isolates"] for s in isolate["sequences"]]
+    otu_depth = _positionwise_max(depths)
+    pi = sum(isolate["pi"] for isolate in isolates)
+    return {
+        "id": otu_id,
+        "name": otu.get("name"),
+        "abbreviation": otu.get("abbreviation", ""),
+        "version": version,
+        "length": max(lengths, default=0),
+        "pi": pi,
+        "reads": round(pi * read_count),
+        "coverage": max((isolate["coverage"] for isolate in isolates), default=0.0),
+        "depth": median_depth(otu_depth),
+        "isolates": isolates,
+    }
+
+
+def _format_isolate(isolate: dict, matched: list[tuple[dict, dict]]) -> tuple[dict, np.ndarray]:
+    sequences = [_format_sequence(sequence, hit) for sequence, hit in matched]
+    aligns = sorted((np.asarray(hit["align"], dtype=np.int64) for _, hit in matched), key=len)
+    depth = np.concatenate(aligns) if aligns else np.zeros(0, dtype=np.int64)
+    fields = {key: value for key, value in isolate.items() if key != "sequences"}
+    return {**fields, "pi": sum(s["pi"] for s in sequences), "coverage": covered_fraction(depth),
+            "depth": median_depth(depth), "sequences": sequences}, depth
+
+
+def _format_sequence(sequence: dict, hit: dict) -> dict:
+    final = hit["final"]
+    return {
+        "id": sequence["_id"],
+        "accession": sequence.get("accession"),
+        "definition": sequence.get("definition"),
+        "length": len(sequence.get("sequence") or "") or len(hit["align"]),
+        "pi": final["pi"],
+        "best": final["best"],
+        "reads": final["reads"],
+        "coverage": hit["coverage"],
+        "depth": hit["depth"],
+        "align": coverage_to_coordinates(hit["align"]),
+    }
+
+
+def _positionwise_max(depths: list[np.ndarray]) -> np.ndarray:
+    if not depths:
+        return np.zeros(0, dtype=np.int64)
+    out = np.zeros(max(len(d) for d in depths), dtype=np.int64)
+    for depth in depths:
+        np.maximum(out[: len(depth)], depth, out=out[: len(depth)])
+    return out
+
+
+def _otu_from_hits(otu_id: str, version, hits: list[dict]) -> dict:
+    """A stand-in for an OTU the database no longer knows: one isolate holding the hit sequences."""
+    return {
+        "_id": otu_id,
+        "name": None,
+        "abbreviation": "",
+        "version": version,
+        "isolates": [{"id": "unknown", "default": False, "source_type": "unknown", "source_name": "",
+                      "sequences": [{"_id": hit["id"]} for hit in hits]}],
+    }
+
+
+# ---------------------------------------------------------------- files
+
+
+def file_format(name: str, declared: str | None = None) -> str:
+    """The declared format, else one guessed from the extension (``.gz`` ignored).
+
+    >>> file_format("report.tsv"), file_format("reads.fq.gz"), file_format("x.bin")
+    ('tsv', 'fastq', 'unknown')
+    """
+    if declared:
+        if declared not in FILE_FORMATS:
+            raise BadRequest(f"Unsupported file format: {declared}")
+        return declared
+    base = name[:-3] if name.endswith(".gz") else name
+    return _EXTENSION_FORMATS.get(base.rsplit(".", 1)[-1].lower() if "." in base else "", "unknown")
+
+
+def add_file(db: Database, data_path: str, analysis_id: str, name: str, stream: BinaryIO, limit: int,
+             declared_format: str | None = None) -> dict:
+    """Store an uploaded result file; uploading a name again replaces it (a retried job re-uploads)."""
+    check_file_name(name)
+    if name == RESULTS_FILE:
+        raise BadRequest("Invalid file name")
+    analysis = get_analysis_or_404(db, analysis_id)
+    if analysis.get("ready"):
+        raise Conflict("Analysis is finalized")
+    fmt = file_format(name, declared_format)
+    previous = next((f for f in analysis.get("files", []) if f["name"] == name), None)
+    file_id = previous["id"] if previous else max((f["id"] for f in analysis.get("files", [])), default=0) + 1
+    name_on_disk = f"{file_id}-{name}"
+    size = write_stream(stream, analysis_dir(data_path, analysis_id) / name_on_disk, limit)
+    entry = {"id": file_id, "analysis": analysis_id, "name": name, "name_on_disk": name_on_disk, "description": None,
+             "format": fmt, "size": size, "uploaded_at": now()}
+    db.analyses.update_one({"_id": analysis_id}, {"$pull": {"files": {"name": name}}})
+    db.analyses.update_one({"_id": analysis_id}, {"$push": {"files": entry}, "$set": {"updated_at": now()}})
+    return entry
+
+
+def file_path(data_path: str, analysis: dict, name: str) -> Path:
+    """Path of the file called ``name`` (or with that numeric id) of the analysis."""
+    for entry in analysis.get("files", []):
+        if entry["name"] == name or str(entry["id"]) == name:
+            return analysis_dir(data_path, analysis["_id"]) / entry["name_on_disk"]
+    raise NotFound()
+
+
+# ---------------------------------------------------------------- removal
+
+
+def _delete(db: Database, data_path: str, analysis_id: str, query: dict | None = None) -> bool:
+    deleted = db.analyses.delete_one({"_id": analysis_id, **(query or {})}).deleted_count
+    if deleted:
+        remove_tree(analysis_dir(data_path, analysis_id))
+    return bool(deleted)
+
+
+def remove_analysis(db: Database, data_path: str, analysis: dict) -> None:
+    """Remove an analysis and its files, unless its job is still waiting or running."""
+    if not analysis.get("ready"):
+        job = db.processes.find_one({"_id": analysis["job"]["id"]}, {"state": 1})
+        if job is not None and job.get("state") in ACTIVE_JOB_STATES:
+            raise Conflict("Analysis is still running")
+    _delete(db, data_path, analysis["_id"])
+
+
+def remove_unfinished(db: Database, data_path: str, analysis: dict) -> None:
+    """Job API removal: only an analysis not yet finalized may go this way."""
+    if analysis.get("ready") or not _delete(db, data_path, analysis["_id"], {"ready": False}):
+        raise Conflict("Analysis is finalized")
+
+
+def discard_unfinished(db: Database, data_path: str, analysis_id: str) -> None:
+    """Clean-up of a failed or cancelled job: its unfinished analysis and files go."""
+    _delete(db, data_path, analysis_id, {"ready": False})
+
+
+def remove_sample_analyses(db: Database, data_path: str, sample_id: str) -> int:
+    """Remove every analysis of a sample with its files (for sample removal); returns the count."""
+    ids = [doc["_id"] for doc in db.analyses.find({"sample.id": sample_id}, {"_id": 1})]
+    for analysis_id in ids:
+        _delete(db, data_path, analysis_id)
+    return len(ids)

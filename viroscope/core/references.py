@@ -1,0 +1,378 @@
+"""Reference documents: create (empty, clone, import, remote), edit, members and their rights,
+releases of remote references, and the computed fields every read adds.
+
+Stored in the ``refs`` collection ("references" is an SQL keyword nx-27017 cannot use). The
+OTUs themselves are ``core.otus``; whole-reference loading, updating, removal and export are
+``core.reference_content``, run by the actors in ``tasks.references``. Functions that start
+one of those actors write the reference and its process document and return the process; the
+caller enqueues it afterwards (write first, then enqueue).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from pymongo.database import Database
+
+from . import history, processes, uploads
+from .errors import BadRequest, Conflict, NotFound
+from .pagination import paginate
+from .rights import REFERENCE_RIGHTS
+from .utils import new_id, now
+
+DEFAULT_SOURCE_TYPES = ["isolate", "strain"]
+
+#: Steps of each reference process, in order; the actors' step functions carry these names.
+STEPS = {
+    "clone_reference": ["copy_otus", "create_history"],
+    "import_reference": ["load_file", "validate", "set_metadata", "import_otus", "create_history"],
+    "remote_reference": ["download", "unpack", "import_otus", "create_history"],
+    "update_remote_reference": ["download_and_extract", "update_otus", "remove_otus", "update_reference"],
+    "check_remote_release": ["fetch_release"],
+    "delete_reference": ["delete_indexes", "delete_otus"],
+}
+
+MEMBER_KINDS = {"users": "User", "groups": "Group"}
+#: Fields of a release kept on the reference when an update is installed.
+UPDATE_FIELDS = ("id", "name", "body", "filename", "size", "html_url", "published_at")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def get_reference_or_404(db: Database, ref_id: str) -> dict:
+    ref = db.refs.find_one({"_id": ref_id})
+    if ref is None:
+        raise NotFound()
+    return ref
+
+
+def latest_build(db: Database, ref_id: str) -> dict | None:
+    """``{id, version, created_at, user}`` of the newest ready index, or None."""
+    docs = list(db.indexes.find({"reference.id": ref_id, "ready": True},
+                                {"_id": 1, "version": 1, "created_at": 1, "user": 1}).sort("version", -1).limit(1))
+    if not docs:
+        return None
+    return {"id": docs[0]["_id"], "version": docs[0]["version"], "created_at": docs[0].get("created_at"),
+            "user": docs[0].get("user")}
+
+
+def complete_reference(db: Database, ref: dict) -> dict:
+    """The reference with what is computed on read: counts, contributors, latest build, control name."""
+    ref_id = ref["_id"]
+    internal_control = None
+    if ref.get("internal_control"):
+        otu = db.otus.find_one({"_id": ref["internal_control"]["id"], "reference.id": ref_id}, {"name": 1})
+        if otu:
+            internal_control = {"id": otu["_id"], "name": otu["name"]}
+    return {
+        **ref,
+        "internal_control": internal_control,
+        "otu_count": history.count(db.otus, {"reference.id": ref_id}),
+        "unbuilt_change_count": history.unbuilt_change_count(db, ref_id),
+        "contributors": history.contributors(db, ref_id),
+        "latest_build": latest_build(db, ref_id),
+    }
+
+
+def find_references(db: Database, visible: dict, *, term: str | None, page: int, per_page: int) -> dict:
+    """References the client may see (``visible``, from ``rights.reference_visibility_query``)."""
+    query = {}
+    if term:
+        pattern = "".join(f"\\{c}" if c in r".^$*+?{}[]\|()" else c for c in term)
+        query = {"$or": [{"name": {"$regex": pattern, "$options": "i"}},
+                         {"data_type": {"$regex": pattern, "$options": "i"}}]}
+    envelope = paginate(db.refs, query, base_query=visible, page=page, per_page=per_page, sort=[("name", 1)])
+    envelope["documents"] = [complete_reference(db, ref) for ref in envelope["documents"]]
+    return envelope
+
+
+def visible_reference_ids(db: Database, visible: dict) -> list[str]:
+    return [ref["_id"] for ref in db.refs.find(visible, {"_id": 1})]
+
+
+def find_indexes(db: Database, ref_id: str, *, page: int, per_page: int) -> dict:
+    """The reference's indexes, newest first, with how many changes and OTUs each built."""
+    envelope = paginate(db.indexes, {}, base_query={"reference.id": ref_id}, page=page, per_page=per_page,
+                        sort=[("version", -1)], projection={"manifest": 0, "sequence_otu_map": 0})
+    for index in envelope["documents"]:
+        index["change_count"] = history.count(db.history, {"index.id": index["_id"]})
+        index["modified_otu_count"] = len(db.history.distinct("otu.id", {"index.id": index["_id"]}))
+    return envelope
+
+
+# ---------------------------------------------------------------- creating
+
+
+def _owner(user_id: str) -> dict:
+    return {"id": user_id, "created_at": now(), **{right: True for right in REFERENCE_RIGHTS}}
+
+
+def _new_reference(ref_id: str, user_id: str, *, name: str, description: str, data_type: str | None,
+                   organism: str | None, public: bool, **extra) -> dict:
+    return {
+        "_id": ref_id,
+        "name": name,
+        "description": description,
+        "data_type": data_type,
+        "organism": organism,
+        "public": public,
+        "created_at": now(),
+        "user": {"id": user_id},
+        "internal_control": None,
+        "restrict_source_types": False,
+        "source_types": list(DEFAULT_SOURCE_TYPES),
+        "groups": [],
+        "users": [_owner(user_id)],
+        **extra,
+    }
+
+
+def _start(db: Database, process_type: str, user_id: str, ref_id: str, **context) -> dict:
+    process, _ = processes.create_process(
+        db, process_type, user_id=user_id, context={"ref_id": ref_id, "user_id": user_id, **context},
+        steps=STEPS[process_type],
+    )
+    return process
+
+
+def create_reference(db: Database, user_id: str, **fields) -> dict:
+    """An empty reference; the creator gets every right."""
+    ref = _new_reference(new_id(), user_id, **fields)
+    db.refs.insert_one(ref)
+    return ref
+
+
+def get_clone_source(db: Database, source_id: str) -> dict:
+    source = db.refs.find_one({"_id": source_id})
+    if source is None:
+        raise BadRequest("Source reference does not exist")
+    return source
+
+
+def create_clone(db: Database, source: dict, user_id: str, **fields) -> tuple[dict, dict]:
+    """A reference that ``clone_reference`` fills with copies of ``source``'s OTUs."""
+    fields.update(data_type=source.get("data_type"), organism=source.get("organism"))
+    ref_id = new_id()
+    process = _start(db, "clone_reference", user_id, ref_id, source_id=source["_id"])
+    ref = _new_reference(ref_id, user_id, **fields, cloned_from={"id": source["_id"], "name": source["name"]},
+                         process={"id": process["_id"]})
+    db.refs.insert_one(ref)
+    return ref, process
+
+
+def get_import_upload(db: Database, upload_id: str) -> dict:
+    upload = db.uploads.find_one({"_id": upload_id, "removed": False})
+    if upload is None:
+        raise BadRequest("File does not exist")
+    if upload.get("type") != "reference":
+        raise BadRequest("File is not a reference file")
+    return upload
+
+
+def create_import(db: Database, upload: dict, user_id: str, **fields) -> tuple[dict, dict]:
+    """A reference that ``import_reference`` fills from an uploaded ``reference.json.gz``.
+
+    ``data_type`` and ``organism`` come from the file once it is read.
+    """
+    fields.update(data_type=None, organism=None)
+    ref_id = new_id()
+    uploads.reserve(db, [upload["_id"]])
+    process = _start(db, "import_reference", user_id, ref_id, upload_id=upload["_id"])
+    imported_from = {"id": upload["_id"], "name": upload["name"], "user": upload.get("user")}
+    ref = _new_reference(ref_id, user_id, **fields, imported_from=imported_from, process={"id": process["_id"]})
+    db.refs.insert_one(ref)
+    return ref, process
+
+
+def create_remote(db: Database, slug: str, user_id: str, **fields) -> tuple[dict, dict]:
+    """A reference that ``remote_reference`` fills from the latest release of ``slug``."""
+    fields.update(data_type=None, organism=None)
+    ref_id = new_id()
+    process = _start(db, "remote_reference", user_id, ref_id)
+    created = now()
+    remotes_from = {"slug": slug, "update": None, "last_checked": created, "last_updated": created}
+    ref = _new_reference(ref_id, user_id, **fields, remotes_from=remotes_from, release=None, installed=None,
+                         updates=[], updating=False, process={"id": process["_id"]})
+    db.refs.insert_one(ref)
+    return ref, process
+
+
+# ---------------------------------------------------------------- editing and removing
+
+
+def _clean_source_types(source_types: list[str]) -> list[str]:
+    cleaned: list[str] = []
+    for source_type in source_types:
+        source_type = source_type.strip().lower()
+        if source_type and source_type not in cleaned:
+            cleaned.append(source_type)
+    return cleaned
+
+
+def edit_reference(db: Database, ref: dict, changes: dict) -> dict:
+    """Edit metadata; ``internal_control`` takes an OTU id of this reference, or ``""``/null to clear."""
+    update = dict(changes)
+    if "internal_control" in changes:
+        otu_id = changes["internal_control"]
+        if otu_id:
+            if db.otus.find_one({"_id": otu_id, "reference.id": ref["_id"]}, {"_id": 1}) is None:
+                raise BadRequest("Internal control does not exist")
+            update["internal_control"] = {"id": otu_id}
+        else:
+            update["internal_control"] = None
+    if "source_types" in changes:
+        update["source_types"] = _clean_source_types(changes["source_types"])
+    if update:
+        db.refs.update_one({"_id": ref["_id"]}, {"$set": update})
+    if "name" in changes and changes["name"] != ref["name"]:
+        # Analyses keep the reference's name for display.
+        db.analyses.update_many({"reference.id": ref["_id"]}, {"$set": {"reference.name": changes["name"]}})
+    return get_reference_or_404(db, ref["_id"])
+
+
+def remove_reference(db: Database, ref: dict, user_id: str) -> dict:
+    """Remove the reference document now; ``delete_reference`` removes its indexes and OTUs."""
+    process = _start(db, "delete_reference", user_id, ref["_id"])
+    db.refs.delete_one({"_id": ref["_id"]})
+    return process
+
+
+# ---------------------------------------------------------------- users and groups with rights
+
+
+def get_member_or_404(ref: dict, kind: str, member_id: str) -> dict:
+    for member in ref.get(kind, []):
+        if member["id"] == member_id:
+            return member
+    raise NotFound()
+
+
+def add_member(db: Database, ref: dict, kind: str, member_id: str, rights: dict) -> dict:
+    """Give a user or group (``kind``: ``users``/``groups``) rights on the reference."""
+    label = MEMBER_KINDS[kind]
+    if db[kind].find_one({"_id": member_id}, {"_id": 1}) is None:
+        raise BadRequest(f"{label} does not exist")
+    member = {"id": member_id, "created_at": now(), **{right: bool(rights.get(right)) for right in REFERENCE_RIGHTS}}
+    result = db.refs.update_one({"_id": ref["_id"], f"{kind}.id": {"$ne": member_id}}, {"$push": {kind: member}})
+    if not result.modified_count:
+        raise BadRequest(f"{label} already exists")
+    return member
+
+
+def edit_member(db: Database, ref: dict, kind: str, member_id: str, changes: dict) -> dict:
+    get_member_or_404(ref, kind, member_id)
+    members = [
+        {**m, **{k: v for k, v in changes.items() if k in REFERENCE_RIGHTS}} if m["id"] == member_id else m
+        for m in ref.get(kind, [])
+    ]
+    db.refs.update_one({"_id": ref["_id"]}, {"$set": {kind: members}})
+    return get_member_or_404({kind: members}, kind, member_id)
+
+
+def remove_member(db: Database, ref: dict, kind: str, member_id: str) -> None:
+    get_member_or_404(ref, kind, member_id)
+    db.refs.update_one({"_id": ref["_id"]}, {"$pull": {kind: {"id": member_id}}})
+
+
+# ---------------------------------------------------------------- remote releases
+
+
+def require_remote(ref: dict) -> None:
+    if not ref.get("remotes_from"):
+        raise BadRequest("Not a remote reference")
+
+
+def format_release(data: dict, etag: str | None = None) -> dict:
+    """A GitHub-shaped release as stored on the reference; ``ValueError`` if it has no reference file."""
+    asset = next((a for a in data.get("assets") or [] if a.get("name") == "reference.json.gz"), None)
+    if asset is None:
+        raise ValueError("The latest release has no reference.json.gz asset")
+    return {
+        "id": data["id"],
+        "name": data.get("name") or data.get("tag_name"),
+        "body": data.get("body") or "",
+        "etag": etag,
+        "filename": asset["name"],
+        "size": asset.get("size"),
+        "html_url": data.get("html_url"),
+        "download_url": asset["browser_download_url"],
+        "published_at": data.get("published_at"),
+        "content_type": asset.get("content_type"),
+        "retrieved_at": now(),
+        "newer": False,
+    }
+
+
+def is_newer(release: dict, installed: dict | None) -> bool:
+    """A release is newer when nothing is installed, or it was published after the installed one."""
+    if not installed:
+        return True
+    if release["id"] == installed.get("id"):
+        return False
+    return (release.get("published_at") or "") >= (installed.get("published_at") or "")
+
+
+def start_release_check(db: Database, ref: dict, user_id: str) -> dict:
+    require_remote(ref)
+    return _start(db, "check_remote_release", user_id, ref["_id"])
+
+
+def store_release(db: Database, ref_id: str, release: dict) -> dict:
+    """Record the latest release seen and whether it is newer than the installed one."""
+    ref = get_reference_or_404(db, ref_id)
+    release = {**release, "newer": is_newer(release, ref.get("installed"))}
+    db.refs.update_one({"_id": ref_id}, {"$set": {"release": release, "remotes_from.last_checked": now()}})
+    return release
+
+
+def start_update(db: Database, ref: dict, user_id: str) -> tuple[dict, dict]:
+    """Install the latest stored release: an ``updates`` entry and an ``update_remote_reference`` process."""
+    require_remote(ref)
+    release = ref.get("release")
+    if not release:
+        raise BadRequest("Target release does not exist")
+    if ref.get("updating"):
+        raise Conflict("Update already in progress")
+    update = {**{k: release.get(k) for k in UPDATE_FIELDS}, "created_at": now(), "user": {"id": user_id},
+              "ready": False}
+    process = _start(db, "update_remote_reference", user_id, ref["_id"], release=release)
+    claimed = db.refs.update_one(
+        {"_id": ref["_id"], "updating": {"$ne": True}},
+        {"$set": {"updating": True, "process": {"id": process["_id"]}}, "$push": {"updates": update}},
+    )
+    if not claimed.modified_count:
+        processes.finish(db, process["_id"], "cancelled")
+        raise Conflict("Update already in progress")
+    return update, process
+
+
+def installed_release(release: dict, user_id: str, created_at: datetime.datetime | None = None) -> dict:
+    return {**{k: release.get(k) for k in UPDATE_FIELDS}, "created_at": created_at or now(),
+            "user": {"id": user_id}, "ready": True}
+
+
+def finish_update(db: Database, ref_id: str, release: dict, user_id: str, data_type: str, organism: str) -> None:
+    """Mark the update installed: ``installed``, the ``updates`` entry ready, ``updating`` off."""
+    ref = get_reference_or_404(db, ref_id)
+    updates = [{**u, "ready": True} if u.get("id") == release["id"] else u for u in ref.get("updates", [])]
+    installed = next((u for u in updates if u.get("id") == release["id"]), None) or installed_release(release, user_id)
+    stored = ref.get("release") or release
+    db.refs.update_one({"_id": ref_id}, {"$set": {
+        "installed": installed,
+        "updates": updates,
+        "updating": False,
+        "release": {**stored, "newer": is_newer(stored, installed)},
+        "remotes_from.last_updated": now(),
+        "data_type": data_type,
+        "organism": organism,
+    }})
+
+
+def abandon_update(db: Database, ref_id: str, release_id) -> None:
+    """After a failed update: drop its unfinished ``updates`` entry and let a new one start."""
+    ref = db.refs.find_one({"_id": ref_id})
+    if ref is None:
+        return
+    updates = [u for u in ref.get("updates", []) if u.get("id") != release_id or u.get("ready")]
+    db.refs.update_one({"_id": ref_id}, {"$set": {"updates": updates, "updating": False}})
