@@ -5,6 +5,7 @@ import click
 from .demo import demo
 from .orfs import orfs
 from .pathoscope import pathoscope
+from .scheduler import scheduler
 from .up import up
 
 
@@ -13,5 +14,5 @@ def main():
     """viroscope: find viruses in sequencing data."""
 
 
-for command in (up, demo, pathoscope, orfs):
+for command in (up, demo, scheduler, pathoscope, orfs):
     main.add_command(command)

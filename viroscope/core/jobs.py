@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from . import indexes, processes, samples, subtractions
+from . import analyses, indexes, processes, samples, subtractions
 
 
 def _cleanup(db: Database, data_path: str, job: dict) -> None:
@@ -16,12 +16,16 @@ def _cleanup(db: Database, data_path: str, job: dict) -> None:
         samples.discard_failed_sample(db, data_path, context["sample_id"], context.get("upload_ids", []))
     elif job["workflow"] == "create_subtraction":
         subtractions.discard_failed_subtraction(db, data_path, context["subtraction_id"], context.get("upload_ids", []))
+    elif job["workflow"] in ("pathoscope_bowtie", "nuvs"):
+        analyses.discard_unfinished(db, data_path, context["analysis_id"])
 
 
 def finish_job(db: Database, data_path: str, job_id: str, state: str, error: str | None) -> None:
+    """End a process (job or not); a job that did not complete is cleaned up."""
     processes.finish(db, job_id, state, error)
-    if state in ("error", "cancelled"):
-        _cleanup(db, data_path, processes.get_process_or_404(db, job_id))
+    doc = processes.get_process_or_404(db, job_id)
+    if state in ("error", "cancelled") and "workflow" in doc:
+        _cleanup(db, data_path, doc)
 
 
 def cancel(db: Database, data_path: str, process_id: str) -> dict:

@@ -1,6 +1,6 @@
 """Housekeeping actors."""
 
-from ..core import processes
+from ..core import jobs, processes
 from ..core.db import connect
 from ..core.settings import from_env
 from ..workers import queues
@@ -21,6 +21,6 @@ def reap_processes() -> int:
     db = connect(settings.mongodb_uri)
     reaped = 0
     for doc in processes.stale_running(db, settings.heartbeat_timeout * ABANDONED_FACTOR):
-        processes.finish(db, doc["_id"], "error", "The worker running this process stopped responding")
+        jobs.finish_job(db, settings.data_path, doc["_id"], "error", "The worker running this process stopped responding")
         reaped += 1
     return reaped

@@ -1,0 +1,90 @@
+"""The real process types: gunicorn API and Dramatiq workers on a real Redis, as `viroscope up` runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from viroscope.core import auth
+from viroscope.core.db import connect
+from viroscope.core.utils import new_id
+
+from ..conftest import ROOT, VENV_BIN, free_port, wait_port
+
+
+class Stack:
+    def __init__(self, url: str, env: dict, db, data_path: str):
+        self.url, self.env, self.db, self.data_path = url, env, db, data_path
+        self.session = requests.Session()
+        self.workers: list[subprocess.Popen] = []
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=30, **kwargs)
+
+    def wait_process(self, process_id: str, states=("complete",), timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            doc = self.call("GET", f"/api/processes/{process_id}").json()
+            if doc["state"] in states:
+                return doc
+            if doc["state"] in ("error", "cancelled", "complete"):
+                raise AssertionError(f"process ended in {doc['state']}: {doc.get('error')}")
+            time.sleep(0.2)
+        raise AssertionError(f"process {process_id} still {doc['state']} after {timeout} s")
+
+
+def _start(argv, env, log):
+    return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def stack(database_server, redis_server, tmp_path_factory):
+    """API (gunicorn) + one worker pool for every queue, against nx-27017 and Redis."""
+    tmp = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    name = f"stack_{new_id()}"
+    env = {
+        **os.environ,
+        "MONGODB_URI": f"{database_server}/{name}",
+        "REDIS_URL": redis_server,
+        "BROKER_URL": redis_server,
+        "DATA_PATH": str(tmp / "data"),
+        "VIROSCOPE_PORT": str(port),
+        "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}",
+        "VIROSCOPE_HEARTBEAT_TIMEOUT": "10",
+    }
+    log = open(tmp / "stack.log", "wb")
+    web = _start([str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
+                  "viroscope.api:create_app()"], env, log)
+    worker = _start([str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1", "--threads", "2"], env, log)
+    try:
+        wait_port(port)
+        db = connect(env["MONGODB_URI"])
+        auth.create_user(db, "admin", "hunter2hunter2", administrator=True)
+        _, key = auth.create_api_key(db, db.users.find_one({"_id": "admin"}), "stack", {})
+        stack = Stack(f"http://127.0.0.1:{port}", env, db, env["DATA_PATH"])
+        stack.session.auth = ("admin", key)
+        stack.workers.append(worker)
+        yield stack
+    finally:
+        _stop(web)
+        for proc in [worker] + (stack.workers[1:] if "stack" in locals() else []):
+            _stop(proc)
+        log.close()
+        print((tmp / "stack.log").read_text()[-3000:])
