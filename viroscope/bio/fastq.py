@@ -197,12 +197,14 @@ def _read_some(handle: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
 
 
 def _check_first_bytes(data: bytes, where: str) -> None:
+    """Name the two wrong files users pick most: FASTA, and reads gzipped twice."""
     text = data.lstrip()
     if not text:
         return
     if text[:1] == b">":
+        line = data[: len(data) - len(text)].count(b"\n") + 1
         raise ValueError(
-            f"{where}line 1 starts with '>': this looks like FASTA, not FASTQ; "
+            f"{where}line {line} starts with '>': this looks like FASTA, not FASTQ; "
             "reads must be FASTQ with qualities"
         )
     if text[:2] == GZIP_MAGIC:
@@ -264,8 +266,6 @@ def _parse_block(
     if len(bad):
         index = int(bad[0])
         text = _line_text(buffer, header_starts[index], header_ends[index])
-        if index == 0 and records_before == 0 and text.startswith(">"):
-            fail(index, 1, "starts with '>': this looks like FASTA, not FASTQ")
         fail(index, 1, f"header should start with '@' but is {text!r}; "
              "the file may be corrupt, truncated or not FASTQ")
 

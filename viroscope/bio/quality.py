@@ -9,8 +9,8 @@ made over years, so this module reproduces FastQC's numbers exactly, without Jav
   read qualities. Memory depends on read length, not on file size.
 * `FastqcReport` holds what FastQC would print: its position groups (1-9 one by one,
   then ranges such as ``10-14`` past 75 bp), per-group quality mean and percentiles
-  (positions with 100 reads or fewer left out, NaN when none is left), G/A/T/C percentages (N excluded), the
-  integer %GC, and the per-read mean quality histogram.
+  (positions with 100 reads or fewer left out, NaN when none is left), G/A/T/C
+  percentages (N excluded), the integer %GC, and the per-read mean quality histogram.
 * `quality_document` parses that report as Virtool's ``parse_fastqc`` did: ranges
   expanded to one row per position, numbers truncated to integers, rows holding NaN
   replaced by their first number; `merge_quality_documents` combines the two mates.
@@ -27,23 +27,30 @@ import numpy as np
 
 from viroscope.bio.fastq import (
     BLOCK_BYTES,
+    LOWEST_QUALITY_CHAR,
     FastqBlock,
     check_pair_counts,
     open_maybe_gzip,
     read_fastq_blocks,
 )
 
-#: Columns per position in the quality histogram: one per byte value, so any
-#: character indexes it without a range check (the parser already rejects bad ones).
-_CHARS = 256
-#: Columns per position in the base histogram: G, A, T, C, N, anything else.
+#: Columns per position in the quality histogram: one per ASCII code. Real qualities
+#: are '!'..'~' (the parser rejects others); columns below '!' collect padding.
+_CHARS = 128
+#: Columns per position in the base histogram: G, A, T, C, N, other letters, padding.
 _BASES = 8
-_G, _A, _T, _C, _N, _OTHER = range(6)
+_G, _A, _T, _C, _N, _OTHER, _PAD = range(7)
 
-#: FastQC upper-cases bases before counting them.
+#: FastQC upper-cases bases before counting them. A line break can only be read as
+#: padding past the end of a shorter read (see `QualityCounts._add_reads`).
 _BASE_CODE = np.full(256, _OTHER, dtype=np.uint8)
 for _letter, _code in zip("GATCN", (_G, _A, _T, _C, _N)):
     _BASE_CODE[ord(_letter)] = _BASE_CODE[ord(_letter.lower())] = _code
+_BASE_CODE[[ord("\n"), ord("\r")]] = _PAD
+
+#: Reads x positions gathered at a time: temporaries of this size stay in the CPU
+#: cache, which measured ~1.7x faster than gathering a whole 4 MiB block at once.
+_CELLS_PER_BATCH = 1 << 18
 
 #: FastQC leaves positions with this many reads or fewer out of group percentiles.
 _MAX_READS_TOO_FEW_FOR_PERCENTILES = 100
@@ -97,13 +104,15 @@ class QualityCounts:
         if longest == 0:
             return
         self._grow(longest)
-
-        total = int(lengths.sum())
-        if len(lengths) * longest <= 2 * total:
-            self._add_rectangular(block, lengths, shortest, longest)
-        else:
-            # A few long reads among short ones: padding would waste more than it saves.
-            self._add_flat(block, lengths, total)
+        batch = max(1, _CELLS_PER_BATCH // longest)
+        for start in range(0, len(lengths), batch):
+            end = start + batch
+            self._add_reads(
+                block.data,
+                block.seq_starts[start:end],
+                block.qual_starts[start:end],
+                block.qual_ends[start:end],
+            )
 
     def _grow(self, length: int) -> None:
         have = self.quality.shape[0]
@@ -111,75 +120,54 @@ class QualityCounts:
             self.quality = np.vstack([self.quality, np.zeros((length - have, _CHARS), np.int64)])
             self.bases = np.vstack([self.bases, np.zeros((length - have, _BASES), np.int64)])
 
-    def _add_rectangular(
-        self, block: FastqBlock, lengths: np.ndarray, shortest: int, longest: int
+    def _add_reads(
+        self,
+        data: np.ndarray,
+        seq_starts: np.ndarray,
+        qual_starts: np.ndarray,
+        qual_ends: np.ndarray,
     ) -> None:
-        """Gather reads as an (n, longest) matrix; short reads' tails go to a spare bin."""
-        data = block.data
-        columns = np.arange(longest, dtype=np.int64)
-        last = len(data) - 1
-        qual_index = block.qual_starts[:, None] + columns
-        seq_index = block.seq_starts[:, None] + columns
-        if shortest != longest:
-            # Padding reads past a short read's end; keep the last record in bounds.
-            np.minimum(qual_index, last, out=qual_index)
-            np.minimum(seq_index, last, out=seq_index)
-        quals = data[qual_index]
-        bases = data[seq_index]
+        """Count a batch of reads gathered as a (reads, longest) matrix.
 
-        quality_codes = quals.astype(np.intp)
-        quality_codes += columns * _CHARS
-        base_codes = _BASE_CODE[bases].astype(np.intp)
-        base_codes += columns * _BASES
-        if shortest != longest:
-            padding = columns >= lengths[:, None]
-            quality_codes[padding] = longest * _CHARS
-            base_codes[padding] = longest * _BASES
-            quals = np.where(padding, 0, quals)
-
-        self._add_codes(quality_codes.ravel(), base_codes.ravel(), longest)
-        sums = quals.sum(axis=1, dtype=np.int64)
-        self._add_means(sums, lengths)
-
-    def _add_flat(self, block: FastqBlock, lengths: np.ndarray, total: int) -> None:
-        """Gather every quality and base character into flat arrays with their positions."""
-        data = block.data
-        nonempty = lengths > 0
-        lengths = lengths[nonempty]
-        qual_starts = block.qual_starts[nonempty]
-        seq_starts = block.seq_starts[nonempty]
-        read_offsets = np.cumsum(lengths) - lengths
-        positions = np.arange(total, dtype=np.int64) - np.repeat(read_offsets, lengths)
-        quals = data[positions + np.repeat(qual_starts, lengths)]
-        bases = data[positions + np.repeat(seq_starts, lengths)]
+        A read shorter than the longest is padded by reading its line break over and
+        over (the index is clipped to the end of its line): padding then lands in
+        quality columns below '!' and in the padding base code, which no figure uses.
+        """
+        lengths = qual_ends - qual_starts
         longest = int(lengths.max())
-        self._add_codes(
-            positions * _CHARS + quals,
-            positions * _BASES + _BASE_CODE[bases],
-            longest,
-        )
-        sums = np.add.reduceat(quals, read_offsets, dtype=np.int64)
-        self._add_means(sums, lengths)
+        if longest == 0:
+            return
+        columns = np.arange(longest, dtype=np.int64)
+        index = qual_starts[:, None] + columns
+        np.minimum(index, qual_ends[:, None], out=index)
+        quals = data.take(index)
+        index -= (qual_starts - seq_starts)[:, None]
+        bases = _BASE_CODE.take(data.take(index))
 
-    def _add_codes(self, quality_codes: np.ndarray, base_codes: np.ndarray, longest: int) -> None:
-        # The spare bin one past the last position collects padding and is dropped.
-        quality = np.bincount(quality_codes, minlength=(longest + 1) * _CHARS)
-        bases = np.bincount(base_codes, minlength=(longest + 1) * _BASES)
-        self.quality[:longest] += quality[: longest * _CHARS].reshape(longest, _CHARS)
-        self.bases[:longest] += bases[: longest * _BASES].reshape(longest, _BASES)
+        codes = quals.astype(np.intp)
+        codes += columns * _CHARS
+        self.quality[:longest] += np.bincount(
+            codes.ravel(), minlength=longest * _CHARS
+        ).reshape(longest, _CHARS)
+        codes = bases.astype(np.intp)
+        codes += columns * _BASES
+        self.bases[:longest] += np.bincount(
+            codes.ravel(), minlength=longest * _BASES
+        ).reshape(longest, _BASES)
 
-    def _add_means(self, sums: np.ndarray, lengths: np.ndarray) -> None:
-        # FastQC: integer sum of characters // length (empty reads are skipped).
-        nonempty = lengths > 0
-        means = sums[nonempty] // lengths[nonempty]
+        # FastQC bins a read by (sum of its quality characters) // length, in integers.
+        sums = quals.sum(axis=1, dtype=np.int64)
+        sums -= data[qual_ends].astype(np.int64) * (longest - lengths)  # the padding
+        read = lengths > 0
+        means = sums[read] // lengths[read]
         self.mean_quality += np.bincount(means, minlength=_CHARS)[:_CHARS]
 
     def report(self) -> FastqcReport:
         """Compute the figures FastQC would print for the reads counted so far."""
-        seen = np.flatnonzero(self.quality.sum(axis=0))
+        seen = np.flatnonzero(self.quality[:, LOWEST_QUALITY_CHAR:].sum(axis=0))
         if not len(seen):
             raise ValueError("no bases to assess: every read is empty")
-        encoding, offset = phred_encoding(int(seen[0]))
+        encoding, offset = phred_encoding(LOWEST_QUALITY_CHAR + int(seen[0]))
         groups = base_groups(self.max_length)
         return FastqcReport(
             encoding=encoding,

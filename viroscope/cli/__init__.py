@@ -6,13 +6,17 @@ from .demo import demo
 from .orfs import orfs
 from .pathoscope import pathoscope
 from .scheduler import scheduler
+from .remote import COMMANDS as REMOTE_COMMANDS
 from .up import up
 
 
 @click.group()
-def main():
+@click.option("--url", default=None, envvar="VIROSCOPE_URL", help="Server URL (default http://127.0.0.1:9950).")
+@click.pass_context
+def main(ctx, url):
     """viroscope: find viruses in sequencing data."""
+    ctx.obj = {"url": url}
 
 
-for command in (up, demo, scheduler, pathoscope, orfs):
+for command in (up, demo, scheduler, pathoscope, orfs, *REMOTE_COMMANDS):
     main.add_command(command)
