@@ -80,6 +80,7 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen, int]:
 def database_server(tmp_path_factory):
     proc, port = start_database(tmp_path_factory.mktemp("nx"))
     yield f"mongodb://127.0.0.1:{port}"
+    close_all()  # before the server goes, or closing waits for it
     proc.terminate()
     proc.wait(10)
 
@@ -216,6 +217,3 @@ def wait_for(predicate, timeout=30.0, interval=0.05, message="condition"):
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
 
-
-def pytest_sessionfinish(session, exitstatus):
-    close_all()

@@ -7,7 +7,6 @@ server gets wrong fails here rather than as a subtle bug in a feature.
 
 from __future__ import annotations
 
-import datetime
 import os
 import subprocess
 
@@ -17,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from viroscope.core.db import any_of, append, update_array
 from viroscope.core.pagination import paginate
-from viroscope.core.utils import new_id, now, to_json
+from viroscope.core.utils import ago, new_id, now, to_json
 
 from ..conftest import VENV_BIN, free_port, wait_port
 
@@ -59,7 +58,7 @@ def test_insert_and_read_back_with_millisecond_times(db):
     db.processes.insert_one({"_id": "p1", "created_at": t, "context": {"ref_id": "r1"}, "status": []})
     doc = db.processes.find_one({"_id": "p1"})
     assert doc["created_at"] == t
-    assert to_json(doc)["created_at"].endswith("000Z")
+    assert doc["created_at"].endswith("000Z")
 
 
 def test_claim_by_conditional_update_succeeds_once(db):
@@ -70,14 +69,13 @@ def test_claim_by_conditional_update_succeeds_once(db):
     assert db.processes.find_one({"_id": "p1"})["attempts"] == 1
 
 
-def test_stale_heartbeat_query_on_datetimes(db):
-    t = now()
-    db.processes.insert_many([
-        {"_id": "old", "state": "running", "heartbeat_at": t - datetime.timedelta(minutes=5)},
-        {"_id": "new", "state": "running", "heartbeat_at": t},
-    ])
-    cutoff = t - datetime.timedelta(seconds=60)
+def test_stale_heartbeat_query_on_iso_times_written_later(db):
+    db.processes.insert_many([{"_id": "old", "state": "running"}, {"_id": "new", "state": "running"}])
+    db.processes.update_one({"_id": "old"}, {"$set": {"heartbeat_at": ago(300)}})
+    db.processes.update_one({"_id": "new"}, {"$set": {"heartbeat_at": now()}})
+    cutoff = ago(60)
     assert [d["_id"] for d in db.processes.find({"state": "running", "heartbeat_at": {"$lt": cutoff}})] == ["old"]
+    assert [d["_id"] for d in db.processes.find({}).sort("heartbeat_at", -1)] == ["new", "old"]
 
 
 def test_update_array_appends_and_removes_sub_documents(db):
@@ -187,3 +185,13 @@ def test_booleans_set_later_stay_truthy_and_render_as_booleans(db):
     db.indexes.update_one({"_id": "i"}, {"$set": {"ready": False}})
     assert db.indexes.count_documents({"ready": False}) == 1
     assert to_json(db.indexes.find_one({"_id": "i"}))["ready"] is False
+
+
+def test_in_on_an_embedded_document_field(db):
+    db.analyses.insert_many([{"_id": str(i), "sample": {"id": f"s{i}"}} for i in range(3)])
+    assert sorted(d["_id"] for d in db.analyses.find({"sample.id": {"$in": ["s0", "s2"]}})) == ["0", "2"]
+
+
+def test_projection_of_a_whole_embedded_document(db):
+    db.history.insert_one({"_id": "h", "otu": {"id": "o", "name": "n"}, "diff": []})
+    assert db.history.find_one({"_id": "h"}, {"otu": 1}) == {"_id": "h", "otu": {"id": "o", "name": "n"}}

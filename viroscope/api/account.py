@@ -105,7 +105,8 @@ def login(data: Login):
     session, token = auth.login(db(), data.username, data.password, data.remember)
     user = auth.get_user_or_404(db(), data.username)
     response = make_response(json_response({"reset": bool(user.get("force_reset"))}, 201))
-    max_age = int((session["expires_at"] - session["created_at"]).total_seconds())
+    lifetime = auth.REMEMBERED_SESSION_LIFETIME if data.remember else auth.SESSION_LIFETIME
+    max_age = int(lifetime.total_seconds())
     for name, value in ((SESSION_COOKIE, session["_id"]), (TOKEN_COOKIE, token)):
         response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Lax")
     return response

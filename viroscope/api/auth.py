@@ -94,5 +94,17 @@ def check_access() -> None:
         raise NotPermitted("Only jobs may use this endpoint")
 
 
+#: Paths under which a write may change who a key belongs to or what it allows.
+_IDENTITY_PATHS = ("/api/users", "/api/groups", "/api/account")
+
+
+def forget_cached_keys(response):
+    """A write to users, groups or keys ends the cached API-key checks of this process."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.path.startswith(_IDENTITY_PATHS):
+        auth.forget_api_keys()
+    return response
+
+
 def register(app: Flask) -> None:
     app.before_request(check_access)
+    app.after_request(forget_cached_keys)

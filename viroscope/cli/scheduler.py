@@ -15,7 +15,10 @@ REAP_INTERVAL = 30
 @click.option("--interval", default=REAP_INTERVAL, show_default=True, help="Seconds between reaper runs.")
 def scheduler(interval: int):
     """Enqueue the process reaper every INTERVAL seconds until stopped."""
-    from ..tasks.maintenance import reap_processes
+    from ..tasks.maintenance import reap_processes, sweep_webhooks
+    from ..tasks.webhooks import install_dispatcher
+
+    install_dispatcher()
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -24,5 +27,6 @@ def scheduler(interval: int):
     while not stop.wait(interval):
         try:
             reap_processes.send()
+            sweep_webhooks.send()
         except Exception as error:  # the broker may be restarting; try again next tick
             click.echo(f"scheduler: could not enqueue the reaper: {error}", err=True)

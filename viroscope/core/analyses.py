@@ -9,7 +9,6 @@ removed with its files (:func:`discard_unfinished`), so no half-made analysis st
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import BinaryIO
@@ -19,10 +18,13 @@ import numpy as np
 from pymongo.database import Database
 
 from ..bio.coverage import covered_fraction, coverage_to_coordinates, median_depth
+from . import hmms
 from .auth import Client
+from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
 from .files import check_file_name, path_in_store, remove_tree, write_stream
 from .indexes import latest_ready_index
+from .otus import patch_otu_to_version
 from .pagination import paginate
 from .rights import sample_visibility_query
 from .utils import now
@@ -116,17 +118,9 @@ def check_inputs(db: Database, sample: dict, ref_id: str, subtraction_ids: list[
         raise BadRequest("Subtraction does not exist")
     if any(not found[subtraction_id].get("ready") for subtraction_id in subtraction_ids):
         raise BadRequest("Subtraction is not ready")
-    if workflow == "nuvs" and not _hmm_profiles_installed(db):
+    if workflow == "nuvs" and not hmms.profiles_installed(db):
         raise BadRequest("HMM profiles are not installed")
     return reference, index, [found[subtraction_id] for subtraction_id in subtraction_ids]
-
-
-def _hmm_profiles_installed(db: Database) -> bool:
-    try:
-        hmms = importlib.import_module("viroscope.core.hmms")
-    except ModuleNotFoundError:
-        return True  # no HMM management in this version: nothing to check against
-    return bool(hmms.profiles_installed(db))
 
 
 def create_analysis(db: Database, *, analysis_id: str, job_id: str, workflow: str, sample: dict, reference: dict,
@@ -210,17 +204,8 @@ def format_pathoscope(db: Database, results: dict) -> dict:
     return {**results, "hits": sorted(otus, key=lambda otu: -otu["pi"])}
 
 
-def _otu_at_version(db: Database, otu_id: str, version) -> dict | None:
-    from .otus import get_joined_otu, patch_otu_to_version
-
-    otu = get_joined_otu(db, otu_id)
-    if otu is None or otu.get("version") != version:
-        otu = patch_otu_to_version(db, otu_id, version)
-    return otu
-
-
 def _format_otu(db: Database, otu_id: str, version, hits: list[dict], read_count: int) -> dict:
-    otu = _otu_at_version(db, otu_id, version) or _otu_from_hits(otu_id, version, hits)
+    otu = patch_otu_to_version(db, otu_id, version) or _otu_from_hits(otu_id, version, hits)
     by_sequence = {hit["id"]: hit for hit in hits}
     isolates, depths = [], []
     for isolate in otu["isolates"]:
@@ -326,8 +311,10 @@ def add_file(db: Database, data_path: str, analysis_id: str, name: str, stream: 
     size = write_stream(stream, analysis_dir(data_path, analysis_id) / name_on_disk, limit)
     entry = {"id": file_id, "analysis": analysis_id, "name": name, "name_on_disk": name_on_disk, "description": None,
              "format": fmt, "size": size, "uploaded_at": now()}
-    db.analyses.update_one({"_id": analysis_id}, {"$pull": {"files": {"name": name}}})
-    db.analyses.update_one({"_id": analysis_id}, {"$push": {"files": entry}, "$set": {"updated_at": now()}})
+    try:
+        update_array(db.analyses, analysis_id, "files", lambda files: [f for f in files if f["name"] != name] + [entry])
+    except KeyError:
+        raise NotFound() from None
     return entry
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from .errors import BadRequest, Conflict, InvalidInput, NotFound
-from .utils import new_id, now
+from .utils import later, new_id, now
 
 PERMISSIONS = (
     "cancel_job",
@@ -165,6 +167,7 @@ def edit_user(db: Database, user_id: str, changes: dict, minimum_length=8) -> di
             update[key] = changes[key]
     if update:
         db.users.update_one({"_id": user_id}, {"$set": update})
+        forget_api_keys()
     return get_user_or_404(db, user_id)
 
 
@@ -182,6 +185,7 @@ def edit_group_permissions(db: Database, group_id: str, permissions: dict[str, b
     merged = {**no_permissions(), **group.get("permissions", {}), **permissions}
     db.groups.update_one({"_id": group_id}, {"$set": {"permissions": merged}})
     refresh_member_permissions(db, group_id)
+    forget_api_keys()
     return get_group_or_404(db, group_id)
 
 
@@ -198,6 +202,7 @@ def remove_group(db: Database, group_id: str) -> None:
         db.users.update_one(
             {"_id": user["_id"]}, {"$set": {"groups": groups, "permissions": merge_group_permissions(db, groups)}}
         )
+    forget_api_keys()
 
 
 def client_for_user(user: dict, **extra) -> Client:
@@ -225,7 +230,7 @@ def login(db: Database, user_id: str, password: str, remember: bool = False) -> 
         "token": hash_token(token),
         "user": {"id": user_id},
         "created_at": now(),
-        "expires_at": now() + lifetime,
+        "expires_at": later(lifetime.total_seconds()),
     }
     db.sessions.insert_one(session)
     return session, token
@@ -266,8 +271,42 @@ def create_api_key(db: Database, user: dict, name: str, permissions: dict[str, b
     return key, raw
 
 
+#: Seconds a successful API-key check is reused within one process. Checking a key costs two
+#: database reads, twice what the typical request (a process poll) needs otherwise. A
+#: change made through this process (users, groups, keys) clears the cache at once; one
+#: made elsewhere (another API worker, the CLI) shows after at most this long.
+API_KEY_CACHE_SECONDS = 5.0
+_API_KEY_CACHE_SIZE = 1024
+_api_key_cache: dict[tuple, tuple[float, Client]] = {}
+
+
+def forget_api_keys() -> None:
+    """Drop every cached API-key check of this process (after a change to users, groups or keys)."""
+    _api_key_cache.clear()
+
+
 def client_from_api_key(db: Database, user_id: str, raw_key: str) -> Client | None:
-    key = db.keys.find_one({"_id": hash_token(raw_key)})
+    """The caller behind ``user_id:raw_key``, or None; successes are cached briefly (see above)."""
+    key_hash = hash_token(raw_key)
+    # The database is part of the cache key: tests (and tools) use several in one process.
+    cache_key = (id(db.client), db.name, user_id, key_hash)
+    cached = _api_key_cache.get(cache_key)
+    if cached is not None and time.monotonic() - cached[0] < API_KEY_CACHE_SECONDS:
+        return _copy(cached[1])
+    client = _check_api_key(db, user_id, key_hash)
+    if client is not None:
+        if len(_api_key_cache) >= _API_KEY_CACHE_SIZE:
+            forget_api_keys()
+        _api_key_cache[cache_key] = (time.monotonic(), _copy(client))
+    return client
+
+
+def _copy(client: Client) -> Client:
+    return dataclasses.replace(client, groups=list(client.groups), permissions=dict(client.permissions))
+
+
+def _check_api_key(db: Database, user_id: str, key_hash: str) -> Client | None:
+    key = db.keys.find_one({"_id": key_hash})
     if not key or key["user"]["id"] != user_id:
         return None
     user = db.users.find_one({"_id": user_id})
@@ -292,6 +331,7 @@ def edit_api_key(db: Database, user: dict, key_id: str, permissions: dict[str, b
     merged = {**key["permissions"], **permissions}
     granted = {p: bool(merged.get(p)) and owner.has_permission(p) for p in PERMISSIONS}
     db.keys.update_one({"_id": key["_id"]}, {"$set": {"permissions": granted}})
+    forget_api_keys()
     return get_own_key_or_404(db, user["_id"], key_id)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from typing import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import pymongo
 from pymongo.database import Database
@@ -26,13 +27,15 @@ _lock = threading.Lock()
 
 
 def connect(uri: str) -> Database:
-    """The database named in ``uri``; clients are shared per URI within a process."""
+    """The database named in ``uri``; one client (and connection pool) per server per process."""
+    parts = urlsplit(uri)
+    server = urlunsplit(parts._replace(path="/"))
     with _lock:
-        client = _clients.get(uri)
+        client = _clients.get(server)
         if client is None:
-            client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, tz_aware=False)
-            _clients[uri] = client
-    return client.get_default_database("viroscope")
+            client = pymongo.MongoClient(server, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, tz_aware=False)
+            _clients[server] = client
+    return client[parts.path.strip("/") or "viroscope"]
 
 
 def close_all() -> None:
@@ -55,10 +58,14 @@ INDEXES = [
     ("sequences", [("reference.id", 1)], {}),
     ("history", [("reference.id", 1), ("index.id", 1)], {}),
     ("history", [("otu.id", 1)], {}),
+    ("history", [("reference.id", 1), ("created_at", -1)], {}),
+    ("history", [("reference.id", 1), ("user.id", 1)], {}),
+    ("history", [("index.id", 1)], {}),
+    ("otus", [("reference.id", 1), ("abbreviation", 1)], {}),
+    ("otus", [("reference.id", 1), ("remote.id", 1)], {}),
     ("indexes", [("reference.id", 1), ("version", -1)], {}),
     ("samples", [("name", 1)], {}),
     ("samples", [("created_at", -1)], {}),
-    ("samples", [("subtractions", 1)], {}),
     ("subtractions", [("name", 1)], {}),
     ("analyses", [("sample.id", 1)], {}),
     ("uploads", [("type", 1)], {}),

@@ -26,7 +26,10 @@ UNBUILT = {"id": "unbuilt", "version": "unbuilt"}
 CREATION_METHODS = ("create", "import", "clone", "remote")
 #: Listings leave out the diffs, which can hold whole OTUs.
 LIST_PROJECTION = {"diff": 0}
-NEWEST_FIRST = {"created_at": -1, "_id": -1}
+#: One sort key on purpose: nx-27017 serves a single-key sort from the ``(reference.id,
+#: created_at)`` index in milliseconds, but sorts on two keys (or on ``_id``) by reading every
+#: document of the reference. Changes made at the same instant come back in index order.
+NEWEST_FIRST = {"created_at": -1}
 
 
 # ---------------------------------------------------------------- counting and pages

@@ -14,6 +14,7 @@ from typing import BinaryIO, Iterator
 
 from pymongo.database import Database
 
+from . import events
 from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
 from .files import path_in_store, remove_tree, write_stream
@@ -63,7 +64,7 @@ def change_counts(db: Database, index_id: str) -> tuple[int, int]:
     """(changes built into the index, distinct OTUs they touched)."""
     otus = set()
     count = 0
-    for entry in db.history.find({"index.id": index_id}, {"otu.id": 1}):
+    for entry in db.history.find({"index.id": index_id}, {"otu": 1}):
         count += 1
         otus.add(entry["otu"]["id"])
     return count, len(otus)
@@ -71,7 +72,7 @@ def change_counts(db: Database, index_id: str) -> tuple[int, int]:
 
 def contributors(db: Database, index_id: str) -> list[dict]:
     counts: dict[str, int] = {}
-    for entry in db.history.find({"index.id": index_id}, {"user.id": 1}):
+    for entry in db.history.find({"index.id": index_id}, {"user": 1}):
         user = (entry.get("user") or {}).get("id")
         counts[user] = counts.get(user, 0) + 1
     return [{"id": user, "count": count} for user, count in sorted(counts.items(), key=lambda kv: -kv[1])]
@@ -188,6 +189,7 @@ def finalize(db: Database, data_path: str, index_id: str) -> dict:
     )
     for otu_id, version in index["manifest"].items():
         db.otus.update_one({"_id": otu_id}, {"$set": {"last_indexed_version": version}})
+    events.emit(db, "index.ready", {"index": {"id": index_id, "version": index["version"], "reference": index["reference"]}})
     return get_index_or_404(db, index_id)
 
 

@@ -87,6 +87,18 @@ def split_otu(joined: dict) -> tuple[dict, list[dict]]:
     return otu, sequences
 
 
+def complete_otu(db: Database, otu: dict) -> dict:
+    """The joined OTU with its ``most_recent_change``, as the API returns it."""
+    return {**join_otu(db, otu), "most_recent_change": history.most_recent_change(db, otu["_id"])}
+
+
+def get_sequence_doc_or_404(db: Database, sequence_id: str) -> dict:
+    sequence = db.sequences.find_one({"_id": sequence_id})
+    if sequence is None:
+        raise NotFound()
+    return sequence
+
+
 def get_isolate_or_404(joined: dict, isolate_id: str) -> dict:
     for isolate in joined["isolates"]:
         if isolate["id"] == isolate_id:
@@ -141,7 +153,7 @@ def find_otus(
     """One page of a reference's OTUs by name, plus ``modified_count`` (OTUs with unbuilt changes)."""
     envelope = history.aggregate_page(
         db.otus, _otu_query(ref_id, term, verified), page=page, per_page=per_page,
-        sort={"lower_name": 1, "_id": 1}, projection=LIST_PROJECTION,
+        sort={"lower_name": 1}, projection=LIST_PROJECTION,
     )
     if isinstance(ref_id, str):
         envelope["modified_count"] = history.modified_otu_count(db, ref_id)
@@ -162,17 +174,20 @@ def _commit(db: Database, old: dict, method_name: str, description: str, user_id
     """Apply one change as version ``old.version + 1``, re-verify, and record it in history.
 
     The version bump is conditional on the version read, so two concurrent edits cannot both
-    claim the same history id. ``sequences`` is a callable making the sequence writes.
+    claim the same history id. ``sequences`` is a callable making the sequence writes. The OTU
+    is written whole with ``replace_one``: nx-27017 stores booleans set by ``$set`` as 0/1.
     """
-    update = {**(otu_set or {}), "version": old["version"] + 1}
-    if not db.otus.update_one({"_id": old["_id"], "version": old["version"]}, {"$set": update}).modified_count:
+    version = old["version"] + 1
+    if not db.otus.update_one({"_id": old["_id"], "version": old["version"]}, {"$set": {"version": version}}).modified_count:
         raise Conflict("The OTU was changed by another request; reload it and try again")
     if sequences is not None:
         sequences()
-    new = get_joined_otu(db, old["_id"])
-    issues, verified = verify(new)
-    db.otus.update_one({"_id": old["_id"]}, {"$set": {"issues": issues, "verified": verified}})
-    new.update(issues=issues, verified=verified)
+    otu = {**{k: v for k, v in old.items() if k != "isolates"}, "isolates": _isolates_without_sequences(old),
+           **(otu_set or {}), "version": version}
+    new = merge_sequences(otu, db.sequences.find({"otu_id": old["_id"]}))
+    otu["issues"], otu["verified"] = verify(new)
+    new.update(issues=otu["issues"], verified=otu["verified"])
+    db.otus.replace_one({"_id": old["_id"], "version": version}, otu)
     history.add(db, method_name, description, old, new, user_id)
     return new
 
@@ -244,7 +259,7 @@ def _edit_description(changes: dict, old_abbreviation: str) -> str:
             phrase = f"removed abbreviation {old_abbreviation}"
         else:
             phrase = f"changed abbreviation to {abbreviation}"
-        description = f"{description} and {phrase}" if description else phrase.capitalize()
+        description = f"{description} and {phrase}" if description else phrase[0].upper() + phrase[1:]
     if "schema" in changes:
         description = f"{description} and modified schema" if description else "Modified schema"
     return description

@@ -9,16 +9,16 @@ heartbeat stopped is claimed again from ``running``.
 
 from __future__ import annotations
 
-import datetime
 import secrets
 
 from pymongo.database import Database
 
+from . import events
 from .auth import hash_token
 from .db import append
 from .errors import Conflict, NotFound
 from .pagination import paginate
-from .utils import new_id, now
+from .utils import ago, new_id, now
 
 STATES = ("waiting", "running", "complete", "error", "cancelled")
 FINISHED = ("complete", "error", "cancelled")
@@ -118,7 +118,7 @@ def claim(db: Database, process_id: str, stale_after: int) -> dict | None:
     update = {"$set": {"state": "running", "heartbeat_at": t, "updated_at": t, "error": None}, "$inc": {"attempts": 1}}
     if db.processes.update_one({"_id": process_id, "state": "waiting"}, update).modified_count:
         return _push_status(db, process_id, "running")
-    stale = t - datetime.timedelta(seconds=stale_after)
+    stale = ago(stale_after)
     query = {"_id": process_id, "state": "running", "heartbeat_at": {"$lt": stale}}
     if db.processes.update_one(query, update).modified_count:
         return _push_status(db, process_id, "running")
@@ -155,13 +155,17 @@ def finish(db: Database, process_id: str, state: str, error: str | None = None) 
     update = {"state": state, "updated_at": now(), "error": error}
     if state == "complete":
         update.update(complete=True, progress=1)
-    db.processes.update_one({"_id": process_id, "state": {"$nin": list(FINISHED)}}, {"$set": update})
-    _push_status(db, process_id, state, error)
+    if not db.processes.update_one({"_id": process_id, "state": {"$nin": list(FINISHED)}}, {"$set": update}).modified_count:
+        return  # already finished: a repeated report changes nothing
+    doc = _push_status(db, process_id, state, error)
+    if state in ("complete", "error"):
+        summary = {k: doc.get(k) for k in ("_id", "type", "context", "user")}
+        events.emit(db, f"process.{state}", {"process": {**summary, "state": state, "error": error}})
 
 
 def stale_running(db: Database, stale_after: int) -> list[dict]:
     """Running processes whose heartbeat stopped: their worker died."""
-    cutoff = now() - datetime.timedelta(seconds=stale_after)
+    cutoff = ago(stale_after)
     return list(db.processes.find({"state": "running", "heartbeat_at": {"$lt": cutoff}}))
 
 

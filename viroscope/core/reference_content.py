@@ -84,7 +84,7 @@ def build_otu(source: dict, ref_id: str, user_id: str, *, remote: bool, created_
                 "isolate_id": isolate["id"],
                 "accession": sequence["accession"],
                 "definition": sequence["definition"],
-                "host": sequence.get("host") or "",
+                "host": sequence.get("host", ""),
                 "segment": sequence.get("segment"),
                 "sequence": sequence["sequence"],
                 "reference": {"id": ref_id},

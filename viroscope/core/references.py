@@ -15,6 +15,7 @@ import datetime
 from pymongo.database import Database
 
 from . import history, processes, uploads
+from .db import append, update_array
 from .errors import BadRequest, Conflict, NotFound
 from .pagination import paginate
 from .rights import REFERENCE_RIGHTS
@@ -92,13 +93,15 @@ def visible_reference_ids(db: Database, visible: dict) -> list[str]:
 
 
 def find_indexes(db: Database, ref_id: str, *, page: int, per_page: int) -> dict:
-    """The reference's indexes, newest first, with how many changes and OTUs each built."""
-    envelope = paginate(db.indexes, {}, base_query={"reference.id": ref_id}, page=page, per_page=per_page,
-                        sort=[("version", -1)], projection={"manifest": 0, "sequence_otu_map": 0})
-    for index in envelope["documents"]:
-        index["change_count"] = history.count(db.history, {"index.id": index["_id"]})
-        index["modified_otu_count"] = len(db.history.distinct("otu.id", {"index.id": index["_id"]}))
-    return envelope
+    """The reference's indexes, newest first, without their manifests and sequence maps."""
+    return paginate(db.indexes, {}, base_query={"reference.id": ref_id}, page=page, per_page=per_page,
+                    sort=[("version", -1)], projection={"manifest": 0, "sequence_otu_map": 0, "files": 0})
+
+
+def index_change_counts(db: Database, index_id: str) -> dict:
+    """``change_count`` (history entries an index built) and ``modified_otu_count`` (their OTUs)."""
+    return {"change_count": history.count(db.history, {"index.id": index_id}),
+            "modified_otu_count": len(db.history.distinct("otu.id", {"index.id": index_id}))}
 
 
 # ---------------------------------------------------------------- creating
@@ -254,25 +257,25 @@ def add_member(db: Database, ref: dict, kind: str, member_id: str, rights: dict)
     if db[kind].find_one({"_id": member_id}, {"_id": 1}) is None:
         raise BadRequest(f"{label} does not exist")
     member = {"id": member_id, "created_at": now(), **{right: bool(rights.get(right)) for right in REFERENCE_RIGHTS}}
-    result = db.refs.update_one({"_id": ref["_id"], f"{kind}.id": {"$ne": member_id}}, {"$push": {kind: member}})
-    if not result.modified_count:
+
+    def add(members: list) -> list | None:
+        return None if any(m["id"] == member_id for m in members) else members + [member]
+
+    if update_array(db.refs, ref["_id"], kind, add) is None:
         raise BadRequest(f"{label} already exists")
     return member
 
 
 def edit_member(db: Database, ref: dict, kind: str, member_id: str, changes: dict) -> dict:
     get_member_or_404(ref, kind, member_id)
-    members = [
-        {**m, **{k: v for k, v in changes.items() if k in REFERENCE_RIGHTS}} if m["id"] == member_id else m
-        for m in ref.get(kind, [])
-    ]
-    db.refs.update_one({"_id": ref["_id"]}, {"$set": {kind: members}})
+    rights = {k: bool(v) for k, v in changes.items() if k in REFERENCE_RIGHTS}
+    members = update_array(db.refs, ref["_id"], kind, lambda ms: [{**m, **rights} if m["id"] == member_id else m for m in ms])
     return get_member_or_404({kind: members}, kind, member_id)
 
 
 def remove_member(db: Database, ref: dict, kind: str, member_id: str) -> None:
     get_member_or_404(ref, kind, member_id)
-    db.refs.update_one({"_id": ref["_id"]}, {"$pull": {kind: {"id": member_id}}})
+    update_array(db.refs, ref["_id"], kind, lambda ms: [m for m in ms if m["id"] != member_id])
 
 
 # ---------------------------------------------------------------- remote releases
@@ -337,13 +340,12 @@ def start_update(db: Database, ref: dict, user_id: str) -> tuple[dict, dict]:
     update = {**{k: release.get(k) for k in UPDATE_FIELDS}, "created_at": now(), "user": {"id": user_id},
               "ready": False}
     process = _start(db, "update_remote_reference", user_id, ref["_id"], release=release)
-    claimed = db.refs.update_one(
-        {"_id": ref["_id"], "updating": {"$ne": True}},
-        {"$set": {"updating": True, "process": {"id": process["_id"]}}, "$push": {"updates": update}},
-    )
+    claimed = db.refs.update_one({"_id": ref["_id"], "updating": {"$ne": True}},
+                                 {"$set": {"updating": True, "process": {"id": process["_id"]}}})
     if not claimed.modified_count:
         processes.finish(db, process["_id"], "cancelled")
         raise Conflict("Update already in progress")
+    append(db.refs, ref["_id"], "updates", update)
     return update, process
 
 
@@ -354,13 +356,12 @@ def installed_release(release: dict, user_id: str, created_at: datetime.datetime
 
 def finish_update(db: Database, ref_id: str, release: dict, user_id: str, data_type: str, organism: str) -> None:
     """Mark the update installed: ``installed``, the ``updates`` entry ready, ``updating`` off."""
-    ref = get_reference_or_404(db, ref_id)
-    updates = [{**u, "ready": True} if u.get("id") == release["id"] else u for u in ref.get("updates", [])]
+    updates = update_array(db.refs, ref_id, "updates",
+                           lambda us: [{**u, "ready": True} if u.get("id") == release["id"] else u for u in us])
     installed = next((u for u in updates if u.get("id") == release["id"]), None) or installed_release(release, user_id)
-    stored = ref.get("release") or release
+    stored = get_reference_or_404(db, ref_id).get("release") or release
     db.refs.update_one({"_id": ref_id}, {"$set": {
         "installed": installed,
-        "updates": updates,
         "updating": False,
         "release": {**stored, "newer": is_newer(stored, installed)},
         "remotes_from.last_updated": now(),
@@ -371,8 +372,8 @@ def finish_update(db: Database, ref_id: str, release: dict, user_id: str, data_t
 
 def abandon_update(db: Database, ref_id: str, release_id) -> None:
     """After a failed update: drop its unfinished ``updates`` entry and let a new one start."""
-    ref = db.refs.find_one({"_id": ref_id})
-    if ref is None:
+    try:
+        update_array(db.refs, ref_id, "updates", lambda us: [u for u in us if u.get("id") != release_id or u.get("ready")])
+    except KeyError:
         return
-    updates = [u for u in ref.get("updates", []) if u.get("id") != release_id or u.get("ready")]
-    db.refs.update_one({"_id": ref_id}, {"$set": {"updates": updates, "updating": False}})
+    db.refs.update_one({"_id": ref_id}, {"$set": {"updating": False}})

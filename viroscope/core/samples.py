@@ -16,6 +16,7 @@ from pymongo.database import Database
 
 from . import uploads
 from .auth import Client
+from .db import any_of, update_array
 from .errors import BadRequest, Conflict, InsufficientRights, NotFound
 from .files import path_in_store, remove_tree, write_stream
 from .pagination import paginate
@@ -64,7 +65,7 @@ def workflow_states(db: Database, samples: list[dict]) -> dict[str, dict[str, st
     """
     ids = [s["_id"] for s in samples]
     seen: dict[tuple[str, str], str] = {}
-    for analysis in db.analyses.find({"sample.id": {"$in": ids}}, {"sample": 1, "workflow": 1, "ready": 1}):
+    for analysis in db.analyses.find(any_of("sample.id", ids), {"sample": 1, "workflow": 1, "ready": 1}):
         key = ((analysis.get("sample") or {}).get("id"), analysis.get("workflow"))
         if analysis.get("ready"):
             seen[key] = "complete"
@@ -97,7 +98,8 @@ def parse_workflow_filters(values: list[str]) -> dict[str, set[str]]:
                 continue
             workflow, sep, state = pair.partition(":")
             if not sep or workflow not in WORKFLOWS or state not in WORKFLOW_STATES:
-                raise BadRequest(f"Invalid workflow filter: {pair!r} (use <pathoscope|nuvs>:<{'|'.join(WORKFLOW_STATES)}>)")
+                raise BadRequest(f"Invalid workflow filter: {pair!r} "
+                                 f"(use <pathoscope|nuvs>:<{'|'.join(WORKFLOW_STATES)}>)")
             wanted.setdefault(workflow, set()).add(state)
     return wanted
 
@@ -181,7 +183,8 @@ def reserve_uploads(db: Database, upload_ids: list[str], upload_type: str, missi
         docs.append(doc)
     taken: list[str] = []
     for doc in docs:
-        if not db.uploads.update_one({"_id": doc["_id"], "reserved": False}, {"$set": {"reserved": True}}).modified_count:
+        claimed = db.uploads.update_one({"_id": doc["_id"], "reserved": False}, {"$set": {"reserved": True}})
+        if not claimed.modified_count:
             uploads.release(db, taken)
             raise Conflict(f"Upload {doc['_id']} is already in use")
         taken.append(doc["_id"])
@@ -234,7 +237,8 @@ def create_sample(db: Database, client: Client, data: dict, job_id: str) -> dict
     }
     db.samples.insert_one(sample)
     # Two requests racing with one name both pass the check: the later one gives way.
-    first = next(iter(db.samples.find({"name": data["name"]}, {"_id": 1}).sort([("created_at", 1), ("_id", 1)]).limit(1)))
+    oldest = db.samples.find({"name": data["name"]}, {"_id": 1}).sort([("created_at", 1), ("_id", 1)]).limit(1)
+    first = next(iter(oldest))
     if first["_id"] != sample["_id"]:
         db.samples.delete_one({"_id": sample["_id"]})
         uploads.release(db, upload_ids)
@@ -273,23 +277,24 @@ def remove_sample(db: Database, data_path: str, sample: dict) -> None:
 
 
 def _delete(db: Database, data_path: str, sample: dict) -> None:
+    # The document goes last: once the sample reads as gone, its uploads and files are settled.
     sample_id = sample["_id"]
+    if not sample.get("ready"):
+        uploads.release(db, [f["id"] for f in sample.get("files", [])])
     for analysis in db.analyses.find({"sample.id": sample_id}, {"_id": 1}):
         remove_tree(path_in_store(data_path, "analyses", analysis["_id"]))
     db.analyses.delete_many({"sample.id": sample_id})
-    db.samples.delete_one({"_id": sample_id})
     remove_tree(sample_dir(data_path, sample_id))
-    if not sample.get("ready"):
-        uploads.release(db, [f["id"] for f in sample.get("files", [])])
+    db.samples.delete_one({"_id": sample_id})
 
 
 def discard_failed_sample(db: Database, data_path: str, sample_id: str, upload_ids: list[str]) -> None:
     """After a failed or cancelled create_sample job: no unready sample, uploads free again."""
     sample = db.samples.find_one({"_id": sample_id})
-    if sample is not None and not sample.get("ready"):
-        _delete(db, data_path, sample)
     if sample is None or not sample.get("ready"):
         uploads.release(db, upload_ids)
+    if sample is not None and not sample.get("ready"):
+        _delete(db, data_path, sample)
 
 
 # ---------------------------------------------------------------- the create_sample job's side
@@ -313,8 +318,8 @@ def store_reads(db: Database, data_path: str, sample: dict, name: str, stream: B
     if size == 0:
         raise BadRequest("Read file is empty")
     entry = {"name": name, "size": size, "uploaded_at": now()}
-    reads = [r for r in sample.get("reads", []) if r["name"] != name] + [entry]
-    db.samples.update_one({"_id": sample["_id"]}, {"$set": {"reads": sorted(reads, key=lambda r: r["name"])}})
+    update_array(db.samples, sample["_id"], "reads",
+                 lambda reads: sorted([r for r in reads if r["name"] != name] + [entry], key=lambda r: r["name"]))
     return entry
 
 
@@ -333,7 +338,7 @@ def finalize(db: Database, data_path: str, sample: dict, quality: dict) -> dict:
     if missing:
         raise Conflict(f"Sample requires its read files before it is finalized. Missing files: {', '.join(missing)}")
     if not db.samples.update_one({"_id": sample["_id"], "ready": False},
-                                 {"$set": {"quality": quality, "ready": True, "ready_at": now()}}).modified_count:
+                                 {"$set": {"quality": quality, "ready": True}}).modified_count:
         raise Conflict("Sample is already finalized")
     consume_uploads(db, data_path, [f["id"] for f in sample.get("files", [])])
     return get_sample_or_404(db, sample["_id"])

@@ -15,6 +15,7 @@ from pymongo.database import Database
 
 from . import uploads
 from .auth import Client
+from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
 from .files import path_in_store, remove_tree, write_stream
 from .pagination import paginate
@@ -84,6 +85,7 @@ def create_subtraction(db: Database, client: Client, name: str, nickname: str, u
         "_id": new_id(),
         "name": name,
         "nickname": nickname,
+        "is_host": True,
         "ready": False,
         "count": None,
         "gc": None,
@@ -94,7 +96,8 @@ def create_subtraction(db: Database, client: Client, name: str, nickname: str, u
         "created_at": now(),
     }
     db.subtractions.insert_one(doc)
-    first = next(iter(db.subtractions.find({"name": name}, {"_id": 1}).sort([("created_at", 1), ("_id", 1)]).limit(1)))
+    oldest = db.subtractions.find({"name": name}, {"_id": 1}).sort([("created_at", 1), ("_id", 1)]).limit(1)
+    first = next(iter(oldest))
     if first["_id"] != doc["_id"]:
         db.subtractions.delete_one({"_id": doc["_id"]})
         uploads.release(db, [upload_id])
@@ -121,19 +124,20 @@ def remove_subtraction(db: Database, data_path: str, subtraction: dict) -> None:
 
 
 def _delete(db: Database, data_path: str, subtraction: dict) -> None:
-    db.subtractions.delete_one({"_id": subtraction["_id"]})
-    remove_tree(subtraction_dir(data_path, subtraction["_id"]))
+    # The document goes last: once the subtraction reads as gone, its upload and files are settled.
     if not subtraction.get("ready"):
         uploads.release(db, [subtraction["file"]["id"]])
+    remove_tree(subtraction_dir(data_path, subtraction["_id"]))
+    db.subtractions.delete_one({"_id": subtraction["_id"]})
 
 
 def discard_failed_subtraction(db: Database, data_path: str, subtraction_id: str, upload_ids: list[str]) -> None:
     """After a failed or cancelled create_subtraction job: no unready subtraction, upload free again."""
     doc = db.subtractions.find_one({"_id": subtraction_id})
-    if doc is not None and not doc.get("ready"):
-        _delete(db, data_path, doc)
     if doc is None or not doc.get("ready"):
         uploads.release(db, upload_ids)
+    if doc is not None and not doc.get("ready"):
+        _delete(db, data_path, doc)
 
 
 # ---------------------------------------------------------------- the create_subtraction job's side
@@ -149,8 +153,8 @@ def add_file(db: Database, data_path: str, subtraction: dict, name: str, stream:
     if size == 0:
         raise BadRequest("File is empty")
     entry = {"name": name, "size": size, "type": file_type(name), "uploaded_at": now()}
-    files = [f for f in subtraction.get("files", []) if f["name"] != name] + [entry]
-    db.subtractions.update_one({"_id": subtraction["_id"]}, {"$set": {"files": sorted(files, key=lambda f: f["name"])}})
+    update_array(db.subtractions, subtraction["_id"], "files",
+                 lambda files: sorted([f for f in files if f["name"] != name] + [entry], key=lambda f: f["name"]))
     return entry
 
 
@@ -179,7 +183,7 @@ def finalize(db: Database, data_path: str, subtraction: dict, count: int, gc: di
                        f"Missing files: {', '.join(missing)}")
     if set(gc) != set(GC_KEYS):
         raise BadRequest(f"gc must have exactly the keys {', '.join(GC_KEYS)}")
-    update = {"count": count, "gc": {k: gc[k] for k in GC_KEYS}, "ready": True, "ready_at": now()}
+    update = {"count": count, "gc": {k: gc[k] for k in GC_KEYS}, "ready": True}
     if not db.subtractions.update_one({"_id": subtraction["_id"], "ready": False}, {"$set": update}).modified_count:
         raise Conflict("Subtraction is already finalized")
     consume_uploads(db, data_path, [subtraction["file"]["id"]])

@@ -18,10 +18,32 @@ def new_id(length: int = 8) -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
-def now() -> datetime.datetime:
-    """The current UTC time at millisecond precision (what BSON stores)."""
+def _utcnow() -> datetime.datetime:
     t = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def now() -> str:
+    """The current UTC time as the ISO string every document stores.
+
+    Timestamps are stored as fixed-width ISO strings, not BSON dates: nx-27017 turns a
+    date written by ``$set`` into a differently formatted string, which would then
+    compare wrongly; strings of one format sort and compare the same on every server.
+
+    >>> len(now()), now().endswith("Z")
+    (27, True)
+    """
+    return iso(_utcnow())
+
+
+def ago(seconds: float) -> str:
+    """The ISO time ``seconds`` before now, for "older than" queries."""
+    return iso(_utcnow() - datetime.timedelta(seconds=seconds))
+
+
+def later(seconds: float) -> str:
+    """The ISO time ``seconds`` after now, for expiry times."""
+    return iso(_utcnow() + datetime.timedelta(seconds=seconds))
 
 
 def iso(value: datetime.datetime | None) -> str | None:

@@ -1,6 +1,6 @@
 """Housekeeping actors."""
 
-from ..core import jobs, processes
+from ..core import events, jobs, processes, webhooks
 from ..core.db import connect
 from ..core.settings import from_env
 from ..workers import queues
@@ -24,3 +24,17 @@ def reap_processes() -> int:
         jobs.finish_job(db, settings.data_path, doc["_id"], "error", "The worker running this process stopped responding")
         reaped += 1
     return reaped
+
+
+#: A pending delivery untouched this long lost its message (retries back off to 60 s).
+LOST_DELIVERY_AFTER = 300
+
+
+@actor(queue_name=queues.MAINTENANCE, max_retries=0, time_limit=60_000)
+def sweep_webhooks() -> int:
+    """Send again the webhook deliveries whose message was lost (e.g. the broker was down)."""
+    db = connect(from_env().mongodb_uri)
+    lost = webhooks.stale_pending(db, LOST_DELIVERY_AFTER)
+    for delivery_id in lost:
+        events.dispatch(delivery_id)
+    return len(lost)

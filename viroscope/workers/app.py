@@ -7,4 +7,10 @@ from .broker import configure
 
 broker = configure()
 
-from ..tasks import indexes, maintenance  # noqa: E402,F401
+from ..tasks import indexes, maintenance, samples, subtractions  # noqa: E402,F401
+from ..tasks import references  # noqa: E402,F401
+from ..tasks import blast, hmms, nuvs  # noqa: E402,F401
+from ..tasks import analyses  # noqa: E402,F401
+from ..tasks import webhooks  # noqa: E402
+
+webhooks.install_dispatcher()

@@ -10,7 +10,7 @@ import os
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import Retries
+from dramatiq.middleware import CurrentMessage, Retries
 
 from ..core.settings import Settings, from_env
 from .middleware import ProcessBookkeeping
@@ -18,8 +18,11 @@ from .middleware import ProcessBookkeeping
 _configured: dramatiq.Broker | None = None
 
 #: Redis broker: a consumer that stops heart-beating for this long (ms) is presumed dead and
-#: its unacknowledged messages go back on the queue.
+#: its unacknowledged messages go back on the queue ...
 REDIS_HEARTBEAT_TIMEOUT_MS = 30_000
+#: ... the next time some consumer runs maintenance: 1 broker command in 10 does, so a
+#: crashed worker's message is redelivered within seconds of the heartbeat timeout.
+REDIS_MAINTENANCE_CHANCE = 100_000  # out of a million
 
 
 def build_broker(url: str) -> dramatiq.Broker:
@@ -33,7 +36,7 @@ def build_broker(url: str) -> dramatiq.Broker:
         return RabbitmqBroker(url=url)
     from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=url, heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS, maintenance_chance=100)
+    return RedisBroker(url=url, heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS, maintenance_chance=REDIS_MAINTENANCE_CHANCE)
 
 
 def configure(settings: Settings | None = None) -> dramatiq.Broker:
@@ -44,6 +47,7 @@ def configure(settings: Settings | None = None) -> dramatiq.Broker:
         broker = build_broker(settings.effective_broker_url)
         # Before Retries: ``after_*`` hooks run in reverse order, so this one sees Retries' verdict.
         broker.add_middleware(ProcessBookkeeping(), before=Retries)
+        broker.add_middleware(CurrentMessage())
         dramatiq.set_broker(broker)
         _configured = broker
     return _configured

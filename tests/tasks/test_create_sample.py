@@ -1,0 +1,178 @@
+"""create_sample runs through a real worker and the Job API: real reads become a ready sample with
+their quality; bad reads fail the job with a message naming the problem and where, leaving no sample
+and the upload intact."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA, wait_for
+
+SAMPLES = DATA / "samples"
+
+
+def upload(user, name: str, content: bytes) -> str:
+    response = user.post(f"/api/uploads?name={name}&type=reads", data=content, content_type="application/octet-stream")
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def finished_job(db, job_id: str, timeout: float = 60) -> dict:
+    def done():
+        doc = db.processes.find_one({"_id": job_id})
+        return doc if doc and doc["state"] in ("complete", "error", "cancelled") else None
+
+    return wait_for(done, timeout=timeout, message=f"job {job_id} to finish")
+
+
+def create_sample(user, db, name: str, files: list[tuple[str, bytes]], **fields) -> tuple[dict, dict, list[str]]:
+    """Upload ``files``, create a sample from them and wait for its job: (sample, job, upload ids)."""
+    upload_ids = [upload(user, file_name, content) for file_name, content in files]
+    response = user.post("/api/samples", json={"name": name, "files": upload_ids, **fields})
+    assert response.status_code == 201, response.json
+    job = finished_job(db, response.json["job"]["id"])
+    return response.json, job, upload_ids
+
+
+def independent_stats(*paths: Path) -> tuple[int, int, int, list[int]]:
+    """(reads, shortest, longest, FastQC's integer %GC per file), counted without viroscope."""
+    count, lengths, gcs = 0, [], []
+    for path in paths:
+        lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+        bases = {letter: 0 for letter in "ACGT"}
+        for sequence in lines[1::4]:
+            lengths.append(len(sequence))
+            for letter in bases:
+                bases[letter] += sequence.upper().count(letter)
+        count += len(lines) // 4
+        gcs.append((bases["G"] + bases["C"]) * 100 // sum(bases.values()))
+    return count, min(lengths), max(lengths), gcs
+
+
+@pytest.fixture
+def worker(live_server, stub_worker):
+    return stub_worker
+
+
+def test_paired_sample_becomes_ready_with_its_quality(admin, db, settings, worker):
+    mates = [SAMPLES / "example-paired-50bp" / "reads_1.fq.gz", SAMPLES / "example-paired-50bp" / "reads_2.fq.gz"]
+    created, job, upload_ids = create_sample(admin, db, "example", [(p.name, p.read_bytes()) for p in mates])
+    assert job["state"] == "complete", job["error"]
+    assert (job["step"], job["progress"]) == ("finalize", 1)
+
+    sample = admin.get(f"/api/samples/{created['id']}").json
+    assert sample["ready"] is True and sample["paired"] is True
+    count, shortest, longest, gcs = independent_stats(*mates)
+    assert (count, gcs) == (50_000, [46, 47])
+    quality = sample["quality"]
+    # Virtool sums the mates' counts and averages their %GC.
+    assert quality["count"] == 50_000
+    assert quality["gc"] == 46.5
+    assert quality["length"] == [shortest, longest] == [50, 50]
+    assert quality["encoding"] == "Sanger / Illumina 1.9"
+    assert len(quality["bases"]) == len(quality["composition"]) == 50
+    assert sum(quality["sequences"]) == 50_000 and len(quality["sequences"]) == 50
+    assert all(len(row) == 6 for row in quality["bases"]) and all(len(row) == 4 for row in quality["composition"])
+
+    # Gzipped uploads are stored as they came, under the standard names.
+    assert [r["name"] for r in sample["reads"]] == ["reads_1.fq.gz", "reads_2.fq.gz"]
+    for mate, read in zip(mates, sample["reads"]):
+        stored = Path(settings.data_path) / "samples" / sample["id"] / read["name"]
+        assert stored.read_bytes() == mate.read_bytes()
+        assert admin.get(read["download_url"]).data == mate.read_bytes()
+    # The uploads were consumed.
+    for upload_id in upload_ids:
+        assert admin.get(f"/api/uploads/{upload_id}").status_code == 404
+        assert not (Path(settings.data_path) / "uploads" / upload_id).exists()
+
+
+def test_nextseq_sample_with_variable_read_lengths(admin, db, worker):
+    mates = [SAMPLES / "rprsv-paired-nextseq" / "paired_1.fq.gz", SAMPLES / "rprsv-paired-nextseq" / "paired_2.fq.gz"]
+    created, job, _ = create_sample(admin, db, "rprsv", [(p.name, p.read_bytes()) for p in mates])
+    assert job["state"] == "complete", job["error"]
+    quality = admin.get(f"/api/samples/{created['id']}").json["quality"]
+    count, shortest, longest, gcs = independent_stats(*mates)
+    assert quality["count"] == count == 20_000
+    assert quality["length"] == [shortest, longest] == [36, 151]
+    assert quality["gc"] == sum(gcs) / 2 == 45.0
+    assert len(quality["bases"]) == 151  # FastQC's ranges (10-14, ...) expanded per position
+
+
+def test_single_end_plain_fastq_is_gzipped(admin, db, settings, worker):
+    path = SAMPLES / "glrav1-grapevine-125reads.fq.gz"
+    plain = gzip.decompress(path.read_bytes())
+    created, job, _ = create_sample(admin, db, "glrav1", [("grapevine.fastq", plain)], library_type="srna")
+    assert job["state"] == "complete", job["error"]
+    sample = admin.get(f"/api/samples/{created['id']}").json
+    assert sample["paired"] is False and sample["library_type"] == "srna"
+    assert (sample["quality"]["count"], sample["quality"]["length"], sample["quality"]["gc"]) == (125, [101, 101], 46.0)
+    assert [r["name"] for r in sample["reads"]] == ["reads_1.fq.gz"]
+    stored = Path(settings.data_path) / "samples" / sample["id"] / "reads_1.fq.gz"
+    assert gzip.decompress(stored.read_bytes()) == plain
+    assert admin.get(f"/api/samples/{sample['id']}/reads/reads_2.fq.gz").status_code == 404
+
+
+def _records(path: Path, count: int) -> bytes:
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    return b"".join(lines[: 4 * count])
+
+
+def _bad_length() -> list[tuple[str, bytes]]:
+    lines = _records(SAMPLES / "glrav1-grapevine-125reads.fq.gz", 5).splitlines(keepends=True)
+    lines[4 * 2 + 3] = lines[4 * 2 + 3][:-6] + b"\n"  # record 3: quality 5 characters short
+    return [("short_quality.fq", b"".join(lines))]
+
+
+def _pair_mismatch() -> list[tuple[str, bytes]]:
+    folder = SAMPLES / "example-paired-50bp"
+    return [("mate_1.fq", _records(folder / "reads_1.fq.gz", 100)), ("mate_2.fq", _records(folder / "reads_2.fq.gz", 99))]
+
+
+BAD_INPUTS = {
+    "truncated gzip": (
+        lambda: [("cut.fq.gz", (SAMPLES / "example-paired-50bp" / "reads_1.fq.gz").read_bytes()[:300_000])],
+        ["cut.fq.gz", "gzip data is truncated or corrupt", "record "],
+    ),
+    "fasta as reads": (
+        lambda: [("host.fa", (DATA / "subtraction" / "host.fa").read_bytes())],
+        ["host.fa", "line 1", "FASTA, not FASTQ"],
+    ),
+    "sequence and quality lengths differ": (
+        _bad_length,
+        ["short_quality.fq", "record 3 (line 10)", "sequence has 101 letters but quality has 96"],
+    ),
+    "mate counts differ": (
+        _pair_mismatch,
+        ["mate files differ in record count", "mate_2.fq ran out first, at record 100"],
+    ),
+    "empty file": (
+        lambda: [("empty.fq.gz", gzip.compress(b""))],
+        ["empty.fq.gz", "file is empty"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_reads_fail_the_job_and_keep_the_uploads(admin, db, settings, worker, case):
+    make_files, expected = BAD_INPUTS[case]
+    files = make_files()
+    created, job, upload_ids = create_sample(admin, db, f"bad {case}", files)
+
+    assert job["state"] == "error"
+    for fragment in expected:
+        assert fragment in job["error"], job["error"]
+    assert str(settings.data_path) not in job["error"]  # the user's file names, not worker paths
+
+    # The clean-up follows the error report (core.jobs.finish_job) within moments.
+    wait_for(lambda: admin.get(f"/api/samples/{created['id']}").status_code == 404, message="sample removal")
+    assert db.samples.count_documents({"ready": True}) == 0
+    assert not (Path(settings.data_path) / "samples" / created["id"]).exists()
+    for upload_id, (_, content) in zip(upload_ids, files):
+        doc = admin.get("/api/uploads?type=reads").json["documents"]
+        assert any(d["id"] == upload_id and d["reserved"] is False for d in doc)
+        assert admin.get(f"/api/uploads/{upload_id}").data == content
+    # The uploads can be used again straight away.
+    assert admin.post("/api/samples", json={"name": f"retry {case}", "files": upload_ids}).status_code == 201

@@ -1,0 +1,161 @@
+"""``/api/analyses`` and ``/api/samples/:id/analyses``: start, list, read and remove analyses.
+
+The same paths serve the Job API (seed 001): an analysis job reads its own analysis, uploads
+its files, finalizes it with ``results`` and may remove it while unfinished.
+"""
+
+from typing import Literal
+
+from flask import Blueprint, send_file
+
+from ..core import analyses, rights, samples
+from ..core.utils import to_json
+from ..tasks import analyses as analysis_tasks
+from .auth import jobs_allowed, jobs_only
+from .context import client, db, settings
+from .responses import json_response, no_content, paginated
+from .uploads import incoming_stream
+from .validation import Body, PageQuery, Query, body, parse_body, query
+
+bp = Blueprint("analyses", __name__)
+
+Workflow = Literal["pathoscope_bowtie", "nuvs"]
+
+
+class AnalysesQuery(PageQuery):
+    sample: str | None = None
+    workflow: Workflow | None = None
+    ready: bool | None = None
+
+
+class SampleAnalysesQuery(PageQuery):
+    workflow: Workflow | None = None
+    ready: bool | None = None
+
+
+class CreateAnalysisBody(Body):
+    workflow: Workflow
+    ref_id: str
+    #: Subtraction ids; left out, the sample's own subtractions are used.
+    subtractions: list[str] | None = None
+
+
+class FinalizeBody(Body):
+    results: dict
+
+
+class FileQuery(Query):
+    name: str
+    format: str | None = None
+
+
+def serialize_analysis(doc: dict) -> dict:
+    return to_json(doc)
+
+
+def get_readable_analysis(analysis_id: str) -> dict:
+    """The analysis if the caller may read it: its own job, or a reader of its sample."""
+    analysis = analyses.get_analysis_or_404(db(), analysis_id)
+    if client().job is not None:
+        rights.require_job_on(client(), "analysis", analysis_id)
+    else:
+        rights.require_sample_read(client(), analyses.get_parent_sample(db(), analysis))
+    return analysis
+
+
+def get_own_analysis(analysis_id: str) -> dict:
+    """Job API writes: only the job running this analysis."""
+    analysis = analyses.get_analysis_or_404(db(), analysis_id)
+    rights.require_job_on(client(), "analysis", analysis_id)
+    return analysis
+
+
+@bp.get("/api/analyses")
+@query(AnalysesQuery)
+def find(args: AnalysesQuery):
+    """Analyses of the samples the caller may read, newest first, without their results."""
+    envelope = analyses.find_analyses(db(), page=args.page, per_page=args.per_page,
+                                      base_query=analyses.visible_query(db(), client()), sample_id=args.sample,
+                                      workflow=args.workflow, ready=args.ready)
+    return paginated(envelope, serialize_analysis)
+
+
+@bp.get("/api/samples/<sample_id>/analyses")
+@query(SampleAnalysesQuery)
+def find_for_sample(args: SampleAnalysesQuery, sample_id: str):
+    """Analyses of one sample (read right on it)."""
+    sample = samples.get_sample_or_404(db(), sample_id)
+    rights.require_sample_read(client(), sample)
+    envelope = analyses.find_analyses(db(), page=args.page, per_page=args.per_page, sample_id=sample_id,
+                                      workflow=args.workflow, ready=args.ready)
+    return paginated(envelope, serialize_analysis)
+
+
+@bp.post("/api/samples/<sample_id>/analyses")
+@body(CreateAnalysisBody)
+def create(data: CreateAnalysisBody, sample_id: str):
+    """Start an analysis of the sample on the reference's latest ready index (write right on the sample)."""
+    sample = samples.get_sample_or_404(db(), sample_id)
+    rights.require_sample_write(client(), sample)
+    analysis = analysis_tasks.start_analysis(db(), sample, data.ref_id, data.subtractions, data.workflow,
+                                             client().user_id)
+    return json_response(serialize_analysis(analysis), 201, {
+        "Location": f"/api/analyses/{analysis['_id']}",
+        "Content-Location": f"/api/processes/{analysis['job']['id']}",
+    })
+
+
+@bp.get("/api/analyses/<analysis_id>")
+@jobs_allowed
+def get(analysis_id: str):
+    """One analysis; once ready, Pathoscope hits come grouped by OTU, isolate and sequence."""
+    analysis = get_readable_analysis(analysis_id)
+    if client().job is not None:
+        return json_response(serialize_analysis(analysis))
+    return json_response(serialize_analysis(analyses.format_analysis(db(), settings().data_path, analysis)))
+
+
+@bp.patch("/api/analyses/<analysis_id>")
+@jobs_only
+def finalize(analysis_id: str):
+    """Job API: set the results and mark the analysis ready (once)."""
+    get_own_analysis(analysis_id)
+    data = parse_body(FinalizeBody)
+    return json_response(serialize_analysis(analyses.finalize(db(), settings().data_path, analysis_id, data.results)))
+
+
+finalize.openapi = {"body": FinalizeBody}
+
+
+@bp.delete("/api/analyses/<analysis_id>")
+@jobs_allowed
+def remove(analysis_id: str):
+    """Remove an analysis: users with write right once its job ended, its job while unfinished."""
+    if client().job is not None:
+        analyses.remove_unfinished(db(), settings().data_path, get_own_analysis(analysis_id))
+        return no_content()
+    analysis = analyses.get_analysis_or_404(db(), analysis_id)
+    rights.require_sample_write(client(), analyses.get_parent_sample(db(), analysis))
+    analyses.remove_analysis(db(), settings().data_path, analysis)
+    return no_content()
+
+
+@bp.post("/api/analyses/<analysis_id>/files")
+@jobs_only
+@query(FileQuery)
+def upload(args: FileQuery, analysis_id: str):
+    """Job API: store a result file (multipart ``file`` part or raw body); a name sent again replaces it."""
+    get_own_analysis(analysis_id)
+    entry = analyses.add_file(db(), settings().data_path, analysis_id, args.name, incoming_stream(),
+                              settings().max_upload_bytes, args.format)
+    return json_response(entry, 201, {"Location": f"/api/analyses/{analysis_id}/files/{args.name}"})
+
+
+@bp.get("/api/analyses/<analysis_id>/files/<name>")
+@jobs_allowed
+def download(analysis_id: str, name: str):
+    """Download a result file by name (or numeric id)."""
+    analysis = get_readable_analysis(analysis_id)
+    path = analyses.file_path(settings().data_path, analysis, name)
+    return send_file(path, as_attachment=True, download_name=path.name.split("-", 1)[1],
+                     mimetype="application/octet-stream")
