@@ -101,6 +101,8 @@ def settings(database_server, tmp_path, monkeypatch):
         "MONGODB_URI": f"{database_server}/{name}",
         "DATA_PATH": str(tmp_path / "data"),
         "VIROSCOPE_HEARTBEAT_TIMEOUT": "5",
+        # Jobs reach the API only where a test serves it (``live_server``); never a stray server.
+        "VIROSCOPE_API_URL": "http://127.0.0.1:1",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
