@@ -36,8 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.services import VENV_BIN, Services, free_port  # noqa: E402
-from tests.analyses_data import (RPRSV_READS, build_index_files, insert_index, insert_reference,  # noqa: E402
-                                 insert_sample, load_otus)
+from tests.analyses_data import (  # noqa: E402
+    RPRSV_READS,
+    build_index_files,
+    insert_index,
+    insert_reference,
+    insert_sample,
+    load_otus,
+)
 from viroscope.bio import reference as reference_format  # noqa: E402
 from viroscope.core import auth  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402

@@ -11,7 +11,6 @@ import os
 
 os.environ["BROKER_URL"] = "stub"  # before any actor module binds to a broker
 
-import shutil
 import socket
 import subprocess
 import sys

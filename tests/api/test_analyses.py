@@ -17,8 +17,16 @@ from viroscope.core import otus as core_otus
 from viroscope.core.utils import new_id
 from viroscope.tasks import analyses as analysis_tasks  # noqa: F401  (binds actors to the stub broker first)
 
-from ..analyses_data import (DATA, GLRAV1_READS, insert_index, insert_otus, insert_reference, insert_sample,
-                             insert_subtraction, load_otus)
+from ..analyses_data import (
+    DATA,
+    GLRAV1_READS,
+    insert_index,
+    insert_otus,
+    insert_reference,
+    insert_sample,
+    insert_subtraction,
+    load_otus,
+)
 
 SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 

@@ -3,7 +3,6 @@
 import pytest
 
 from tests.reference_helpers import EXAMPLE, import_ref, wait_process
-
 from viroscope.core import indexes, processes
 
 
@@ -88,7 +87,7 @@ def test_upload_rules_of_the_job_api(client, db, build):
     assert first.json["name"] == "reference.fa.gz" and first.json["type"] == "fasta" and first.json["size"] == 4
     again = client.post(f"{url}?name=reference.fa.gz", data=b"ACGT", auth=auth)
     assert again.status_code == 409 and again.json["message"] == "File name already exists"
-    assert client.post(f"/api/indexes/nothere/files?name=reference.fa.gz", data=b"x", auth=auth).status_code == 404
+    assert client.post("/api/indexes/nothere/files?name=reference.fa.gz", data=b"x", auth=auth).status_code == 404
 
 
 def test_job_key_of_another_job_is_403(client, db, build):

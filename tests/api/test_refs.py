@@ -7,13 +7,21 @@ import json
 
 import pytest
 
+from tests.reference_helpers import (
+    CHANGE_FIELDS,
+    EXAMPLE,
+    REF_FIELDS,
+    add_otu,
+    content_of,
+    create_ref,
+    import_ref,
+    read_example,
+    upload,
+    wait_process,
+)
 from viroscope.bio.reference import validate_reference
 from viroscope.core import auth
 from viroscope.core.utils import now
-from tests.reference_helpers import (
-    CHANGE_FIELDS, EXAMPLE, REF_FIELDS, add_otu, content_of, create_ref, import_ref, read_example, upload,
-    wait_process,
-)
 
 RIGHTS = ("build", "modify", "modify_otu", "remove")
 

@@ -248,7 +248,7 @@ def test_unknown_sample_is_404(admin):
 def test_find_filters_by_name_labels_and_workflow_state(admin, db, settings):
     a = insert_sample(db, settings.data_path, name="Grapevine A", labels=["field", "2024"])
     b = insert_sample(db, settings.data_path, name="grapevine B", labels=["lab"])
-    c = insert_sample(db, settings.data_path, name="Raspberry", library_type="amplicon")
+    insert_sample(db, settings.data_path, name="Raspberry", library_type="amplicon")
     d = insert_sample(db, settings.data_path, name="Peach")
     db.analyses.insert_many([
         {"_id": new_id(), "workflow": "pathoscope_bowtie", "sample": {"id": a["_id"]}, "ready": True},

@@ -38,7 +38,7 @@ def test_returns_403_without_administrator(plain_user, method, path):
 
 
 def test_group_permissions_reach_members(admin, make_user, client):
-    user = make_user("erin")
+    make_user("erin")
     assert admin.post("/api/groups", json={"group_id": "techs"}).status_code == 201
     assert admin.post("/api/groups", json={"group_id": "techs"}).json["message"] == "Group already exists"
     response = admin.patch("/api/groups/techs", json={"permissions": {"create_sample": True}})

@@ -68,7 +68,6 @@ def test_unsubscribed_events_are_not_sent(admin, receiver, db):
 
 
 def test_failing_receiver_is_retried_then_delivered(admin, stub_worker, db, monkeypatch):
-    from viroscope.tasks import webhooks as webhook_tasks
 
     receiver = Receiver(statuses=[500, 500, 200])
     try:

@@ -11,7 +11,12 @@ from operator import itemgetter
 import numpy as np
 
 from viroscope.bio import coverage
-from viroscope.bio.coverage import coverage_to_coordinates, effective_areas, median_depth, simplify
+from viroscope.bio.coverage import (
+    coverage_to_coordinates,
+    effective_areas,
+    median_depth,
+    simplify,
+)
 
 
 def virtool_coordinates(depths: list[int]) -> list[list[int]]:

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from viroscope.bio import fasta
-from viroscope.bio.fasta import Header, nucleotide_composition, read_fasta, read_fasta_pieces
+from viroscope.bio.fasta import (
+    Header,
+    nucleotide_composition,
+    read_fasta,
+    read_fasta_pieces,
+)
 
 HOST = Path(__file__).resolve().parents[3] / "shared" / "data" / "subtraction" / "host.fa"
 SCAFFOLDS = HOST.parents[1] / "nuvs" / "scaffolds_paired.fa"

@@ -18,10 +18,17 @@ from ..conftest import ROOT, VENV_BIN, free_port, wait_port
 
 
 class Stack:
-    def __init__(self, url: str, env: dict, db, data_path: str):
-        self.url, self.env, self.db, self.data_path = url, env, db, data_path
+    def __init__(self, url: str, env: dict, db, data_path: str, log):
+        self.url, self.env, self.db, self.data_path, self.log = url, env, db, data_path, log
         self.session = requests.Session()
         self.workers: list[subprocess.Popen] = []
+
+    def start_worker(self) -> subprocess.Popen:
+        """One more worker pool on every queue, as a Procfile ``worker-*`` line would run it."""
+        worker = _start([str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1", "--threads", "2"],
+                        self.env, self.log)
+        self.workers.append(worker)
+        return worker
 
     def call(self, method: str, path: str, **kwargs) -> requests.Response:
         return self.session.request(method, self.url + path, timeout=30, **kwargs)
@@ -72,19 +79,18 @@ def stack(database_server, redis_server, tmp_path_factory):
     log = open(tmp / "stack.log", "wb")
     web = _start([str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
                   "viroscope.api:create_app()"], env, log)
-    worker = _start([str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1", "--threads", "2"], env, log)
+    db = connect(env["MONGODB_URI"])
+    stack = Stack(f"http://127.0.0.1:{port}", env, db, env["DATA_PATH"], log)
     try:
+        stack.start_worker()
         wait_port(port)
-        db = connect(env["MONGODB_URI"])
         auth.create_user(db, "admin", "hunter2hunter2", administrator=True)
         _, key = auth.create_api_key(db, db.users.find_one({"_id": "admin"}), "stack", {})
-        stack = Stack(f"http://127.0.0.1:{port}", env, db, env["DATA_PATH"])
         stack.session.auth = ("admin", key)
-        stack.workers.append(worker)
         yield stack
     finally:
         _stop(web)
-        for proc in [worker] + (stack.workers[1:] if "stack" in locals() else []):
+        for proc in stack.workers:
             _stop(proc)
         log.close()
         print((tmp / "stack.log").read_text()[-3000:])

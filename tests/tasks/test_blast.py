@@ -12,7 +12,13 @@ import pytest
 from viroscope.bio import blast as bio_blast
 from viroscope.tasks import blast as blast_tasks
 
-from ..analyses_data import GLRAV1_READS, insert_otus, insert_reference, insert_sample, load_otus
+from ..analyses_data import (
+    GLRAV1_READS,
+    insert_otus,
+    insert_reference,
+    insert_sample,
+    load_otus,
+)
 from ..conftest import DATA, wait_for
 from ..ncbi_replay import RID, NcbiReplay
 from ..nuvs_data import insert_nuvs_analysis

@@ -18,8 +18,19 @@ from viroscope.core import hmms
 from viroscope.tasks import analyses as analysis_tasks  # noqa: F401  (binds actors to the stub broker first)
 from viroscope.tasks import nuvs as nuvs_tasks
 
-from ..analyses_data import (HOST, PLANT_REFERENCE, RPRSV_READS, build_index_files, build_subtraction_files,
-                             insert_index, insert_otus, insert_reference, insert_sample, insert_subtraction, load_otus)
+from ..analyses_data import (
+    HOST,
+    PLANT_REFERENCE,
+    RPRSV_READS,
+    build_index_files,
+    build_subtraction_files,
+    insert_index,
+    insert_otus,
+    insert_reference,
+    insert_sample,
+    insert_subtraction,
+    load_otus,
+)
 from ..conftest import DATA, wait_for
 from .test_install_hmms import install_hmm7
 

@@ -9,17 +9,36 @@ from __future__ import annotations
 import gzip
 import logging
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from viroscope.bio import reference as reference_format
-from viroscope.bio.pathoscope import eliminate_subtraction, read_sam, read_subtraction_scores, run_pathoscope
-from viroscope.tasks import analyses as analysis_tasks  # noqa: F401  (binds the actor to the stub broker)
+from viroscope.bio.pathoscope import (
+    eliminate_subtraction,
+    read_sam,
+    read_subtraction_scores,
+    run_pathoscope,
+)
+from viroscope.tasks.analyses import cached  # also binds the actor to the stub broker
 
-from ..analyses_data import (DATA, GLRAV1_READS, HOST, RPRSV_READS, build_index_files, build_subtraction_files,
-                             insert_index, insert_otus, insert_reference, insert_sample, insert_subtraction, load_otus)
+from ..analyses_data import (
+    DATA,
+    GLRAV1_READS,
+    HOST,
+    RPRSV_READS,
+    build_index_files,
+    build_subtraction_files,
+    insert_index,
+    insert_otus,
+    insert_reference,
+    insert_sample,
+    insert_subtraction,
+    load_otus,
+)
 from ..conftest import wait_for
 
 MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
@@ -300,3 +319,28 @@ def test_cancelling_a_running_analysis_kills_bowtie2_and_removes_it(admin, db, s
     assert job["state"] == "cancelled"
     wait_for(lambda: db.analyses.find_one({"_id": response.json["id"]}) is None, timeout=10, message="clean-up")
     assert subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1
+
+
+def test_cache_entries_appear_whole_once_however_many_runs_race(tmp_path):
+    calls = []
+
+    def fill(folder: Path) -> None:
+        calls.append(folder)
+        (folder / "part1").write_text("a")
+        time.sleep(0.2)
+        (folder / "part2").write_text("b")
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: cached(tmp_path, "key", fill), range(4)))
+    assert {path for path, _ in outcomes} == {tmp_path / "key"}
+    assert sorted(p.name for p in (tmp_path / "key").iterdir()) == ["part1", "part2"]
+    assert [p.name for p in tmp_path.iterdir()] == ["key"]  # no scratch folder left behind
+    assert cached(tmp_path, "key", fill) == (tmp_path / "key", True) and len(calls) == 4
+
+    def broken(folder: Path) -> None:
+        (folder / "half").write_text("x")
+        raise RuntimeError("download failed")
+
+    with pytest.raises(RuntimeError):
+        cached(tmp_path, "other", broken)
+    assert [p.name for p in tmp_path.iterdir()] == ["key"]

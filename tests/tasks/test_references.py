@@ -4,7 +4,6 @@ imported once per module (``plant``)."""
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import time
@@ -14,16 +13,23 @@ import dramatiq
 import pymongo
 import pytest
 
-from viroscope.bio.reference import validate_reference
-from viroscope.core import auth
-from viroscope.core import reference_content
-from viroscope.core.settings import from_env
-from viroscope.core.utils import new_id
 from tests.conftest import User
 from tests.reference_helpers import (
-    EXAMPLE, PLANT_VIRUSES, ReleaseServer, content_of, create_ref, gz, import_ref, read_example, upload,
+    EXAMPLE,
+    PLANT_VIRUSES,
+    ReleaseServer,
+    content_of,
+    create_ref,
+    gz,
+    import_ref,
+    read_example,
+    upload,
     wait_process,
 )
+from viroscope.bio.reference import validate_reference
+from viroscope.core import auth, reference_content
+from viroscope.core.settings import from_env
+from viroscope.core.utils import new_id
 
 SLUG = "virtool/ref-plant-viruses"
 
@@ -240,6 +246,26 @@ def test_checking_and_installing_an_update(admin, db, stub_worker, releases):
     assert db.otus.count_documents({"reference.id": ref["id"], "version": 0}) == 19
     exported = json.loads(gzip.decompress(admin.get(f"/api/refs/{ref['id']}/export").data))
     assert content_of(exported) == content_of(validate_reference(data))
+
+
+def test_a_failed_update_changes_nothing_and_can_be_tried_again(admin, db, stub_worker, releases):
+    ref = create_ref(admin, name="Remote", remote_from=SLUG)
+    wait_process(db, ref["process"]["id"])
+    releases.publish(SLUG, 2, "v2.0.0", gz({"otus": []}), "2023-01-01T00:00:00Z")
+    wait_process(db, admin.post(f"/api/refs/{ref['id']}/release").json["id"])
+    response = admin.post(f"/api/refs/{ref['id']}/updates")
+    process = wait_process(db, response.headers["Content-Location"].rsplit("/", 1)[1])
+    assert process["state"] == "error" and 'field "otus" must hold at least one OTU' in process["error"]
+    doc = admin.get(f"/api/refs/{ref['id']}").json
+    assert not doc["updating"] and doc["installed"]["id"] == 1 and doc["otu_count"] == 20
+    assert [u["id"] for u in admin.get(f"/api/refs/{ref['id']}/updates").json] == [1]
+    assert db.otus.count_documents({"reference.id": ref["id"], "version": {"$ne": 0}}) == 0
+    data, _, _ = release_v2()
+    releases.publish(SLUG, 3, "v3.0.0", gz(data), "2023-02-01T00:00:00Z")
+    wait_process(db, admin.post(f"/api/refs/{ref['id']}/release").json["id"])
+    response = admin.post(f"/api/refs/{ref['id']}/updates")
+    assert wait_process(db, response.headers["Content-Location"].rsplit("/", 1)[1])["state"] == "complete"
+    assert admin.get(f"/api/refs/{ref['id']}").json["installed"]["id"] == 3
 
 
 def test_an_update_in_progress_refuses_another(admin, db, releases, stub_worker):

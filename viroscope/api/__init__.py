@@ -15,13 +15,30 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from . import account, errors, groups, indexes, jobs, openapi, processes, samples, subtractions, uploads, users
-    from . import auth as api_auth
-    from . import history, otus, refs
-    from . import analyses
-    from . import blast, hmms
-    from . import webhooks
     from ..tasks.webhooks import install_dispatcher
+    from . import (
+        account,
+        alignments,
+        analyses,
+        blast,
+        coverage_plots,
+        errors,
+        groups,
+        history,
+        hmms,
+        indexes,
+        jobs,
+        openapi,
+        otus,
+        processes,
+        refs,
+        samples,
+        subtractions,
+        uploads,
+        users,
+        webhooks,
+    )
+    from . import auth as api_auth
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -36,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (openapi, processes, jobs, users, groups, account, uploads, indexes, samples, subtractions, hmms, blast, analyses):
         app.register_blueprint(module.bp)
     for module in (refs, otus, history, webhooks):
+        app.register_blueprint(module.bp)
+    for module in (alignments, coverage_plots):
         app.register_blueprint(module.bp)
     install_dispatcher()
     return app

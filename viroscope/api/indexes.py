@@ -1,8 +1,8 @@
 """``/api/indexes``: index builds, their files, and the Job API calls a build job makes."""
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, send_file
 
-from ..core import indexes, processes, rights
+from ..core import indexes, rights
 from ..core.errors import BadRequest, InsufficientRights, NotFound
 from ..core.utils import to_json
 from ..tasks import indexes as index_tasks

@@ -41,7 +41,8 @@ def require_own_job(job_id: str) -> dict:
 
 class JobQuery(PageQuery):
     state: Literal["waiting", "running", "complete", "error", "cancelled"] | None = None
-    workflow: Literal["build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs"] | None = None
+    workflow: Literal["build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs",
+                      "alignment"] | None = None
 
 
 @bp.get("")

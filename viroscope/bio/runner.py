@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Callable, Iterator, Sequence
+from typing import IO, Iterator, Sequence
 
 #: How often a waiting runner looks at its cancel event and deadline (seconds).
 POLL_INTERVAL = 0.1

@@ -5,8 +5,8 @@ import click
 from .demo import demo
 from .orfs import orfs
 from .pathoscope import pathoscope
-from .scheduler import scheduler
 from .remote import COMMANDS as REMOTE_COMMANDS
+from .scheduler import scheduler
 from .up import up
 
 

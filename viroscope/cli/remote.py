@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from .client import ApiError, Client, ProcessFailed
@@ -260,6 +265,138 @@ def print_hits_table(analysis: dict) -> None:
     console.print(table)
 
 
+# ---------------------------------------------------------------- alignments
+
+
+@click.group()
+def alignments():
+    """Alignments of a sample's reads to one genome, with coverage plots."""
+
+
+def job_id_of(alignment: dict) -> str:
+    """The job id in an alignment's ``{"$ref": "/api/jobs/<id>"}``."""
+    return alignment["job"]["$ref"].rsplit("/", 1)[1]
+
+
+@alignments.command("create")
+@click.argument("sample_id")
+@click.option("--sequence", "sequence_id", default=None, help="Sequence id.")
+@click.option("--accession", default=None, help="Accession of the sequence, in the reference given by --ref.")
+@click.option("--ref", "ref_id", default=None, help="Reference id (with --accession).")
+@click.pass_context
+@fail_on_api_errors
+def create_alignment(ctx, sample_id, sequence_id, accession, ref_id):
+    """Align a sample's reads to one sequence (--sequence ID, or --accession ACC --ref REF); prints its id."""
+    if (sequence_id is None) == (accession is None):
+        raise click.UsageError("give --sequence ID, or --accession ACC with --ref REF")
+    if accession is not None and ref_id is None:
+        raise click.UsageError("--accession needs --ref")
+    body = {"sequence_id": sequence_id} if sequence_id else {"accession": accession, "ref_id": ref_id}
+    api = make_client(ctx)
+    click.echo(api.post(f"/api/samples/{sample_id}/alignments", body)["id"])
+
+
+@alignments.command("await")
+@click.argument("alignment_id")
+@click.pass_context
+@fail_on_api_errors
+def await_alignment(ctx, alignment_id):
+    """Wait for an alignment, showing its job's step and progress; exit 1 if it fails."""
+    api = make_client(ctx)
+    alignment = api.get(f"/api/alignments/{alignment_id}")
+    if not alignment["complete"]:
+        try:
+            follow_process(api, job_id_of(alignment), "alignment")
+        except ProcessFailed:
+            pass  # the alignment says why
+        alignment = api.get(f"/api/alignments/{alignment_id}")
+    if not alignment["success"]:
+        raise click.ClickException(f"alignment {alignment_id} failed: {alignment.get('error_msg')}")
+    click.echo(f"alignment {alignment_id} is complete: {summary(alignment)}")
+
+
+def summary(alignment: dict) -> str:
+    stats = alignment.get("statistics") or {}
+    identity = stats.get("identity")
+    return (f"{stats.get('mapped_reads', 0):,} reads mapped to {alignment['reference'].get('accession')}, "
+            f"breadth {stats.get('breadth', 0):.1%}, mean depth {stats.get('mean_depth', 0):.1f}x, "
+            f"identity {'-' if identity is None else f'{identity:.2f}%'}")
+
+
+def alignment_state(alignment: dict) -> str:
+    if not alignment["complete"]:
+        return "running"
+    return "complete" if alignment["success"] else "failed"
+
+
+@alignments.command("get")
+@click.argument("alignment_id")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+@fail_on_api_errors
+def get_alignment(ctx, alignment_id, output):
+    """Show an alignment: its reference, state and statistics, or the whole document as JSON."""
+    api = make_client(ctx)
+    alignment = api.get(f"/api/alignments/{alignment_id}")
+    if output == "json":
+        print_json(alignment)
+        return
+    reference, stats = alignment["reference"], alignment.get("statistics") or {}
+    table = Table("field", "value", title=f"Alignment {alignment_id}")
+    rows = [
+        ("sample", alignment["sample"]["$ref"].rsplit("/", 1)[1]),
+        ("sequence", f"{reference.get('accession')} ({reference.get('sequence_id')}) {reference.get('definition') or ''}"),
+        ("reference", f"{reference.get('name')} ({reference.get('id')})"),
+        ("state", alignment_state(alignment)),
+        ("error", alignment.get("error_msg") or ""),
+        ("mapped reads", f"{stats['mapped_reads']:,}" if stats else ""),
+        ("length", f"{stats['length']:,}" if stats else ""),
+        ("breadth", f"{stats['breadth']:.2%}" if stats else ""),
+        ("mean depth", f"{stats['mean_depth']:.2f}" if stats else ""),
+        ("identity", f"{stats['identity']:.2f}%" if stats.get("identity") is not None else ""),
+        ("files", ", ".join(f["name"] for f in alignment.get("files", []))),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+@alignments.command("list")
+@click.option("--sample", "sample_id", default=None, help="Only alignments of this sample.")
+@click.pass_context
+@fail_on_api_errors
+def list_alignments(ctx, sample_id):
+    """List alignments, newest first."""
+    api = make_client(ctx)
+    params = {k: v for k, v in {"sample": sample_id, "per_page": 100}.items() if v}
+    table = Table("id", "sample", "accession", "state", "mapped reads", "breadth", "mean depth")
+    for doc in api.get("/api/alignments", **params)["documents"]:
+        stats = doc.get("statistics") or {}
+        table.add_row(doc["id"], doc["sample"]["$ref"].rsplit("/", 1)[1], doc["reference"].get("accession") or "",
+                      alignment_state(doc), f"{stats['mapped_reads']:,}" if stats else "",
+                      f"{stats['breadth']:.1%}" if stats else "", f"{stats['mean_depth']:.1f}" if stats else "")
+    console.print(table)
+
+
+@alignments.command("plot")
+@click.argument("alignment_id")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("coverage.png"),
+              show_default=True, help="Where to write the plot; a .svg name gets the SVG.")
+@click.pass_context
+@fail_on_api_errors
+def plot_alignment(ctx, alignment_id, out: Path):
+    """Download the coverage plot and print its path (so `open $(viroscope alignments plot ID)` works)."""
+    fmt = "svg" if out.suffix.lower() == ".svg" else "png"
+    api = make_client(ctx)
+    response = api.session.get(f"{api.url}/api/alignments/{alignment_id}/coverage.{fmt}", timeout=api.timeout)
+    if response.status_code >= 400:
+        if response.status_code == 404 and not api.get(f"/api/alignments/{alignment_id}")["success"]:
+            raise click.ClickException(f"alignment {alignment_id} has no plot: it is not complete or it failed")
+        raise ApiError(response)
+    out.write_bytes(response.content)
+    click.echo(str(out))
+
+
 # ---------------------------------------------------------------- processes
 
 
@@ -294,4 +431,4 @@ def cancel_process(ctx, process_id):
     print_json(api.delete(f"/api/processes/{process_id}"))
 
 
-COMMANDS = (login, refs, samples, analyses, processes)
+COMMANDS = (login, refs, samples, analyses, alignments, processes)

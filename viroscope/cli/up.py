@@ -11,7 +11,15 @@ import click
 from rich.console import Console
 
 from ..core.settings import from_env
-from .supervisor import Supervisor, database_command, host_port, port_open, read_procfile, redis_command, wait_for_port
+from .supervisor import (
+    Supervisor,
+    database_command,
+    host_port,
+    port_open,
+    read_procfile,
+    redis_command,
+    wait_for_port,
+)
 
 console = Console(highlight=False, soft_wrap=True)
 

@@ -17,7 +17,7 @@ import bson
 import numpy as np
 from pymongo.database import Database
 
-from ..bio.coverage import covered_fraction, coverage_to_coordinates, median_depth
+from ..bio.coverage import coverage_to_coordinates, covered_fraction, median_depth
 from . import hmms
 from .auth import Client
 from .db import update_array
@@ -355,10 +355,3 @@ def discard_unfinished(db: Database, data_path: str, analysis_id: str) -> None:
     """Clean-up of a failed or cancelled job: its unfinished analysis and files go."""
     _delete(db, data_path, analysis_id, {"ready": False})
 
-
-def remove_sample_analyses(db: Database, data_path: str, sample_id: str) -> int:
-    """Remove every analysis of a sample with its files (for sample removal); returns the count."""
-    ids = [doc["_id"] for doc in db.analyses.find({"sample.id": sample_id}, {"_id": 1})]
-    for analysis_id in ids:
-        _delete(db, data_path, analysis_id)
-    return len(ids)

@@ -68,6 +68,7 @@ INDEXES = [
     ("samples", [("created_at", -1)], {}),
     ("subtractions", [("name", 1)], {}),
     ("analyses", [("sample.id", 1)], {}),
+    ("alignments", [("sample.id", 1), ("created_at", -1)], {}),
     ("uploads", [("type", 1)], {}),
 ]
 

@@ -12,13 +12,11 @@ document first -- tens of times slower on a 2,000-OTU reference.
 
 from __future__ import annotations
 
-import math
-
-from pymongo.collection import Collection
 from pymongo.database import Database
 
 from .diff import diff_otus
 from .errors import NotFound
+from .pagination import count, paginate
 from .utils import now
 
 UNBUILT = {"id": "unbuilt", "version": "unbuilt"}
@@ -33,40 +31,6 @@ NEWEST_FIRST = {"created_at": -1}
 
 
 # ---------------------------------------------------------------- counting and pages
-
-
-def count(collection: Collection, query: dict) -> int:
-    """``count_documents`` as a ``$count`` pipeline (answered from SQL by nx-27017)."""
-    result = list(collection.aggregate([{"$match": query}, {"$count": "n"}]))
-    return result[0]["n"] if result else 0
-
-
-def aggregate_page(
-    collection: Collection,
-    query: dict,
-    *,
-    base_query: dict | None = None,
-    page: int,
-    per_page: int,
-    sort: dict,
-    projection: dict | None = None,
-) -> dict:
-    """The list envelope of ``core.pagination.paginate``, computed with pipelines."""
-    base_query = base_query or {}
-    combined = {"$and": [base_query, query]} if base_query and query else (query or base_query)
-    total = count(collection, base_query)
-    found = total if combined == base_query else count(collection, combined)
-    pipeline = [{"$match": combined}, {"$sort": sort}, {"$skip": (page - 1) * per_page}, {"$limit": per_page}]
-    if projection:
-        pipeline.append({"$project": projection})
-    return {
-        "documents": list(collection.aggregate(pipeline)),
-        "total_count": total,
-        "found_count": found,
-        "page_count": math.ceil(found / per_page),
-        "per_page": per_page,
-        "page": page,
-    }
 
 
 # ---------------------------------------------------------------- writing
@@ -127,7 +91,7 @@ def find_history(
         query = {"index.id": "unbuilt"}
     elif unbuilt is False:
         query = {"index.id": {"$ne": "unbuilt"}}
-    return aggregate_page(
+    return paginate(
         db.history, query, base_query=base_query, page=page, per_page=per_page, sort=NEWEST_FIRST,
         projection=LIST_PROJECTION,
     )

@@ -205,11 +205,17 @@ def read_sequence_otu_map(path: Path) -> dict[str, str]:
 
 
 def iter_manifest_otus(db: Database, index: dict) -> Iterator[dict]:
-    """Every OTU of the manifest, joined and patched back to its manifest version."""
-    from .otus import get_joined_otu, patch_otu_to_version
+    """Every OTU of the manifest, joined and patched back to its manifest version.
 
-    for otu_id, version in index["manifest"].items():
-        otu = get_joined_otu(db, otu_id)
+    The reference's OTUs come joined in two queries; only OTUs changed since the manifest
+    was taken are patched back through their history.
+    """
+    from .otus import iter_joined_otus, patch_otu_to_version
+
+    manifest = index["manifest"]
+    current = {otu["_id"]: otu for otu in iter_joined_otus(db, index["reference"]["id"]) if otu["_id"] in manifest}
+    for otu_id, version in manifest.items():
+        otu = current.get(otu_id)
         if otu is None or otu["version"] != version:
             otu = patch_otu_to_version(db, otu_id, version)
         if otu is not None:
@@ -221,10 +227,15 @@ def otus_json_path(db: Database, data_path: str, index: dict) -> Path:
     path = index_dir(data_path, index["_id"]) / "otus.json.gz"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name("otus.json.gz.partial")
-        with open(partial, "wb") as handle:
-            write_otus_json(db, index, handle)
-        partial.replace(path)
+        # Concurrent first requests (a retried download) each write their own file; the
+        # content is the same, so whichever rename lands last is as good as the first.
+        partial = path.with_name(f"otus.json.gz.{new_id()}.partial")
+        try:
+            with open(partial, "wb") as handle:
+                write_otus_json(db, index, handle)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
     return path
 
 

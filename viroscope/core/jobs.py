@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from . import analyses, indexes, processes, samples, subtractions
+from . import alignments, analyses, indexes, processes, samples, subtractions
 
 
 def _cleanup(db: Database, data_path: str, job: dict) -> None:
-    """Undo what a failed or cancelled job left half-made."""
+    """Undo what a failed or cancelled job left half-made (a failed alignment is marked failed instead)."""
     context = job.get("context", {})
     if job["workflow"] == "build_index":
         indexes.discard_failed_build(db, data_path, context["index_id"])
@@ -18,6 +18,9 @@ def _cleanup(db: Database, data_path: str, job: dict) -> None:
         subtractions.discard_failed_subtraction(db, data_path, context["subtraction_id"], context.get("upload_ids", []))
     elif job["workflow"] in ("pathoscope_bowtie", "nuvs"):
         analyses.discard_unfinished(db, data_path, context["analysis_id"])
+    elif job["workflow"] == "alignment":
+        # Kept, not deleted: the seed's ``complete: true, success: false`` and the reason must stay visible.
+        alignments.mark_failed(db, data_path, context["alignment_id"], alignments.failure_message(job))
 
 
 def finish_job(db: Database, data_path: str, job_id: str, state: str, error: str | None) -> None:

@@ -24,6 +24,7 @@ from ..bio.reference import blocking_issues, verify_otu
 from . import history
 from .diff import patch_back
 from .errors import BadRequest, Conflict, NotFound
+from .pagination import paginate
 from .utils import new_id, now
 
 #: Fields of the OTU list (no isolates).
@@ -151,7 +152,7 @@ def find_otus(
     db: Database, ref_id: str | dict, *, term: str | None, verified: bool | None, page: int, per_page: int
 ) -> dict:
     """One page of a reference's OTUs by name, plus ``modified_count`` (OTUs with unbuilt changes)."""
-    envelope = history.aggregate_page(
+    envelope = paginate(
         db.otus, _otu_query(ref_id, term, verified), page=page, per_page=per_page,
         sort={"lower_name": 1}, projection=LIST_PROJECTION,
     )

@@ -1,4 +1,9 @@
-"""The list envelope every paginated endpoint returns."""
+"""The list envelope every paginated endpoint returns, and counting that stays fast.
+
+Counts and pages are aggregation pipelines: nx-27017 answers ``$count`` and a single-key
+``$sort``/``$skip``/``$limit`` from SQL in milliseconds, while ``count_documents`` reads
+every document (about 300 ms on 2,000 history entries).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,19 @@ DEFAULT_PER_PAGE = 15
 MAX_PER_PAGE = 100
 
 
+def count(collection: Collection, query: dict) -> int:
+    """``count_documents`` as a ``$count`` pipeline."""
+    result = list(collection.aggregate([{"$match": query}, {"$count": "n"}]))
+    return result[0]["n"] if result else 0
+
+
 def paginate(
     collection: Collection,
     query: dict,
     *,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
-    sort: list | None = None,
+    sort: list | dict | None = None,
     base_query: dict | None = None,
     projection: dict | None = None,
     transform: Callable[[dict], dict] = lambda d: d,
@@ -28,14 +39,16 @@ def paginate(
     """
     base_query = base_query or {}
     combined = {"$and": [base_query, query]} if base_query and query else (query or base_query)
-    total = collection.count_documents(base_query)
-    found = total if combined == base_query else collection.count_documents(combined)
-    cursor = collection.find(combined, projection)
+    total = count(collection, base_query)
+    found = total if combined == base_query else count(collection, combined)
+    pipeline: list[dict] = [{"$match": combined}]
     if sort:
-        cursor = cursor.sort(sort)
-    documents = [transform(d) for d in cursor.skip((page - 1) * per_page).limit(per_page)]
+        pipeline.append({"$sort": dict(sort)})
+    pipeline += [{"$skip": (page - 1) * per_page}, {"$limit": per_page}]
+    if projection:
+        pipeline.append({"$project": projection})
     return {
-        "documents": documents,
+        "documents": [transform(d) for d in collection.aggregate(pipeline)],
         "total_count": total,
         "found_count": found,
         "page_count": math.ceil(found / per_page) if per_page else 0,

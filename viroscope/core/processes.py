@@ -22,7 +22,7 @@ from .utils import ago, new_id, now
 
 STATES = ("waiting", "running", "complete", "error", "cancelled")
 FINISHED = ("complete", "error", "cancelled")
-WORKFLOWS = ("build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs")
+WORKFLOWS = ("build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs", "alignment")
 
 
 def _status_entry(state: str, step: str | None, progress: float, error: str | None = None) -> dict:
@@ -107,6 +107,26 @@ def request_cancel(db: Database, process_id: str) -> dict:
     raise Conflict("Not cancellable")
 
 
+def _transition(db: Database, doc: dict, state: str, fields: dict, error: str | None = None,
+                extra_guard: dict | None = None, inc: dict | None = None) -> dict | None:
+    """Move ``doc`` to ``state`` in one write: the fields, a status entry, the ``_rev`` bump.
+
+    Guarded on the state and ``_rev`` that were read, so of two racing transitions (a claim
+    and a cancel, two claims of a redelivered message) exactly one lands; the other gets None.
+    """
+    rev = doc.get("_rev", 0)
+    guard = {"_id": doc["_id"], "state": doc["state"], "_rev": rev if rev else {"$exists": False}, **(extra_guard or {})}
+    entry = _status_entry(state, fields.get("step", doc.get("step")), fields.get("progress", doc["progress"]), error)
+    changes = {**fields, "state": state, "status": doc.get("status", []) + [entry], "_rev": rev + 1}
+    update = {"$set": changes, **({"$inc": inc} if inc else {})}
+    if not db.processes.update_one(guard, update).modified_count:
+        return None
+    updated = {**doc, **changes}
+    for key, amount in (inc or {}).items():
+        updated[key] = doc.get(key, 0) + amount
+    return updated
+
+
 def claim(db: Database, process_id: str, stale_after: int) -> dict | None:
     """Take the process for this run, or None if it is finished, cancelled or alive elsewhere.
 
@@ -114,21 +134,20 @@ def claim(db: Database, process_id: str, stale_after: int) -> dict | None:
     a ``running`` process whose heartbeat is older than ``stale_after`` seconds was
     orphaned by a crashed worker and may be claimed again.
     """
+    doc = db.processes.find_one({"_id": process_id})
+    if doc is None:
+        return None
+    guard = None
+    if doc["state"] == "running":
+        heartbeat_at = doc.get("heartbeat_at")
+        if not heartbeat_at or heartbeat_at >= ago(stale_after):
+            return None
+        guard = {"heartbeat_at": heartbeat_at}
+    elif doc["state"] != "waiting":
+        return None
     t = now()
-    update = {"$set": {"state": "running", "heartbeat_at": t, "updated_at": t, "error": None}, "$inc": {"attempts": 1}}
-    if db.processes.update_one({"_id": process_id, "state": "waiting"}, update).modified_count:
-        return _push_status(db, process_id, "running")
-    stale = ago(stale_after)
-    query = {"_id": process_id, "state": "running", "heartbeat_at": {"$lt": stale}}
-    if db.processes.update_one(query, update).modified_count:
-        return _push_status(db, process_id, "running")
-    return None
-
-
-def _push_status(db: Database, process_id: str, state: str, error: str | None = None) -> dict:
-    doc = get_process_or_404(db, process_id)
-    append(db.processes, process_id, "status", _status_entry(state, doc.get("step"), doc["progress"], error))
-    return doc
+    fields = {"heartbeat_at": t, "updated_at": t, "error": None}
+    return _transition(db, doc, "running", fields, extra_guard=guard, inc={"attempts": 1})
 
 
 def heartbeat(db: Database, process_id: str) -> bool:
@@ -152,12 +171,17 @@ def report(db: Database, process_id: str, *, step: str | None = None, progress: 
 
 def finish(db: Database, process_id: str, state: str, error: str | None = None) -> None:
     """End a run as ``complete``, ``error``, ``cancelled`` or back to ``waiting`` for a retry."""
-    update = {"state": state, "updated_at": now(), "error": error}
+    fields = {"updated_at": now(), "error": error}
     if state == "complete":
-        update.update(complete=True, progress=1)
-    if not db.processes.update_one({"_id": process_id, "state": {"$nin": list(FINISHED)}}, {"$set": update}).modified_count:
-        return  # already finished: a repeated report changes nothing
-    doc = _push_status(db, process_id, state, error)
+        fields.update(complete=True, progress=1)
+    for _ in range(10):  # a heartbeat-time cancel may race this write; read again and retry
+        doc = db.processes.find_one({"_id": process_id})
+        if doc is None or doc["state"] in FINISHED:
+            return  # already finished: a repeated report changes nothing
+        if _transition(db, doc, state, fields, error) is not None:
+            break
+    else:
+        raise Conflict("Process kept changing while it was being finished")
     if state in ("complete", "error"):
         summary = {k: doc.get(k) for k in ("_id", "type", "context", "user")}
         events.emit(db, f"process.{state}", {"process": {**summary, "state": state, "error": error}})

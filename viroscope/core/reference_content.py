@@ -15,12 +15,23 @@ from typing import Callable, Iterable
 
 from pymongo.database import Database
 
-from ..bio.reference import export_reference, load_reference_file, validate_reference, write_reference_file
+from ..bio.reference import (
+    export_reference,
+    load_reference_file,
+    validate_reference,
+    write_reference_file,
+)
 from . import history
 from .diff import diff_otus
 from .errors import BadRequest, NotFound
 from .files import path_in_store, remove_tree
-from .otus import iter_joined_otus, merge_sequences, patch_otu_to_version, patch_with_history, verify
+from .otus import (
+    iter_joined_otus,
+    merge_sequences,
+    patch_otu_to_version,
+    patch_with_history,
+    verify,
+)
 from .utils import new_id, now
 
 BATCH = 500

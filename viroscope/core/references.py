@@ -17,7 +17,7 @@ from pymongo.database import Database
 from . import history, processes, uploads
 from .db import append, update_array
 from .errors import BadRequest, Conflict, NotFound
-from .pagination import paginate
+from .pagination import count, paginate
 from .rights import REFERENCE_RIGHTS
 from .utils import new_id, now
 
@@ -69,7 +69,7 @@ def complete_reference(db: Database, ref: dict) -> dict:
     return {
         **ref,
         "internal_control": internal_control,
-        "otu_count": history.count(db.otus, {"reference.id": ref_id}),
+        "otu_count": count(db.otus, {"reference.id": ref_id}),
         "unbuilt_change_count": history.unbuilt_change_count(db, ref_id),
         "contributors": history.contributors(db, ref_id),
         "latest_build": latest_build(db, ref_id),
@@ -100,7 +100,7 @@ def find_indexes(db: Database, ref_id: str, *, page: int, per_page: int) -> dict
 
 def index_change_counts(db: Database, index_id: str) -> dict:
     """``change_count`` (history entries an index built) and ``modified_otu_count`` (their OTUs)."""
-    return {"change_count": history.count(db.history, {"index.id": index_id}),
+    return {"change_count": count(db.history, {"index.id": index_id}),
             "modified_otu_count": len(db.history.distinct("otu.id", {"index.id": index_id}))}
 
 

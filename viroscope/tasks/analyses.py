@@ -32,10 +32,9 @@ from ..bio.alignments import AlignmentTable, mapped_refs, remove_reads
 from ..bio.fastq import gzip_copy
 from ..bio.pathoscope import read_sam, read_subtraction_scores, run_pathoscope
 from ..bio.reference import iter_all_isolate_fasta
-from ..bio.runner import ToolError
+from ..bio.runner import ToolError, stream_lines
 from ..bio.runner import run as run_tool
-from ..bio.runner import stream_lines
-from ..core import analyses, processes
+from ..core import analyses, processes, samples
 from ..core.errors import BadRequest
 from ..core.settings import Settings, from_env
 from ..core.utils import new_id
@@ -49,8 +48,6 @@ log = logging.getLogger("viroscope.tasks.analyses")
 STEPS = ["download_inputs", "map_default_isolates", "build_isolate_index", "map_isolates", "eliminate_subtraction",
          "reassignment"]
 BOWTIE2_SUFFIXES = ("1", "2", "3", "4", "rev.1", "rev.2")
-#: Read files of a sample, in mate order.
-READ_NAMES = ("reads_1.fq.gz", "reads_2.fq.gz")
 #: Mapping flags shared by the default-isolate and isolate passes (spec 1.1).
 MAPPING_FLAGS = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 ALIGNED_READS = "isolate_mapped.fq"
@@ -64,7 +61,9 @@ def workflow_actor(workflow: str):
     if workflow == "pathoscope_bowtie":
         return pathoscope_bowtie, STEPS
     if workflow == "nuvs":
-        from . import nuvs  # it uses this module's caches, so it cannot be imported at the top
+        from . import (
+            nuvs,  # it uses this module's caches, so it cannot be imported at the top
+        )
 
         return nuvs.nuvs, nuvs.STEPS
     raise BadRequest(f"Unknown workflow: {workflow}")
@@ -85,7 +84,7 @@ def start_analysis(db: Database, sample: dict, ref_id: str, subtraction_ids: lis
                "subtraction_ids": [s["_id"] for s in subtractions]}
     args = {**context, "sample_name": sample.get("name"), "paired": bool(sample.get("paired")),
             "library_type": sample.get("library_type", "normal"), "index_version": index["version"],
-            "read_files": sample_read_names(sample)}
+            "read_files": list(samples.read_names(sample))}
     try:
         _, key = processes.create_process(db, workflow, user_id=user_id, context=context, steps=steps, workflow=True,
                                           args=args, process_id=job_id)
@@ -96,11 +95,6 @@ def start_analysis(db: Database, sample: dict, ref_id: str, subtraction_ids: lis
         analyses.discard_unfinished(db, from_env().data_path, analysis_id)
         raise
     return analysis
-
-
-def sample_read_names(sample: dict) -> list[str]:
-    names = [r["name"] for r in sample.get("reads") or []]
-    return sorted(names) or list(READ_NAMES if sample.get("paired") else READ_NAMES[:1])
 
 
 # ---------------------------------------------------------------- worker-side caches

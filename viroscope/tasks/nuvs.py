@@ -25,7 +25,9 @@ import os
 import shutil
 from pathlib import Path
 
-from ..bio import hmmer, nuvs as bio_nuvs, orfs as bio_orfs
+from ..bio import hmmer
+from ..bio import nuvs as bio_nuvs
+from ..bio import orfs as bio_orfs
 from ..core.settings import from_env
 from ..workers import queues
 from .analyses import cache_root, cached

@@ -42,6 +42,14 @@ def _step_progress(step_name: str, steps: list[str]):
     return current().sub_progress(steps.index(step_name), len(steps))
 
 
+def _reference(db, ref_id: str) -> dict:
+    """The reference the process works on; gone means removed meanwhile, which no retry mends."""
+    ref = db.refs.find_one({"_id": ref_id})
+    if ref is None:
+        raise StepFailed("Reference does not exist")
+    return ref
+
+
 def _final(error: BaseException) -> bool:
     """True when no retry will follow: a known failure, a time-out, or the last attempt."""
     if isinstance(error, (*FINAL_ERRORS, TimeLimitExceeded)) or not isinstance(error, Exception):
@@ -90,12 +98,13 @@ class Load:
         try:
             current().run_steps(steps)
         except BaseException as error:
-            self.undo(final=_final(error))
+            final = _final(error)
+            self.undo(final)
+            self.release(final)
             if isinstance(error, ReferenceFileError):
                 raise _file_error(error) from None
             raise
-        finally:
-            self.release()
+        self.release(True)
 
     def undo(self, final: bool) -> None:
         content.clear_content(self.db, self.ref_id)
@@ -103,8 +112,8 @@ class Load:
             self.db.refs.delete_one({"_id": self.ref_id})
         log.info("reference_load_undone ref_id=%s final=%s", self.ref_id, final)
 
-    def release(self) -> None:
-        """Give back what the load held (uploads, downloads)."""
+    def release(self, final: bool) -> None:
+        """Give back what the load held (``final``: no retry will need it again)."""
 
 
 # ---------------------------------------------------------------- clone
@@ -167,8 +176,9 @@ class ImportReference(Load):
         self.build(self.data["otus"])
         self.insert_otus("import_otus")
 
-    def release(self) -> None:
-        uploads.release(self.db, [self.upload_id])
+    def release(self, final: bool) -> None:
+        if final:
+            uploads.release(self.db, [self.upload_id])
 
 
 @actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
@@ -229,7 +239,7 @@ class RemoteReference(Load):
 
     def download(self) -> None:
         """Fetch the latest release and download its reference file."""
-        ref = references.get_reference_or_404(self.db, self.ref_id)
+        ref = _reference(self.db, self.ref_id)
         self.release_info = fetch_latest_release(self.settings, ref["remotes_from"]["slug"])
         download_release(self.settings, self.release_info, self.path)
 
@@ -255,8 +265,8 @@ class RemoteReference(Load):
             "installed": installed, "updates": [installed], "remotes_from.last_updated": installed["created_at"],
         }})
 
-    def release(self) -> None:
-        self.path.unlink(missing_ok=True)
+    def release(self, final: bool) -> None:
+        self.path.unlink(missing_ok=True)  # a retry downloads again
 
 
 @actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
@@ -275,7 +285,7 @@ def check_remote_release(ref_id: str, user_id: str, process_id: str) -> None:
 
     def fetch_release() -> None:
         """Ask the release source for the latest release and store it."""
-        ref = references.get_reference_or_404(db, ref_id)
+        ref = _reference(db, ref_id)
         references.store_release(db, ref_id, fetch_latest_release(settings, ref["remotes_from"]["slug"]))
 
     current().run_steps([fetch_release])

@@ -7,10 +7,19 @@ from .broker import configure
 
 broker = configure()
 
-from ..tasks import indexes, maintenance, samples, subtractions  # noqa: E402,F401
-from ..tasks import references  # noqa: E402,F401
-from ..tasks import blast, hmms, nuvs  # noqa: E402,F401
-from ..tasks import analyses  # noqa: E402,F401
-from ..tasks import webhooks  # noqa: E402
+# Registering the actors needs the broker configured first, hence imports after code.
+from ..tasks import (  # noqa: E402,F401
+    alignments,
+    analyses,
+    blast,
+    hmms,
+    indexes,
+    maintenance,
+    nuvs,
+    references,
+    samples,
+    subtractions,
+    webhooks,
+)
 
 webhooks.install_dispatcher()
