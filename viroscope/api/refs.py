@@ -151,7 +151,7 @@ def create(data: CreateReference):
         ref = references.create_reference(db(), user_id, **fields)
     headers = {"Location": f"/api/refs/{ref['_id']}"}
     if process:
-        reference_tasks.send(process)
+        reference_tasks.send(db(), process)
         headers.update(process_headers(process))
     return json_response(serialize_reference(references.complete_reference(db(), ref)), 201, headers)
 
@@ -175,8 +175,9 @@ def edit(data: EditReference, ref_id: str):
 def remove(ref_id: str):
     """Remove a reference now; a ``delete_reference`` process removes its OTUs and indexes."""
     ref = get_reference_with_right(ref_id, "remove")
-    process = references.remove_reference(db(), ref, client().user_id)
-    reference_tasks.send(process)
+    process = references.start_removal(db(), ref, client().user_id)
+    reference_tasks.send(db(), process)
+    references.hide_reference(db(), ref)
     return json_response(serialize_process(process), 202, process_headers(process))
 
 
@@ -214,7 +215,7 @@ def check_release(ref_id: str):
     """Ask the release source for the latest release (right ``modify``)."""
     ref = get_reference_with_right(ref_id, "modify")
     process = references.start_release_check(db(), ref, client().user_id)
-    reference_tasks.send(process)
+    reference_tasks.send(db(), process)
     return json_response(serialize_process(process), 202, process_headers(process))
 
 
@@ -231,7 +232,7 @@ def update(ref_id: str):
     """Install the latest release (right ``modify``)."""
     ref = get_reference_with_right(ref_id, "modify")
     update_doc, process = references.start_update(db(), ref, client().user_id)
-    reference_tasks.send(process)
+    reference_tasks.send(db(), process)
     return json_response(to_json(update_doc), 201, process_headers(process))
 
 

@@ -234,11 +234,14 @@ def edit_reference(db: Database, ref: dict, changes: dict) -> dict:
     return get_reference_or_404(db, ref["_id"])
 
 
-def remove_reference(db: Database, ref: dict, user_id: str) -> dict:
-    """Remove the reference document now; ``delete_reference`` removes its indexes and OTUs."""
-    process = _start(db, "delete_reference", user_id, ref["_id"])
+def start_removal(db: Database, ref: dict, user_id: str) -> dict:
+    """The ``delete_reference`` process that will remove the reference's indexes and OTUs."""
+    return _start(db, "delete_reference", user_id, ref["_id"])
+
+
+def hide_reference(db: Database, ref: dict) -> None:
+    """Remove the reference document itself, once its clean-up is queued."""
     db.refs.delete_one({"_id": ref["_id"]})
-    return process
 
 
 # ---------------------------------------------------------------- users and groups with rights

@@ -17,7 +17,7 @@ from dramatiq.middleware import TimeLimitExceeded
 
 from ..bio.reference import ReferenceFileError, load_reference_file, validate_reference
 from ..core import reference_content as content
-from ..core import references, uploads
+from ..core import processes, references, uploads
 from ..core.db import connect
 from ..core.files import path_in_store, write_stream
 from ..core.settings import Settings, from_env
@@ -372,7 +372,21 @@ ACTORS = {
 }
 
 
-def send(process: dict) -> None:
-    """Enqueue the actor of a process written by ``core.references``."""
+#: Processes that load a reference created for them: if they cannot start, the reference goes too.
+LOADS = ("clone_reference", "import_reference", "remote_reference")
+
+
+def send(db, process: dict) -> None:
+    """Enqueue the actor of a process written by ``core.references``.
+
+    If the broker refuses, the process ends in ``error`` and a reference created only to be
+    loaded is removed, so nothing is left half-made; the caller's request then fails (503).
+    """
     reference_actor, fields = ACTORS[process["type"]]
-    reference_actor.send(process_id=process["_id"], **{name: process["context"][name] for name in fields})
+    try:
+        reference_actor.send(process_id=process["_id"], **{name: process["context"][name] for name in fields})
+    except Exception:
+        processes.finish(db, process["_id"], "error", "Could not enqueue the process: the task queue is unavailable")
+        if process["type"] in LOADS:
+            db.refs.delete_one({"_id": process["context"]["ref_id"]})
+        raise
