@@ -1,6 +1,7 @@
 """``/api/uploads``: files streamed to the store before a reference, sample or subtraction uses them."""
 
 from typing import Literal
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, request, send_file
 
@@ -25,6 +26,14 @@ class FindUploadsQuery(PageQuery):
     user: str | None = None
 
 
+def require_utf8_query() -> None:
+    """Refuse a query string whose percent-escapes are not UTF-8 (the decoder would keep them literally)."""
+    try:
+        parse_qsl(request.query_string.decode("latin-1"), encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("File name is not valid UTF-8") from None
+
+
 def incoming_stream():
     """The uploaded bytes: the ``file`` part of a multipart form, or the raw request body."""
     declared = request.content_length
@@ -41,6 +50,7 @@ def incoming_stream():
 @query(UploadQuery)
 def create(args: UploadQuery):
     rights.require_permission(client(), "upload_file")
+    require_utf8_query()
     doc = uploads.create_upload(
         db(), settings().data_path, incoming_stream(), name=args.name, upload_type=args.type,
         user_id=client().user_id, limit=settings().max_upload_bytes,

@@ -33,6 +33,7 @@ def check_file_name(name: str | None) -> str:
         raise BadRequest("File name is required")
     if len(name) > 255 or any(c in name for c in "/\\\x00") or name in (".", "..") or not name.isprintable():
         raise BadRequest("Invalid file name")
+
     return name
 
 
