@@ -15,6 +15,7 @@ from flask import Flask, current_app, g, request
 
 from ..core import auth, processes
 from ..core.errors import BadRequest, NotPermitted, Unauthorized
+from ..core.rights import require_admin
 from .context import db
 
 SESSION_COOKIE = "session_id"
@@ -34,6 +35,17 @@ def jobs_allowed(view):
 def jobs_only(view):
     view.access = "job"
     return view
+
+
+def administrators_only(bp, methods: tuple[str, ...] | None = None) -> None:
+    """Let only administrators use ``bp`` (or only its ``methods``); checked before any body is read."""
+
+    def check():
+        applies = methods is None or request.method in methods
+        if applies and g.client.authenticated and g.client.job is None:
+            require_admin(g.client)
+
+    bp.before_request(check)
 
 
 def _basic_credentials() -> tuple[str, str] | None:

@@ -1,10 +1,11 @@
 """``/api/groups``: user groups and the permissions they grant their members."""
 
-from flask import Blueprint, request
+from flask import Blueprint
 
-from ..core import auth, rights
+from ..core import auth
 from ..core.utils import to_json
-from .context import client, db
+from .auth import administrators_only
+from .context import db
 from .responses import json_response, no_content
 from .validation import Body, body
 
@@ -19,10 +20,7 @@ class EditGroup(Body):
     permissions: dict[str, bool]
 
 
-@bp.before_request
-def only_administrators_write():
-    if request.method != "GET" and client().authenticated and client().job is None:
-        rights.require_admin(client())
+administrators_only(bp, methods=("POST", "PATCH", "DELETE"))
 
 
 @bp.get("")

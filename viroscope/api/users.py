@@ -2,9 +2,10 @@
 
 from flask import Blueprint
 
-from ..core import auth, rights
+from ..core import auth
 from ..core.errors import BadRequest
 from ..core.utils import to_json
+from .auth import administrators_only
 from .context import client, db, settings
 from .responses import json_response, no_content
 from .validation import Body, body
@@ -30,10 +31,7 @@ class EditUser(Body):
     primary_group: str | None = None
 
 
-@bp.before_request
-def only_administrators():
-    if client().authenticated and client().job is None:
-        rights.require_admin(client())
+administrators_only(bp)
 
 
 @bp.get("")

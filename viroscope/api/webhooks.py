@@ -6,8 +6,9 @@ from urllib.parse import urlparse
 from flask import Blueprint
 from pydantic import field_validator
 
-from ..core import rights, webhooks
+from ..core import webhooks
 from ..core.utils import to_json
+from .auth import administrators_only
 from .context import client, db
 from .responses import json_response, no_content, paginated
 from .validation import Body, PageQuery, body, query
@@ -44,10 +45,7 @@ def serialize_webhook(doc: dict, show_secret: bool = False) -> dict:
     return to_json({k: v for k, v in doc.items() if show_secret or k != "secret"})
 
 
-@bp.before_request
-def only_administrators():
-    if client().authenticated and client().job is None:
-        rights.require_admin(client())
+administrators_only(bp)
 
 
 @bp.get("")
