@@ -1,9 +1,9 @@
 """The alignment job on the real process types against bare ``bowtie2 | samtools sort``, in one run.
 
-Starts a private nx-27017, Redis, the API under gunicorn (the Procfile's ``web`` line) and one
-``alignments`` worker pool (``dramatiq viroscope.workers.app --queues alignments``, 2 bowtie2
-threads), puts the plant-virus reference's Raspberry ringspot virus OTU and the RpRSV sample in
-place, and times, alternating so that load drifts hit both alike:
+Starts a private nx-27017, Redis, and the Procfile's ``web`` and ``worker-alignments`` lines
+(gunicorn; one ``alignments`` pool, 2 bowtie2 threads), puts the plant-virus reference's Raspberry
+ringspot virus OTU and the RpRSV sample in place, and times, alternating so that load drifts hit
+both alike:
 
 * bare: ``bowtie2 --local --no-unal -p 2 -x NC_005266 -U r1,r2 | samtools sort -o x.bam -`` as
   one would type it (its Bowtie2 index built beforehand, not timed), and the whole by-hand
@@ -37,7 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_pathoscope import build_large_sample  # noqa: E402
 from bench.services import VENV_BIN, Services, free_port, run  # noqa: E402
-from tests.analyses_data import RPRSV_READS, insert_otus, insert_reference, insert_sample, load_otus  # noqa: E402
+from tests.analyses_data import (  # noqa: E402
+    RPRSV_READS,
+    insert_otus,
+    insert_reference,
+    insert_sample,
+    load_otus,
+)
+from viroscope.cli.supervisor import read_procfile  # noqa: E402
 from viroscope.core import auth  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402
 
@@ -129,7 +136,7 @@ def measure(label: str, services: Services, api, url: str, db, work: Path, reads
           f"{warm_total - pickup:.2f} s = {(warm_total - pickup) / piped:.2f}x bare")
     median_steps = {step: statistics.median(w[2].get(step, 0) for w in warms) for step in warms[0][2]}
     print("      steps (warm, median): " + ", ".join(f"{step} {s:.2f}" for step, s in median_steps.items()))
-    print(f"      cold steps: " + ", ".join(f"{step} {s:.2f}" for step, s in cold[2].items()))
+    print("      cold steps: " + ", ".join(f"{step} {s:.2f}" for step, s in cold[2].items()))
     print(f"  load average now: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 
 
@@ -148,11 +155,13 @@ def main() -> None:
         env = {**os.environ, "MONGODB_URI": mongo, "REDIS_URL": redis_url, "BROKER_URL": "",
                "DATA_PATH": str(data_path), "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}", "VIROSCOPE_PROC": "2"}
         env.pop("PYTHONPATH", None)
-        services.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
-                               f"127.0.0.1:{port}", "viroscope.api:create_app()"], env=env, cwd=ROOT)
+        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+        env["VIROSCOPE_PORT"] = str(port)
+        commands = {c.name: c.argv for c in read_procfile(ROOT / "Procfile", env)}
+        services.start("web", commands["web"], env=env, cwd=ROOT)
         services.wait_port("web", port)
-        services.start("worker", [str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1",
-                                  "--threads", "1", "--queues", "alignments"], env=env, cwd=ROOT)
+        services.start("worker", commands["worker-alignments"], env=env, cwd=ROOT)
+        print("worker pool as the Procfile runs it: " + " ".join(commands["worker-alignments"]))
         db = connect(mongo)
         auth.create_user(db, "bench", "bench-password-1", administrator=True)
         _, key = auth.create_api_key(db, db.users.find_one({"_id": "bench"}), "bench",

@@ -13,7 +13,6 @@ and prints both with the overhead (target: at most 15 %). Run: ``.venv/bin/pytho
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import sys
@@ -35,10 +34,15 @@ REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "ref-plant-viruses-v
 PROC = int(os.environ.get("VIROSCOPE_PROC", "2"))
 
 
-def wait_process(session: requests.Session, url: str, process_id: str, timeout: float = 900) -> dict:
-    deadline = time.monotonic() + timeout
+def wait_process(session: requests.Session, url: str, process_id: str, timeout: float = 900,
+                 steps: dict | None = None) -> dict:
+    """Poll until the process ends; ``steps`` collects when each step was first seen."""
+    started = time.monotonic()
+    deadline = started + timeout
     while time.monotonic() < deadline:
         doc = session.get(f"{url}/api/processes/{process_id}", timeout=30).json()
+        if steps is not None and doc["state"] == "running":
+            steps.setdefault(doc.get("step"), time.monotonic() - started)
         if doc["state"] in ("complete", "error", "cancelled"):
             if doc["state"] != "complete":
                 raise RuntimeError(f"{doc['type']} ended in {doc['state']}: {doc.get('error')}")
@@ -88,7 +92,8 @@ def main() -> None:
         bare = bare_build_seconds()
         started = time.monotonic()
         index = session.post(f"{url}/api/refs/{ref['id']}/indexes", timeout=60).json()
-        wait_process(session, url, index["job"]["id"])
+        steps: dict = {}
+        wait_process(session, url, index["job"]["id"], steps=steps)
         through_api = time.monotonic() - started
         ready = session.get(f"{url}/api/indexes/{index['id']}", timeout=30).json()
         assert ready["ready"] and len(ready["files"]) == 8
@@ -96,6 +101,9 @@ def main() -> None:
         print(f"bowtie2-build alone ({PROC} threads):     {bare:7.2f} s")
         print(f"build_index through the API and a worker: {through_api:7.2f} s")
         print(f"overhead: {100 * (through_api / bare - 1):+.1f} %  (target <= +15 %)")
+        marks = sorted(steps.items(), key=lambda kv: kv[1]) + [("end", through_api)]
+        for (step, at), (_, until) in zip(marks, marks[1:]):
+            print(f"  {step:<14} {until - at:6.2f} s")
         sizes = sum(f["size"] for f in ready["files"])
         print(f"files uploaded through the Job API: {len(ready['files'])}, {sizes / 1e6:.1f} MB")
 

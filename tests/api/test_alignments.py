@@ -232,7 +232,9 @@ def test_returns_403_without_read_right_on_sample(world, db, alignment):
     doc, _ = alignment
     db.samples.update_one({"_id": world["sample"]["_id"]}, {"$set": {"all_read": False, "group_read": False}})
     assert world["stranger"].get(f"/api/alignments/{doc['id']}").status_code == 403
-    assert world["stranger"].get(f"/api/alignments/{doc['id']}/reference.fa").status_code == 403
+    for name in ("reference.fa", "alignment.bam", "coverage.png"):
+        assert world["stranger"].get(f"/api/alignments/{doc['id']}/{name}").status_code == 403
+    assert world["stranger"].delete(f"/api/alignments/{doc['id']}").status_code == 403
 
 
 def test_returns_404_for_unknown_alignment(world):
@@ -286,7 +288,8 @@ def test_job_reads_its_own_alignment_and_genome_only(world, client, stub_broker,
     assert job.get(f"/api/samples/{world['private']['_id']}/reads/reads_1.fq.gz").status_code == 403
     # A job key is no user: the user API refuses it.
     assert job.get("/api/alignments").status_code == 403
-    assert job.post(f"/api/samples/{world['sample']['_id']}/alignments", json={"sequence_id": HOP_DEFAULT}).status_code == 403
+    response = job.post(f"/api/samples/{world['sample']['_id']}/alignments", json={"sequence_id": HOP_DEFAULT})
+    assert response.status_code == 403
 
 
 def test_users_may_not_use_the_job_side(world, alignment):
@@ -303,7 +306,8 @@ def test_job_uploads_files_and_finalizes_once_users_download_them(world, alignme
     assert world["owner"].get(f"/api/alignments/{doc['id']}/alignment.bam").status_code == 404
     contents = upload_all(job, doc["id"])
     contents["coverage.png"] = b"\x89PNG a retried job uploads again"
-    assert job.post(f"/api/alignments/{doc['id']}/files?name=coverage.png", data=contents["coverage.png"]).status_code == 201
+    again = job.post(f"/api/alignments/{doc['id']}/files?name=coverage.png", data=contents["coverage.png"])
+    assert again.status_code == 201
     # Statistics are checked: the genome's length, fractions, no missing field.
     for bad in ({**STATISTICS, "breadth": 1.5}, {**STATISTICS, "mapped_reads": -1},
                 {k: v for k, v in STATISTICS.items() if k != "identity"}):

@@ -138,6 +138,15 @@ def test_returns_403_without_write_right_on_sample(world):
     assert error(response) == (403, "Insufficient rights")
 
 
+def test_returns_403_without_read_right_on_the_reference(world, db, settings):
+    private = insert_reference(db, "Private", public=False)
+    insert_index(db, settings.data_path, private["_id"], world["otus"])
+    response = start(world["owner"], world["sample"]["_id"], private["_id"])
+    assert error(response) == (403, "Insufficient rights")
+    db.refs.update_one({"_id": private["_id"]}, {"$set": {"users": [{"id": "owner", "build": False}]}})
+    assert start(world["owner"], world["sample"]["_id"], private["_id"]).status_code == 201
+
+
 @pytest.mark.parametrize("case, message", [
     ("sample_not_ready", "Sample is not ready"),
     ("unknown_reference", "Reference does not exist"),
@@ -153,7 +162,7 @@ def test_returns_400_for_bad_inputs(world, db, settings, case, message):
     elif case == "unknown_reference":
         ref_id = "noref"
     elif case == "no_ready_index":
-        ref_id = insert_reference(db, "Unbuilt")["_id"]
+        ref_id = insert_reference(db, "Unbuilt", public=True)["_id"]
         insert_index(db, settings.data_path, ref_id, world["otus"], ready=False)
     elif case == "unknown_subtraction":
         body = {"subtractions": [world["subtraction"]["_id"], "nosubtraction"]}

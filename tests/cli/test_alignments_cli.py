@@ -14,7 +14,13 @@ from matplotlib import image as mpimg
 from viroscope.cli import main
 from viroscope.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
-from ..analyses_data import RPRSV_READS, insert_otus, insert_reference, insert_sample, load_otus
+from ..analyses_data import (
+    RPRSV_READS,
+    insert_otus,
+    insert_reference,
+    insert_sample,
+    load_otus,
+)
 
 RPRSV, NC_005266 = "9fe2f60d", "o6g9f7oq"
 

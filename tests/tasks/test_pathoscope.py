@@ -23,7 +23,8 @@ from viroscope.bio.pathoscope import (
     read_subtraction_scores,
     run_pathoscope,
 )
-from viroscope.tasks.analyses import cached  # also binds the actor to the stub broker
+from viroscope.tasks import analyses  # noqa: F401  (binds the actor to the stub broker)
+from viroscope.tasks.cache import cached
 
 from ..analyses_data import (
     DATA,

@@ -94,9 +94,11 @@ def find_for_sample(args: SampleAnalysesQuery, sample_id: str):
 @bp.post("/api/samples/<sample_id>/analyses")
 @body(CreateAnalysisBody)
 def create(data: CreateAnalysisBody, sample_id: str):
-    """Start an analysis of the sample on the reference's latest ready index (write right on the sample)."""
+    """Start an analysis of the sample on the reference's latest ready index (write right on the sample,
+    read right on the reference)."""
     sample = samples.get_sample_or_404(db(), sample_id)
     rights.require_sample_write(client(), sample)
+    rights.require_reference_read(client(), analyses.get_reference_or_400(db(), data.ref_id))
     analysis = analysis_tasks.start_analysis(db(), sample, data.ref_id, data.subtractions, data.workflow,
                                              client().user_id)
     return json_response(serialize_analysis(analysis), 201, {

@@ -89,5 +89,6 @@ def depth_from_blocks(starts: np.ndarray, ends: np.ndarray, length: int) -> np.n
     >>> depth_from_blocks(np.array([0, 2, 3]), np.array([3, 5, 4]), 6).tolist()
     [1, 1, 2, 2, 1, 0]
     """
-    changes = np.bincount(starts, minlength=length + 1)[: length + 1] - np.bincount(ends, minlength=length + 1)[: length + 1]
+    size = length + 1
+    changes = np.bincount(starts, minlength=size)[:size] - np.bincount(ends, minlength=size)[:size]
     return np.cumsum(changes[:length]).astype(np.int64)

@@ -14,6 +14,7 @@ import threading
 from typing import Sequence
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -108,6 +109,6 @@ def coverage_plot(depth: Sequence[int], title: str, fmt: str = "png") -> bytes:
     buffer = io.BytesIO()
     # No creation date in the file: the same depths give the same bytes.
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    with _lock:
+    with _lock, rc_context({"svg.hashsalt": "viroscope"}):  # fixed ids inside the SVG too
         figure.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
     return buffer.getvalue()

@@ -144,8 +144,8 @@ def demo_nuvs(api: Client, context: dict) -> None:
     follow(api, analysis["job"]["id"], "nuvs")
     analysis = api.get(f"/api/analyses/{analysis['id']}")
     contigs = analysis["results"]["hits"]
-    table = Table("contig", "length", "ORFs", "HMM hits", title=f"NuVs contigs of {sample['name']}")
-    for contig in contigs:
+    table = Table("contig", "length", "ORFs", "HMM hits", title=f"NuVs: the 10 longest of {len(contigs)} contigs")
+    for contig in sorted(contigs, key=lambda c: -len(c["sequence"]))[:10]:
         orfs = contig["orfs"]
         table.add_row(str(contig["index"]), str(len(contig["sequence"])), str(len(orfs)),
                       str(sum(len(orf["hits"]) for orf in orfs)))

@@ -25,13 +25,14 @@ from rich.table import Table
 from .client import ApiError, Client, ProcessFailed
 
 console = Console(highlight=False, soft_wrap=True)
-CONFIG_PATH = Path(os.environ.get("VIROSCOPE_CONFIG", Path.home() / ".config" / "viroscope" / "config.json"))
+def config_path() -> Path:
+    return Path(os.environ.get("VIROSCOPE_CONFIG", Path.home() / ".config" / "viroscope" / "config.json"))
 DEFAULT_URL = "http://127.0.0.1:9950"
 
 
 def load_config() -> dict:
     try:
-        return json.loads(CONFIG_PATH.read_text())
+        return json.loads(config_path().read_text())
     except (OSError, ValueError):
         return {}
 
@@ -104,10 +105,11 @@ def login(url, user, password):
     api = Client(url)
     api.login(user, password)
     key = api.create_key("viroscope-cli")
-    CONFIG_PATH.parent.mkdir(parents=True, exist_ok=True)
-    CONFIG_PATH.write_text(json.dumps({"url": url, "user": user, "key": key}))
-    CONFIG_PATH.chmod(0o600)
-    click.echo(f"saved an API key for {user} in {CONFIG_PATH}")
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"url": url, "user": user, "key": key}))
+    path.chmod(0o600)
+    click.echo(f"saved an API key for {user} in {path}")
 
 
 # ---------------------------------------------------------------- references

@@ -24,6 +24,7 @@ from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
 from .files import check_file_name, path_in_store, remove_tree, write_stream
 from .indexes import latest_ready_index
+from .hmms import format_nuvs_results
 from .otus import patch_otu_to_version
 from .pagination import paginate
 from .rights import sample_visibility_query
@@ -96,6 +97,13 @@ def find_analyses(
 # ---------------------------------------------------------------- creation
 
 
+def get_reference_or_400(db: Database, ref_id: str) -> dict:
+    reference = db.refs.find_one({"_id": ref_id})
+    if reference is None:
+        raise BadRequest("Reference does not exist")
+    return reference
+
+
 def check_inputs(db: Database, sample: dict, ref_id: str, subtraction_ids: list[str] | None,
                  workflow: str) -> tuple[dict, dict, list[dict]]:
     """The reference, its latest ready index and the subtractions of a new analysis, or a 400.
@@ -104,9 +112,7 @@ def check_inputs(db: Database, sample: dict, ref_id: str, subtraction_ids: list[
     """
     if not sample.get("ready"):
         raise BadRequest("Sample is not ready")
-    reference = db.refs.find_one({"_id": ref_id})
-    if reference is None:
-        raise BadRequest("Reference does not exist")
+    reference = get_reference_or_400(db, ref_id)
     index = latest_ready_index(db, ref_id)
     if index is None:
         raise BadRequest("No index is ready for the reference")
@@ -176,7 +182,7 @@ def load_results(data_path: str, analysis: dict) -> dict:
 
 
 def format_analysis(db: Database, data_path: str, analysis: dict) -> dict:
-    """The analysis as a user reads it: results loaded, Pathoscope hits grouped by OTU."""
+    """The analysis as a user reads it: results loaded, Pathoscope hits grouped by OTU, NuVs hits annotated."""
     analysis = load_results(data_path, analysis)
     results = analysis.get("results")
     if not analysis.get("ready") or not isinstance(results, dict):
@@ -184,6 +190,8 @@ def format_analysis(db: Database, data_path: str, analysis: dict) -> dict:
     if analysis["workflow"] == "pathoscope_bowtie":
         return {**analysis, "read_count": results.get("read_count"), "subtracted_count": results.get("subtracted_count"),
                 "results": format_pathoscope(db, results)}
+    if analysis["workflow"] == "nuvs":
+        return {**analysis, "results": format_nuvs_results(db, results)}
     return analysis
 
 

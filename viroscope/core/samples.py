@@ -284,6 +284,9 @@ def _delete(db: Database, data_path: str, sample: dict) -> None:
     for analysis in db.analyses.find({"sample.id": sample_id}, {"_id": 1}):
         remove_tree(path_in_store(data_path, "analyses", analysis["_id"]))
     db.analyses.delete_many({"sample.id": sample_id})
+    for alignment in db.alignments.find({"sample.id": sample_id}, {"_id": 1}):
+        remove_tree(path_in_store(data_path, "alignments", alignment["_id"]))
+    db.alignments.delete_many({"sample.id": sample_id})
     remove_tree(sample_dir(data_path, sample_id))
     db.samples.delete_one({"_id": sample_id})
 

@@ -35,7 +35,7 @@ from ..core.auth import Client
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
-from .analyses import cache_root, cached
+from .cache import cache_root, cached
 from .process import FINAL_ERRORS, actor, current
 from .transfer import send_file
 from .workdir import work_dir
@@ -136,7 +136,8 @@ def align_reads(process_id: str, job_key: str) -> None:
             run_tool(["samtools", "index", bam], timeout=timeout, cancel=cancel)
             depth, statistics = depth_and_statistics(bam, args["name"])
             if statistics.length != args["length"]:
-                raise ValueError(f"the BAM's reference has {statistics.length} positions, the sequence {args['length']}")
+                raise ValueError(f"the BAM's reference has {statistics.length} positions, "
+                                 f"the sequence {args['length']}")
             with gzip.open(depth_file, "wt", compresslevel=6) as handle:
                 json.dump(depth.tolist(), handle, separators=(",", ":"))
             state["depth"], state["statistics"] = depth, statistics

@@ -19,12 +19,8 @@ import gzip
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from pymongo.database import Database
 
@@ -36,9 +32,10 @@ from ..bio.runner import ToolError, stream_lines
 from ..bio.runner import run as run_tool
 from ..core import analyses, processes, samples
 from ..core.errors import BadRequest
-from ..core.settings import Settings, from_env
+from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
+from .cache import cache_root, cached, cached_mapping_files
 from .process import FINAL_ERRORS, actor, current
 from .transfer import send_file
 from .workdir import work_dir
@@ -100,30 +97,6 @@ def start_analysis(db: Database, sample: dict, ref_id: str, subtraction_ids: lis
 # ---------------------------------------------------------------- worker-side caches
 
 
-def cached(root: Path, key: str, fill: Callable[[Path], None]) -> tuple[Path, bool]:
-    """``root/key`` and whether it was already there; made once by ``fill`` in a scratch folder."""
-    final = root / key
-    if final.is_dir():
-        os.utime(final)  # last use, for whoever prunes the cache
-        return final, True
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
-    try:
-        fill(scratch)
-        try:
-            scratch.rename(final)
-        except OSError:
-            if not final.is_dir():  # not another run's copy winning the race: a real failure
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return final, False
-
-
-def cache_root(settings: Settings, kind: str) -> Path:
-    return Path(settings.data_path) / "cache" / kind
-
-
 def write_isolate_fasta(otus: list[dict], otu_ids: set[str], path: Path) -> tuple[str, dict[str, int]]:
     """Write every isolate of ``otu_ids`` (spec 1.3); return the file's SHA-256 and the sequence lengths."""
     digest, lengths = hashlib.sha256(), {}
@@ -164,15 +137,7 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
             for name, path in zip(args["read_files"], reads):
                 job.download(f"/api/samples/{sample_id}/reads/{name}", path)
                 run.check_cancelled()
-            index = job.get(f"/api/indexes/{index_id}")
-            names = [f["name"] for f in index.get("files", []) if f["name"].endswith((".bt2", ".bt2l", ".json.gz"))]
-
-            def fill(folder: Path) -> None:
-                for name in names:
-                    job.download(f"/api/indexes/{index_id}/files/{name}", folder / name)
-                    run.check_cancelled()
-
-            state["index_dir"], reused = cached(cache_root(settings, "indexes"), index_id, fill)
+            state["index_dir"], reused, index = cached_mapping_files(job, run, settings, "indexes", index_id)
             state["manifest"] = index["manifest"]
             log.info("index_ready index_id=%s cached=%s", index_id, reused)
 
@@ -239,15 +204,7 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
                 run.check_cancelled()
 
         def subtraction_files(subtraction_id: str) -> Path:
-            subtraction = job.get(f"/api/subtractions/{subtraction_id}")
-            names = [f["name"] for f in subtraction.get("files", []) if ".bt2" in f["name"]]
-
-            def fill(folder: Path) -> None:
-                for name in names:
-                    job.download(f"/api/subtractions/{subtraction_id}/files/{name}", folder / name)
-                    run.check_cancelled()
-
-            return cached(cache_root(settings, "subtractions"), subtraction_id, fill)[0]
+            return cached_mapping_files(job, run, settings, "subtractions", subtraction_id)[0]
 
         def reassignment():
             """Reassign reads with PathoScope's EM, upload report.tsv and the aligned reads, finalize."""

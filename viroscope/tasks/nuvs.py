@@ -30,7 +30,7 @@ from ..bio import nuvs as bio_nuvs
 from ..bio import orfs as bio_orfs
 from ..core.settings import from_env
 from ..workers import queues
-from .analyses import cache_root, cached
+from .cache import cache_root, cached, cached_mapping_files
 from .process import actor, current
 from .transfer import send_file
 from .workdir import work_dir
@@ -119,26 +119,11 @@ def nuvs(process_id: str, job_key: str) -> None:
             state["profiles"], state["hit_ids"] = hmm_files(job, settings, run)
 
         def download_index() -> Path:
-            index = job.get(f"/api/indexes/{index_id}")
-            names = [f["name"] for f in index.get("files", []) if ".bt2" in f["name"]]
-
-            def fill(folder: Path) -> None:
-                for name in names:
-                    job.download(f"/api/indexes/{index_id}/files/{name}", folder / name)
-                    run.check_cancelled()
-
-            return cached(cache_root(settings, "indexes"), index_id, fill)[0]
+            # Same cache entry as Pathoscope's: the same files, whichever workflow comes first.
+            return cached_mapping_files(job, run, settings, "indexes", index_id)[0]
 
         def download_subtraction(subtraction_id: str) -> Path:
-            subtraction = job.get(f"/api/subtractions/{subtraction_id}")
-            names = [f["name"] for f in subtraction.get("files", []) if ".bt2" in f["name"]]
-
-            def fill(folder: Path) -> None:
-                for name in names:
-                    job.download(f"/api/subtractions/{subtraction_id}/files/{name}", folder / name)
-                    run.check_cancelled()
-
-            return cached(cache_root(settings, "subtractions"), subtraction_id, fill)[0]
+            return cached_mapping_files(job, run, settings, "subtractions", subtraction_id)[0]
 
         def trim_reads():
             """Trim adapters and low-quality ends with skewer."""

@@ -16,8 +16,8 @@ import requests
 from dramatiq.middleware import TimeLimitExceeded
 
 from ..bio.reference import ReferenceFileError, load_reference_file, validate_reference
-from ..core import reference_content as content
 from ..core import processes, references, uploads
+from ..core import reference_content as content
 from ..core.db import connect
 from ..core.files import path_in_store, write_stream
 from ..core.settings import Settings, from_env
