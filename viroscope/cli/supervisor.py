@@ -104,7 +104,9 @@ def _venv_bin(name: str) -> str:
 
 class Supervisor:
     def __init__(self, env: dict, log=print):
-        self.env = env
+        # Procfile commands (and ``env ... dramatiq``) find this installation's programs first.
+        venv_bin = str(Path(sys.executable).parent)
+        self.env = {**env, "PATH": os.pathsep.join([venv_bin, env.get("PATH", os.defpath)])}
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = threading.Event()
         self.log = log
