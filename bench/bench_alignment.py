@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_pathoscope import build_large_sample  # noqa: E402
-from bench.services import VENV_BIN, Services, free_port, run  # noqa: E402
+from bench.services import VENV_BIN, Services, follow_job, free_port, run  # noqa: E402
 from tests.analyses_data import (  # noqa: E402
     RPRSV_READS,
     insert_otus,
@@ -87,21 +87,8 @@ def job(api: requests.Session, url: str, db, sample_id: str) -> tuple[float, flo
     start = time.perf_counter()
     response = api.post(f"{url}/api/samples/{sample_id}/alignments", json={"sequence_id": NC_005266})
     response.raise_for_status()
-    job_id, steps, current, since = response.json()["job"]["$ref"].rsplit("/", 1)[1], {}, None, start
-    while True:
-        doc = db.processes.find_one({"_id": job_id}, {"state": 1, "step": 1, "error": 1})
-        now = time.perf_counter()
-        if doc["state"] == "running" and doc.get("step") != current:
-            if current is not None:
-                steps[current] = now - since
-            current, since = doc.get("step"), now
-        if doc["state"] in ("complete", "error", "cancelled"):
-            if doc["state"] != "complete":
-                raise SystemExit(f"alignment ended in {doc['state']}: {doc.get('error')}")
-            steps[current] = now - since
-            break
-        time.sleep(0.01)
-    total = time.perf_counter() - start
+    job_id = response.json()["job"]["$ref"].rsplit("/", 1)[1]
+    total, steps = follow_job(db, job_id, start, poll=0.01, what="alignment")
     doc = db.processes.find_one({"_id": job_id})
     claimed = next(s["timestamp"] for s in doc["status"] if s["state"] == "running")
     alignment = db.alignments.find_one({"_id": response.json()["id"]})

@@ -25,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.services import VENV_BIN, Services, free_port, run  # noqa: E402
+from bench.services import VENV_BIN, Services, follow_job, free_port, run  # noqa: E402
 from viroscope.bio import reference as reference_format  # noqa: E402
 from viroscope.core import auth  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402
@@ -34,15 +34,10 @@ REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "ref-plant-viruses-v
 PROC = int(os.environ.get("VIROSCOPE_PROC", "2"))
 
 
-def wait_process(session: requests.Session, url: str, process_id: str, timeout: float = 900,
-                 steps: dict | None = None) -> dict:
-    """Poll until the process ends; ``steps`` collects when each step was first seen."""
-    started = time.monotonic()
-    deadline = started + timeout
+def wait_process(session: requests.Session, url: str, process_id: str, timeout: float = 900) -> dict:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         doc = session.get(f"{url}/api/processes/{process_id}", timeout=30).json()
-        if steps is not None and doc["state"] == "running":
-            steps.setdefault(doc.get("step"), time.monotonic() - started)
         if doc["state"] in ("complete", "error", "cancelled"):
             if doc["state"] != "complete":
                 raise RuntimeError(f"{doc['type']} ended in {doc['state']}: {doc.get('error')}")
@@ -90,20 +85,17 @@ def main() -> None:
         wait_process(session, url, ref["process"]["id"])
 
         bare = bare_build_seconds()
-        started = time.monotonic()
+        started = time.perf_counter()
         index = session.post(f"{url}/api/refs/{ref['id']}/indexes", timeout=60).json()
-        steps: dict = {}
-        wait_process(session, url, index["job"]["id"], steps=steps)
-        through_api = time.monotonic() - started
+        through_api, steps = follow_job(db, index["job"]["id"], started, what="build_index")
         ready = session.get(f"{url}/api/indexes/{index['id']}", timeout=30).json()
         assert ready["ready"] and len(ready["files"]) == 8
 
         print(f"bowtie2-build alone ({PROC} threads):     {bare:7.2f} s")
         print(f"build_index through the API and a worker: {through_api:7.2f} s")
         print(f"overhead: {100 * (through_api / bare - 1):+.1f} %  (target <= +15 %)")
-        marks = sorted(steps.items(), key=lambda kv: kv[1]) + [("end", through_api)]
-        for (step, at), (_, until) in zip(marks, marks[1:]):
-            print(f"  {step:<14} {until - at:6.2f} s")
+        for step, seconds in steps.items():
+            print(f"  {step:<14} {seconds:6.2f} s")
         sizes = sum(f["size"] for f in ready["files"])
         print(f"files uploaded through the Job API: {len(ready['files'])}, {sizes / 1e6:.1f} MB")
 

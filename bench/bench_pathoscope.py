@@ -35,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.services import VENV_BIN, Services, free_port  # noqa: E402
+from bench.services import VENV_BIN, Services, follow_job, free_port  # noqa: E402
 from tests.analyses_data import (  # noqa: E402
     RPRSV_READS,
     build_index_files,
@@ -162,21 +162,8 @@ def analyse(services: Services, api: requests.Session, url: str, db, sample_id: 
     response = api.post(f"{url}/api/samples/{sample_id}/analyses",
                         json={"workflow": "pathoscope_bowtie", "ref_id": ref_id, "subtractions": []})
     response.raise_for_status()
-    job_id, steps, current, since = response.json()["job"]["id"], {}, None, start
-    while True:
-        job = db.processes.find_one({"_id": job_id}, {"state": 1, "step": 1, "error": 1})
-        now = time.perf_counter()
-        if job["state"] == "running" and job.get("step") != current:
-            if current is not None:
-                steps[current] = now - since
-            current, since = job.get("step"), now
-        if job["state"] in ("complete", "error", "cancelled"):
-            if job["state"] != "complete":
-                raise SystemExit(f"analysis ended in {job['state']}: {job.get('error')}")
-            steps[current] = now - since
-            break
-        time.sleep(0.02)
-    total = time.perf_counter() - start
+    job_id = response.json()["job"]["id"]
+    total, steps = follow_job(db, job_id, start, poll=0.02, what="analysis")
     time.sleep(0.5)  # the worker reaps bowtie2 and reports before the job shows complete; let it settle
     cpu = stack_cpu_seconds(services) - cpu
     analysis = db.analyses.find_one({"_id": response.json()["id"]})

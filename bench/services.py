@@ -183,3 +183,25 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def follow_job(db, job_id: str, start: float, poll: float = 0.02, what: str = "job") -> tuple[float, dict[str, float]]:
+    """Wait for a job by reading its process document; returns (seconds since ``start``, seconds per step).
+
+    ``start`` is a ``time.perf_counter()`` taken before the request that created the job.
+    """
+    steps: dict[str, float] = {}
+    current, since = None, start
+    while True:
+        doc = db.processes.find_one({"_id": job_id}, {"state": 1, "step": 1, "error": 1})
+        now = time.perf_counter()
+        if doc["state"] == "running" and doc.get("step") != current:
+            if current is not None:
+                steps[current] = now - since
+            current, since = doc.get("step"), now
+        if doc["state"] in ("complete", "error", "cancelled"):
+            if doc["state"] != "complete":
+                raise SystemExit(f"{what} ended in {doc['state']}: {doc.get('error')}")
+            steps[current] = now - since
+            return now - start, steps
+        time.sleep(poll)
