@@ -5,6 +5,7 @@ and the upload intact."""
 from __future__ import annotations
 
 import gzip
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,23 @@ def test_bad_reads_fail_the_job_and_keep_the_uploads(admin, db, settings, worker
         assert admin.get(f"/api/uploads/{upload_id}").data == content
     # The uploads can be used again straight away.
     assert admin.post("/api/samples", json={"name": f"retry {case}", "files": upload_ids}).status_code == 201
+
+
+def test_cancelling_a_running_create_sample_leaves_no_sample_and_keeps_the_uploads(admin, db, settings, worker):
+    # 400,000 real reads: long enough to be cancelled in the middle of its quality pass.
+    reads = gzip.decompress((DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz").read_bytes())
+    content = gzip.compress(reads * 40, compresslevel=1)
+    upload_id = upload(admin, "big_1.fq.gz", content)
+    response = admin.post("/api/samples", json={"name": "to cancel", "files": [upload_id]})
+    job_id, sample_id = response.json["job"]["id"], response.json["id"]
+    wait_for(lambda: db.processes.find_one({"_id": job_id})["step"] in ("assess_reads", "compress_reads"),
+             timeout=60, interval=0.05, message="the quality pass")
+    started = time.monotonic()
+    assert admin.delete(f"/api/processes/{job_id}").status_code == 202
+    job = finished_job(db, job_id)
+    assert job["state"] == "cancelled"
+    assert time.monotonic() - started < 10
+    wait_for(lambda: admin.get(f"/api/samples/{sample_id}").status_code == 404, message="sample removal")
+    assert not (Path(settings.data_path) / "samples" / sample_id).exists()
+    listed = admin.get("/api/uploads?type=reads").json["documents"]
+    assert any(d["id"] == upload_id and d["reserved"] is False for d in listed)
