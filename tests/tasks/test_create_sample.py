@@ -197,3 +197,14 @@ def test_cancelling_a_running_create_sample_leaves_no_sample_and_keeps_the_uploa
     assert not (Path(settings.data_path) / "samples" / sample_id).exists()
     listed = admin.get("/api/uploads?type=reads").json["documents"]
     assert any(d["id"] == upload_id and d["reserved"] is False for d in listed)
+
+
+def test_gzip_bomb_of_non_reads_fails_fast_without_filling_memory(admin, db, settings, worker):
+    bomb = gzip.compress(b"\0" * (256 << 20), compresslevel=9)  # 256 MiB that packs to ~250 KiB
+    assert len(bomb) < 1 << 20
+    started = time.monotonic()
+    created, job, upload_ids = create_sample(admin, db, "bomb", [("bomb_1.fq.gz", bomb)])
+    assert job["state"] == "error"
+    assert "bomb_1.fq.gz" in job["error"]
+    assert time.monotonic() - started < 30
+    wait_for(lambda: admin.get(f"/api/samples/{created['id']}").status_code == 404, message="sample removal")
