@@ -1,6 +1,5 @@
 """``/api/jobs``: the workflow processes, plus the Job API life-cycle endpoints used by workers."""
 
-from typing import Literal
 
 from flask import Blueprint
 
@@ -40,9 +39,8 @@ def require_own_job(job_id: str) -> dict:
 
 
 class JobQuery(PageQuery):
-    state: Literal["waiting", "running", "complete", "error", "cancelled"] | None = None
-    workflow: Literal["build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs",
-                      "alignment"] | None = None
+    state: processes.State | None = None
+    workflow: processes.Workflow | None = None
 
 
 @bp.get("")
@@ -96,7 +94,7 @@ def ping(job_id: str):
 
 
 class StatusBody(Body):
-    state: Literal["waiting", "running", "complete", "error", "cancelled"]
+    state: processes.State
     step: str | None = None
     progress: float | None = None
     error: str | None = None

@@ -1,6 +1,5 @@
 """``/api/processes``: every long-running operation, polled by clients; ``DELETE`` cancels."""
 
-from typing import Literal
 
 from flask import Blueprint
 
@@ -22,7 +21,7 @@ def serialize_process(doc: dict) -> dict:
 
 class ProcessQuery(PageQuery):
     type: str | None = None
-    state: Literal["waiting", "running", "complete", "error", "cancelled"] | None = None
+    state: processes.State | None = None
 
 
 def require_cancel_right(doc: dict) -> None:

@@ -10,6 +10,7 @@ heartbeat stopped is claimed again from ``running``.
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 from pymongo.database import Database
 
@@ -21,8 +22,10 @@ from .pagination import paginate
 from .utils import ago, new_id, now
 
 STATES = ("waiting", "running", "complete", "error", "cancelled")
+State = Literal[STATES]
 FINISHED = ("complete", "error", "cancelled")
 WORKFLOWS = ("build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs", "alignment")
+Workflow = Literal[WORKFLOWS]
 
 
 def _status_entry(state: str, step: str | None, progress: float, error: str | None = None) -> dict:
