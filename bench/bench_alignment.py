@@ -36,7 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_pathoscope import build_large_sample  # noqa: E402
-from bench.services import VENV_BIN, Services, follow_job, free_port, run  # noqa: E402
+from bench.services import (  # noqa: E402
+    Services,
+    bench_user,
+    follow_job,
+    free_port,
+    run,
+    stack_env,
+)
 from tests.analyses_data import (  # noqa: E402
     RPRSV_READS,
     insert_otus,
@@ -45,7 +52,6 @@ from tests.analyses_data import (  # noqa: E402
     load_otus,
 )
 from viroscope.cli.supervisor import read_procfile  # noqa: E402
-from viroscope.core import auth  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402
 
 RPRSV, NC_005266 = "9fe2f60d", "o6g9f7oq"
@@ -136,25 +142,16 @@ def main() -> None:
     with Services("alignment") as services:
         work = services.path
         data_path = work / "data"
-        mongo = services.database() + "/bench"
-        redis_url = services.redis()
         port = free_port()
-        env = {**os.environ, "MONGODB_URI": mongo, "REDIS_URL": redis_url, "BROKER_URL": "",
-               "DATA_PATH": str(data_path), "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}", "VIROSCOPE_PROC": "2"}
-        env.pop("PYTHONPATH", None)
-        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-        env["VIROSCOPE_PORT"] = str(port)
+        env = stack_env(services, port)
         commands = {c.name: c.argv for c in read_procfile(ROOT / "Procfile", env)}
         services.start("web", commands["web"], env=env, cwd=ROOT)
         services.wait_port("web", port)
         services.start("worker", commands["worker-alignments"], env=env, cwd=ROOT)
         print("worker pool as the Procfile runs it: " + " ".join(commands["worker-alignments"]))
-        db = connect(mongo)
-        auth.create_user(db, "bench", "bench-password-1", administrator=True)
-        _, key = auth.create_api_key(db, db.users.find_one({"_id": "bench"}), "bench",
-                                     {p: True for p in auth.PERMISSIONS})
+        db = connect(env["MONGODB_URI"])
         api = requests.Session()
-        api.auth = ("bench", key)
+        api.auth = bench_user(db)
         url = f"http://127.0.0.1:{port}"
 
         otu = next(o for o in load_otus() if o["_id"] == RPRSV)

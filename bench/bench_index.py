@@ -25,9 +25,17 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.services import VENV_BIN, Services, follow_job, free_port, run  # noqa: E402
+from bench.services import (  # noqa: E402
+    Services,
+    bench_user,
+    follow_job,
+    free_port,
+    run,
+    stack_env,
+    start_web,
+    start_worker,
+)
 from viroscope.bio import reference as reference_format  # noqa: E402
-from viroscope.core import auth  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
@@ -61,21 +69,13 @@ def bare_build_seconds() -> float:
 
 def main() -> None:
     with Services("index") as services:
-        mongo, redis_url = services.database(), services.redis()
         port = free_port()
-        env = {**os.environ, "MONGODB_URI": f"{mongo}/bench", "BROKER_URL": redis_url, "REDIS_URL": redis_url,
-               "DATA_PATH": str(services.path / "data"), "VIROSCOPE_PORT": str(port), "VIROSCOPE_PROC": str(PROC),
-               "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}", "dramatiq_worker_timeout": "100"}
-        services.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
-                               f"127.0.0.1:{port}", "viroscope.api:create_app()"], env=env, cwd=ROOT)
-        services.start("worker", [str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1",
-                                  "--threads", "1", "--queues", "references", "indexes"], env=env, cwd=ROOT)
-        services.wait_port("web", port)
+        env = stack_env(services, port, VIROSCOPE_PROC=str(PROC), dramatiq_worker_timeout="100")
+        start_worker(services, env, ROOT, "references", "indexes")
+        start_web(services, env, ROOT)
         db = connect(env["MONGODB_URI"])
-        auth.create_user(db, "bench", "bench-password", administrator=True)
-        _, key = auth.create_api_key(db, db.users.find_one({"_id": "bench"}), "bench", {})
         session, url = requests.Session(), f"http://127.0.0.1:{port}"
-        session.auth = ("bench", key)
+        session.auth = bench_user(db)
 
         with open(REFERENCE, "rb") as handle:
             upload = session.post(f"{url}/api/uploads", params={"name": REFERENCE.name, "type": "reference"},

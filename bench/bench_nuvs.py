@@ -34,7 +34,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.services import ROOT, VENV_BIN, Services, free_port  # noqa: E402
+from bench.services import (  # noqa: E402
+    ROOT,
+    Services,
+    bench_user,
+    free_port,
+    stack_env,
+    start_web,
+    start_worker,
+)
 
 DATA = ROOT.parent / "shared" / "data"
 READS = [DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz",
@@ -141,29 +149,20 @@ def reads_nuvs_assembles(work: Path, index_prefix: Path, proc: int) -> list[Path
 
 
 def nuvs_end_to_end(proc: int, mem_gb: int) -> None:
-    from viroscope.core import auth
     from viroscope.core.db import connect
 
     with Services("nuvs") as services:
-        base, redis_url, port = services.database(), services.redis(), free_port()
+        port = free_port()
         data_path = services.path / "data"
-        env = {**os.environ, "MONGODB_URI": f"{base}/viroscope_bench", "REDIS_URL": redis_url,
-               "DATA_PATH": str(data_path), "VIROSCOPE_HOST": "127.0.0.1", "VIROSCOPE_PORT": str(port),
-               "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}", "VIROSCOPE_PROC": str(proc),
-               "VIROSCOPE_MEM_GB": str(mem_gb)}
-        env.pop("BROKER_URL", None)
+        env = stack_env(services, port, VIROSCOPE_PROC=str(proc), VIROSCOPE_MEM_GB=str(mem_gb))
         db = connect(env["MONGODB_URI"])
-        user = auth.create_user(db, "bench", "bench-password", administrator=True)
-        _, key = auth.create_api_key(db, user, "bench", {p: True for p in auth.PERMISSIONS})
+        user_id, key = bench_user(db)
         ref_id, _ = put_reference_and_index(db, data_path)
         sample_id = put_sample(db, data_path)
 
-        services.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
-                               f"127.0.0.1:{port}", "viroscope.api:create_app()"], env=env, cwd=ROOT)
-        services.start("worker", [str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1",
-                                  "--threads", "1", "--queues", "analyses", "hmms"], env=env, cwd=ROOT)
-        services.wait_port("web", port)
-        api = Api(f"http://127.0.0.1:{port}", "bench", key)
+        start_worker(services, env, ROOT, "analyses", "hmms")
+        start_web(services, env, ROOT)
+        api = Api(f"http://127.0.0.1:{port}", user_id, key)
 
         profiles = api.call("POST", "/api/uploads?name=profiles.hmm.gz&type=hmm",
                             raw=(HMM7 / "profiles.hmm.gz").read_bytes())

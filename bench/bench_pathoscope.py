@@ -35,7 +35,15 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.services import VENV_BIN, Services, follow_job, free_port  # noqa: E402
+from bench.services import (  # noqa: E402
+    Services,
+    bench_user,
+    follow_job,
+    free_port,
+    stack_env,
+    start_web,
+    start_worker,
+)
 from tests.analyses_data import (  # noqa: E402
     RPRSV_READS,
     build_index_files,
@@ -45,7 +53,6 @@ from tests.analyses_data import (  # noqa: E402
     load_otus,
 )
 from viroscope.bio import reference as reference_format  # noqa: E402
-from viroscope.core import auth  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402
 
 MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
@@ -192,23 +199,13 @@ def main() -> None:
     with Services("pathoscope") as services:
         work = services.path
         data_path = work / "data"
-        mongo = services.database() + "/bench"
-        redis_url = services.redis()
         port = free_port()
-        env = {**os.environ, "MONGODB_URI": mongo, "REDIS_URL": redis_url, "BROKER_URL": "",
-               "DATA_PATH": str(data_path), "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}", "VIROSCOPE_PROC": "2"}
-        env.pop("PYTHONPATH", None)
-        services.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
-                               f"127.0.0.1:{port}", "viroscope.api:create_app()"], env=env, cwd=ROOT)
-        services.wait_port("web", port)
-        services.start("worker", [str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1",
-                                  "--threads", "1", "--queues", "analyses"], env=env, cwd=ROOT)
-        db = connect(mongo)
-        auth.create_user(db, "bench", "bench-password-1", administrator=True)
-        _, key = auth.create_api_key(db, db.users.find_one({"_id": "bench"}), "bench",
-                                     {p: True for p in auth.PERMISSIONS})
+        env = stack_env(services, port)
+        start_web(services, env, ROOT)
+        start_worker(services, env, ROOT, "analyses")
+        db = connect(env["MONGODB_URI"])
         api = requests.Session()
-        api.auth = ("bench", key)
+        api.auth = bench_user(db)
         url = f"http://127.0.0.1:{port}"
 
         otus = load_otus()
