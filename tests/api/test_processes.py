@@ -3,6 +3,7 @@
 import pytest
 
 from viroscope.core import processes
+from viroscope.core.utils import ago
 
 
 @pytest.fixture
@@ -85,7 +86,10 @@ def test_job_api_claim_ping_and_status(client, make_process, db):
     job, key = make_process("build_index", workflow=True)
     auth = (f"job-{job['_id']}", key)
     assert client.post(f"/api/jobs/{job['_id']}/claim", auth=auth).json["state"] == "running"
-    assert client.post(f"/api/jobs/{job['_id']}/claim", auth=auth).status_code == 409
+    again = client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+    # Alive elsewhere: the worker is told when the run would be presumed dead (heartbeat timeout 5 s).
+    assert again.status_code == 409 and again.json["message"] == "Running on another worker"
+    assert 4 <= again.json["retry_after"] <= 5
     assert client.put(f"/api/jobs/{job['_id']}/ping", auth=auth).json == {"cancel_requested": False}
     report = client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "running", "step": "two", "progress": 0.5})
     assert report.status_code == 201 and report.json["progress"] == 0.5
@@ -94,6 +98,24 @@ def test_job_api_claim_ping_and_status(client, make_process, db):
     assert client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "running"}).status_code == 409
     states = [s["state"] for s in db.processes.find_one({"_id": job["_id"]})["status"]]
     assert states == ["waiting", "running", "complete"]
+
+
+def test_a_job_whose_heartbeat_stopped_is_claimed_again(client, make_process, db):
+    job, key = make_process("build_index", workflow=True)
+    auth = (f"job-{job['_id']}", key)
+    client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+    db.processes.update_one({"_id": job["_id"]}, {"$set": {"heartbeat_at": ago(6)}})
+    claimed = client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+    assert claimed.status_code == 200 and claimed.json["attempts"] == 2
+
+
+def test_a_finished_job_is_not_claimed(client, make_process):
+    job, key = make_process("build_index", workflow=True)
+    auth = (f"job-{job['_id']}", key)
+    client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+    client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "complete"})
+    refused = client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+    assert refused.status_code == 409 and refused.json == {"id": "conflict", "message": "Job is not waiting"}
 
 
 def test_job_key_cannot_act_on_another_job(client, make_process):

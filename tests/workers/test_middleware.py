@@ -11,6 +11,7 @@ import pytest
 
 from viroscope.bio.runner import run as run_tool
 from viroscope.core import processes
+from viroscope.core.utils import ago, now
 from viroscope.tasks.process import StepFailed, actor, current
 
 from ..conftest import wait_for
@@ -88,6 +89,36 @@ def test_redelivered_message_of_a_finished_process_is_skipped(db, stub_worker, s
     stub_broker.join("test_bookkeeping")
     stub_worker.join()
     assert state_of(db, process_id)["attempts"] == 1
+
+
+def test_message_of_a_process_alive_elsewhere_comes_back_until_that_run_is_dead(db, stub_worker, settings):
+    """A broker may redeliver while the first run still beats (Redis gives up sooner than
+    our heartbeat timeout; RabbitMQ at once when a connection drops): the message must wait
+    and run once that run is presumed dead, not be dropped with the process left orphaned."""
+    process_id = new_process(db)
+    # Another worker claimed it and then died: its last heartbeat was two seconds ago.
+    db.processes.update_one({"_id": process_id}, {"$set": {"state": "running", "attempts": 1, "heartbeat_at": ago(2)}})
+    sent = time.monotonic()
+    two_steps.send(process_id=process_id)
+    doc = wait_for(lambda: (d := state_of(db, process_id))["state"] == "complete" and d, timeout=20, message="rerun")
+    # Not before the heartbeat timeout (5 s) since the last beat; promptly after it.
+    assert settings.heartbeat_timeout - 2 <= time.monotonic() - sent < settings.heartbeat_timeout + 5
+    assert doc["attempts"] == 2
+
+
+def test_message_of_a_live_run_is_never_run_twice(db, stub_worker, stub_broker):
+    process_id = new_process(db)
+    db.processes.update_one({"_id": process_id}, {"$set": {"state": "running", "attempts": 1, "heartbeat_at": now()}})
+    two_steps.send(process_id=process_id)
+    for _ in range(8):  # the first run beats on, then finishes by itself
+        time.sleep(1)
+        db.processes.update_one({"_id": process_id}, {"$set": {"heartbeat_at": now()}})
+    processes.finish(db, process_id, "complete")
+    time.sleep(7)  # the deferred message has come back by now and found the process finished
+    stub_broker.join("test_bookkeeping.DQ")
+    doc = state_of(db, process_id)
+    assert doc["attempts"] == 1
+    assert [s["state"] for s in doc["status"]] == ["waiting", "complete"]
 
 
 def test_cancel_kills_the_running_tool(db, stub_worker, admin):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import dramatiq.errors
 import pymongo.errors
 import redis.exceptions
 from flask import Flask, jsonify
@@ -51,6 +52,7 @@ def register(app: Flask) -> None:
         log.error("database_unavailable error=%s", error)
         return error_response(503, "service_unavailable", "The database is unavailable; try again shortly")
 
+    @app.errorhandler(dramatiq.errors.BrokerConnectionError)  # RabbitMQ unreachable (dramatiq wraps pika's errors)
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     def handle_broker_down(error):

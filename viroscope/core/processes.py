@@ -19,13 +19,27 @@ from .auth import hash_token
 from .db import append
 from .errors import Conflict, NotFound
 from .pagination import paginate
-from .utils import ago, new_id, now
+from .utils import ago, new_id, now, seconds_since
 
 STATES = ("waiting", "running", "complete", "error", "cancelled")
 State = Literal[STATES]
 FINISHED = ("complete", "error", "cancelled")
 WORKFLOWS = ("build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs", "alignment")
 Workflow = Literal[WORKFLOWS]
+
+
+class RunningElsewhere(Conflict):
+    """The process is alive on another worker; ask again once its heartbeat may have gone stale.
+
+    A redelivered message meets this when the broker gave up on a worker sooner than the
+    process heartbeat timeout: it must come back later, not be dropped.
+    """
+
+    default_message = "Running on another worker"
+
+    def __init__(self, retry_after: float):
+        super().__init__(retry_after=round(retry_after, 1))
+        self.retry_after = retry_after
 
 
 def _status_entry(state: str, step: str | None, progress: float, error: str | None = None) -> dict:
@@ -131,11 +145,12 @@ def _transition(db: Database, doc: dict, state: str, fields: dict, error: str | 
 
 
 def claim(db: Database, process_id: str, stale_after: int) -> dict | None:
-    """Take the process for this run, or None if it is finished, cancelled or alive elsewhere.
+    """Take the process for this run, or None if it is finished or cancelled.
 
-    A conditional update, so a redelivered message never runs a process twice at once;
-    a ``running`` process whose heartbeat is older than ``stale_after`` seconds was
-    orphaned by a crashed worker and may be claimed again.
+    A conditional update, so a redelivered message never runs a process twice at once.
+    A ``running`` process whose heartbeat is older than ``stale_after`` seconds was
+    orphaned by a crashed worker and is claimed again; one beating more recently raises
+    ``RunningElsewhere`` with the seconds left until it would be stale.
     """
     doc = db.processes.find_one({"_id": process_id})
     if doc is None:
@@ -143,8 +158,9 @@ def claim(db: Database, process_id: str, stale_after: int) -> dict | None:
     guard = None
     if doc["state"] == "running":
         heartbeat_at = doc.get("heartbeat_at")
-        if not heartbeat_at or heartbeat_at >= ago(stale_after):
-            return None
+        silent_for = seconds_since(heartbeat_at) if heartbeat_at else 0.0
+        if silent_for < stale_after:
+            raise RunningElsewhere(stale_after - silent_for)
         guard = {"heartbeat_at": heartbeat_at}
     elif doc["state"] != "waiting":
         return None

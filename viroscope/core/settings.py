@@ -29,8 +29,10 @@ class Settings:
     mem_gb: int = 8
     #: Seconds a tool may run before it is killed.
     tool_timeout: int = 6 * 3600
-    #: Seconds without a heartbeat after which a running process is presumed dead.
-    heartbeat_timeout: int = 60
+    #: Seconds without a heartbeat (sent every second) after which a running process is presumed
+    #: dead and its redelivered message may run it again; as long as the Redis broker's own
+    #: consumer heartbeat timeout, so a crashed worker's job reruns about 30 s after the crash.
+    heartbeat_timeout: int = 30
     minimum_password_length: int = 8
     #: Base URL of the release source for remote references (GitHub's API shape).
     release_base_url: str = "https://api.github.com"

@@ -46,6 +46,16 @@ def later(seconds: float) -> str:
     return iso(_utcnow() + datetime.timedelta(seconds=seconds))
 
 
+def seconds_since(timestamp: str) -> float:
+    """Seconds from a stored ISO timestamp to now.
+
+    >>> 0 <= seconds_since(now()) < 1
+    True
+    """
+    then = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return (_utcnow() - then).total_seconds()
+
+
 def iso(value: datetime.datetime | None) -> str | None:
     """ISO 8601 UTC with microseconds and ``Z``.
 

@@ -33,7 +33,8 @@ def build_broker(url: str) -> dramatiq.Broker:
     if url.startswith("amqp://"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        return RabbitmqBroker(url=url)
+        # Confirmed publishes: a 202 from the API means RabbitMQ holds the message.
+        return RabbitmqBroker(url=url, confirm_delivery=True)
     from dramatiq.brokers.redis import RedisBroker
 
     return RedisBroker(url=url, heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS, maintenance_chance=REDIS_MAINTENANCE_CHANCE)

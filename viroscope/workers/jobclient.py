@@ -11,15 +11,18 @@ from pathlib import Path
 
 import requests
 
+from ..core.processes import RunningElsewhere
+
 RETRYABLE = (requests.ConnectionError, requests.Timeout)
 
 
 class JobApiError(RuntimeError):
     def __init__(self, response: requests.Response):
         try:
-            message = response.json().get("message", response.text)
+            self.body = response.json()
         except ValueError:
-            message = response.text
+            self.body = {}
+        message = self.body.get("message", response.text)
         self.status = response.status_code
         super().__init__(f"Job API {response.request.method} {response.request.path_url} -> {self.status}: {message}")
 
@@ -82,10 +85,15 @@ class JobClient:
     # -- job life cycle
 
     def claim(self) -> dict | None:
-        """Take the job for this run; None when it is finished, cancelled or running elsewhere."""
+        """Take the job for this run; None when it is finished or cancelled.
+
+        Raises ``RunningElsewhere`` while another worker's run of it is alive.
+        """
         try:
             return self.request("POST", f"/api/jobs/{self.job_id}/claim").json()
         except JobApiError as error:
+            if error.status == 409 and "retry_after" in error.body:
+                raise RunningElsewhere(error.body["retry_after"]) from None
             if error.status == 409:
                 return None
             raise

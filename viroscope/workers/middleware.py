@@ -1,7 +1,8 @@
 """Process bookkeeping for every actor sent with a ``process_id``.
 
 Claims the process before the actor runs (a redelivered message for a process that
-is finished, cancelled or alive on another worker is skipped), beats its heart while
+is finished or cancelled is skipped; one for a process still alive on another worker
+is sent again for when that run's heartbeat would be stale), beats its heart while
 it runs, turns a cancel request into the run's cancel event (which kills its tools),
 and records the final state: complete, error, cancelled, or waiting again when
 dramatiq will retry it.
@@ -17,6 +18,7 @@ from dramatiq.middleware.threading import raise_thread_exception
 
 from ..bio.runner import ToolCancelled
 from ..core.settings import from_env
+from ..core.processes import RunningElsewhere
 from ..tasks.process import Cancelled, DbStore, JobStore, ProcessRun, install
 
 log = logging.getLogger("viroscope.workers")
@@ -42,7 +44,15 @@ class ProcessBookkeeping(Middleware):
         if "process_id" not in message.kwargs:
             return
         store = self._store(message)
-        document = store.claim()
+        try:
+            document = store.claim()
+        except RunningElsewhere as busy:
+            # The broker gave up on a worker that the process heartbeat says is alive (or a
+            # duplicate delivery): dropping the message could orphan the process if that worker
+            # dies after all, so look again when its heartbeat would have gone stale.
+            broker.enqueue(message, delay=int(busy.retry_after * 1000) + 1000)
+            log.info("process_deferred process_id=%s retry_after=%.1f", message.kwargs["process_id"], busy.retry_after)
+            raise SkipMessage() from None
         if document is None:
             log.info("process_skipped process_id=%s", message.kwargs["process_id"])
             raise SkipMessage()
