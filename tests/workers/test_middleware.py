@@ -4,6 +4,7 @@ The actors here are small but real: the last one runs a real child process throu
 project's runner, and the test checks the child is gone after a cancel.
 """
 
+import logging
 import os
 import time
 
@@ -119,6 +120,18 @@ def test_message_of_a_live_run_is_never_run_twice(db, stub_worker, stub_broker):
     doc = state_of(db, process_id)
     assert doc["attempts"] == 1
     assert [s["state"] for s in doc["status"]] == ["waiting", "complete"]
+
+
+def test_a_claim_that_cannot_reach_the_database_waits_for_it(db, stub_worker, settings, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="viroscope.workers")
+    process_id = new_process(db)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1/down")  # nothing listens there
+    two_steps.send(process_id=process_id)
+    wait_for(lambda: "process_deferred" in caplog.text, timeout=20, message="the claim to fail")
+    assert "server unreachable" in caplog.text
+    monkeypatch.setenv("MONGODB_URI", settings.mongodb_uri)  # the database is back
+    doc = wait_for(lambda: (d := state_of(db, process_id))["state"] == "complete" and d, timeout=20, message="the run")
+    assert doc["attempts"] == 1
 
 
 def test_cancel_kills_the_running_tool(db, stub_worker, admin):
