@@ -11,6 +11,7 @@ import os
 
 os.environ["BROKER_URL"] = "stub"  # before any actor module binds to a broker
 
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,28 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
+def start_rabbitmq(tmp: Path) -> tuple[subprocess.Popen, int]:
+    """A private RabbitMQ node (its own name, ports, config and files), ready in about 10 s."""
+    port, dist_port = free_port(), free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{port}\n")
+    (tmp / "rabbitmq-env.conf").write_text("")
+    (tmp / "enabled_plugins").write_text("[].\n")
+    env = {
+        **os.environ, "HOME": str(tmp), "RABBITMQ_NODENAME": f"viroscope{port}@localhost",
+        "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_CONFIG_FILE": str(tmp / "rabbitmq.conf"), "RABBITMQ_CONF_ENV_FILE": str(tmp / "rabbitmq-env.conf"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(tmp / "enabled_plugins"), "RABBITMQ_MNESIA_BASE": str(tmp / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(tmp / "log"), "ERL_EPMD_ADDRESS": "127.0.0.1",
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+    }
+    # The server script itself, not Debian's wrapper (which would switch to the rabbitmq user).
+    proc = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    wait_port(port, timeout=90)
+    return proc, port
+
+
 @pytest.fixture(scope="session")
 def database_server(tmp_path_factory):
     proc, port = start_database(tmp_path_factory.mktemp("nx"))
@@ -90,6 +113,14 @@ def redis_server(tmp_path_factory):
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server(tmp_path_factory):
+    proc, port = start_rabbitmq(tmp_path_factory.mktemp("rabbitmq"))
+    yield f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+    os.killpg(proc.pid, signal.SIGTERM)  # the script and the Erlang VM it started
+    proc.wait(30)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,22 +61,22 @@ def _stop(proc: subprocess.Popen) -> None:
             pass
 
 
-@pytest.fixture(scope="module")
-def stack(database_server, redis_server, tmp_path_factory):
-    """API (gunicorn) + one worker pool for every queue, against nx-27017 and Redis."""
-    tmp = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def running_stack(database_server: str, broker_url: str, tmp, **extra_env: str):
+    """API (gunicorn) + one worker pool for every queue, against nx-27017 and ``broker_url``."""
     port = free_port()
     name = f"stack_{new_id()}"
     env = {
         **os.environ,
         "MONGODB_URI": f"{database_server}/{name}",
-        "REDIS_URL": redis_server,
-        "BROKER_URL": redis_server,
+        "BROKER_URL": broker_url,
         "DATA_PATH": str(tmp / "data"),
         "VIROSCOPE_PORT": str(port),
         "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}",
-        "VIROSCOPE_HEARTBEAT_TIMEOUT": "10",
+        **extra_env,
     }
+    if broker_url.startswith("redis://"):
+        env["REDIS_URL"] = broker_url
     log = open(tmp / "stack.log", "wb")
     web = _start([str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
                   "viroscope.api:create_app()"], env, log)
@@ -94,3 +95,10 @@ def stack(database_server, redis_server, tmp_path_factory):
             _stop(proc)
         log.close()
         print((tmp / "stack.log").read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def stack(database_server, redis_server, tmp_path_factory):
+    with running_stack(database_server, redis_server, tmp_path_factory.mktemp("stack"),
+                       VIROSCOPE_HEARTBEAT_TIMEOUT="10") as stack:
+        yield stack
