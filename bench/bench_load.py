@@ -98,7 +98,7 @@ def start_stack(services: Services) -> tuple[dict, str]:
     start_web(services, env, ROOT)
     for pool in POOLS:
         pool_env = {**env, "dramatiq_worker_timeout": "100", "DATA_PATH": str(services.path / pool)}
-        start_worker(services, pool_env, ROOT, "analyses", name=pool)
+        start_worker(services, pool_env, ROOT, "analyses", name=pool, nice=10)  # as the Procfile runs it
     return env, f"http://127.0.0.1:{port}"
 
 

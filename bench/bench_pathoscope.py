@@ -53,6 +53,7 @@ from tests.analyses_data import (  # noqa: E402
     load_otus,
 )
 from viroscope.bio import reference as reference_format  # noqa: E402
+from viroscope.core.analyses import load_results  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402
 
 MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
@@ -173,7 +174,7 @@ def analyse(services: Services, api: requests.Session, url: str, db, sample_id: 
     total, steps = follow_job(db, job_id, start, poll=0.02, what="analysis")
     time.sleep(0.5)  # the worker reaps bowtie2 and reports before the job shows complete; let it settle
     cpu = stack_cpu_seconds(services) - cpu
-    analysis = db.analyses.find_one({"_id": response.json()["id"]})
+    analysis = load_results(str(services.path / "data"), db.analyses.find_one({"_id": response.json()["id"]}))
     return total, steps, analysis["results"], cpu
 
 

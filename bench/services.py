@@ -226,11 +226,11 @@ def start_web(services: Services, env: dict, cwd: Path) -> None:
     services.wait_port("web", port)
 
 
-def start_worker(services: Services, env: dict, cwd: Path, *queues: str, name: str = "worker") -> None:
+def start_worker(services: Services, env: dict, cwd: Path, *queues: str, name: str = "worker", nice: int = 0) -> None:
     """One worker pool (1 process, 1 thread) on ``queues``; ``name`` names the service and its log,
-    so several pools can run side by side."""
-    services.start(name, [str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1",
-                          "--threads", "1", "--queues", *queues], env=env, cwd=cwd)
+    so several pools can run side by side; ``nice`` as the Procfile gives tool-heavy pools."""
+    services.start(name, ["nice", "-n", str(nice), str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes",
+                          "1", "--threads", "1", "--queues", *queues], env=env, cwd=cwd)
 
 
 def bench_user(db) -> tuple[str, str]:

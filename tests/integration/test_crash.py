@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from viroscope.core.analyses import RESULTS_FILE
+
 from ..analyses_data import RPRSV_READS, insert_sample
 from ..conftest import wait_for
 from .conftest import running_stack
@@ -130,5 +132,5 @@ def test_analysis_survives_a_worker_killed_mid_mapping(stack, plant_reference, t
     names = [f["name"] for f in analysis["files"]]
     assert sorted(names) == ["isolate_mapped.fq.gz", "report.tsv"]
     on_disk = [f["name_on_disk"] for f in stack.db.analyses.find_one({"_id": analysis["id"]})["files"]]
-    assert sorted(os.listdir(f"{stack.data_path}/analyses/{analysis['id']}")) == sorted(on_disk)
+    assert sorted(os.listdir(f"{stack.data_path}/analyses/{analysis['id']}")) == sorted(on_disk + [RESULTS_FILE])
     assert stack.db.analyses.count_documents({"sample.id": sample["_id"]}) == 1

@@ -23,6 +23,8 @@ from viroscope.bio.pathoscope import (
     read_subtraction_scores,
     run_pathoscope,
 )
+from viroscope.core.analyses import load_results
+from viroscope.core.settings import from_env
 from viroscope.tasks import analyses  # noqa: F401  (binds the actor to the stub broker)
 from viroscope.tasks.cache import cached
 
@@ -77,6 +79,7 @@ def world(db, settings, admin, plant, live_server, stub_worker):
 
 
 def run_analysis(admin, db, sample_id: str, ref_id: str, subtractions: list[str], timeout: float = 90) -> dict:
+    """Run the job to completion; the analysis document with its results (kept in the file store)."""
     response = admin.post(f"/api/samples/{sample_id}/analyses",
                           json={"workflow": "pathoscope_bowtie", "ref_id": ref_id, "subtractions": subtractions})
     assert response.status_code == 201, response.json
@@ -88,7 +91,9 @@ def run_analysis(admin, db, sample_id: str, ref_id: str, subtractions: list[str]
     job = wait_for(finished, timeout=timeout, message="pathoscope_bowtie")
     assert job["state"] == "complete", job["error"]
     assert job["step"] == "reassignment" and job["progress"] == 1
-    return db.analyses.find_one({"_id": response.json["id"]})
+    stored = db.analyses.find_one({"_id": response.json["id"]})
+    assert stored["results"] == "file"  # the document itself stays small
+    return load_results(from_env().data_path, stored)
 
 
 def bowtie2(*args) -> None:

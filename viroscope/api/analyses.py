@@ -112,8 +112,8 @@ def create(data: CreateAnalysisBody, sample_id: str):
 def get(analysis_id: str):
     """One analysis; once ready, Pathoscope hits come grouped by OTU, isolate and sequence."""
     analysis = get_readable_analysis(analysis_id)
-    if client().job is not None:
-        return json_response(serialize_analysis(analysis))
+    if client().job is not None:  # jobs read the results as they stored them
+        return json_response(serialize_analysis(analyses.load_results(settings().data_path, analysis)))
     return json_response(serialize_analysis(analyses.format_analysis(db(), settings().data_path, analysis)))
 
 

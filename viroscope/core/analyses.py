@@ -160,7 +160,7 @@ def finalize(db: Database, data_path: str, analysis_id: str, results: dict) -> d
     if analysis.get("ready"):
         raise Conflict("There is already a result for this analysis")
     stored: dict | str = results
-    if len(bson.encode({"results": results})) > MAX_INLINE_RESULTS:
+    if _results_go_to_file(analysis["workflow"], results):
         target = analysis_dir(data_path, analysis_id) / RESULTS_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(RESULTS_FILE + ".partial")
@@ -170,11 +170,19 @@ def finalize(db: Database, data_path: str, analysis_id: str, results: dict) -> d
     update = {"$set": {"ready": True, "results": stored, "updated_at": now()}}
     if not db.analyses.update_one({"_id": analysis_id, "ready": False}, update).modified_count:
         raise Conflict("There is already a result for this analysis")
-    return get_analysis_or_404(db, analysis_id)
+    return load_results(data_path, get_analysis_or_404(db, analysis_id))
+
+
+def _results_go_to_file(workflow: str, results: dict) -> bool:
+    """Pathoscope results (the depth at every position of every hit: hundreds of KB) are written
+    once and read whole, so they live in ``results.json`` and analysis documents stay small for
+    the queries that scan them; NuVs results stay in the document, where BLAST records are
+    written into them, unless they would pass the document size limit."""
+    return workflow == "pathoscope_bowtie" or len(bson.encode({"results": results})) > MAX_INLINE_RESULTS
 
 
 def load_results(data_path: str, analysis: dict) -> dict:
-    """The analysis with ``results`` read back from its file when they were too large to store."""
+    """The analysis with ``results`` read back from its file when they are kept there."""
     if analysis.get("results") != "file":
         return analysis
     with open(analysis_dir(data_path, analysis["_id"]) / RESULTS_FILE) as handle:
