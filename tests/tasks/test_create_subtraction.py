@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import gzip
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.analyses_data import PLANT_REFERENCE, load_otus
 from tests.conftest import DATA, wait_for
+from viroscope.bio import reference as reference_format
 
 HOST = DATA / "subtraction" / "host.fa"
 BOWTIE2_FILES = [f"subtraction.{s}.bt2" for s in ("1", "2", "3", "4", "rev.1", "rev.2")]
@@ -84,3 +87,26 @@ def test_fastq_given_as_host_fails_and_keeps_the_upload(admin, db, settings, wor
     assert not (Path(settings.data_path) / "subtractions" / created["id"]).exists()
     assert not db.uploads.find_one({"_id": upload_id})["reserved"]
     assert admin.get(f"/api/uploads/{upload_id}").data == reads
+
+
+def test_cancelling_a_running_build_kills_bowtie2_build_and_keeps_the_upload(admin, db, settings, worker, tmp_path):
+    # Every default-isolate sequence of the plant-virus reference as a "host": bowtie2-build takes seconds.
+    otus = load_otus(PLANT_REFERENCE)
+    with open(tmp_path / "large.fa", "w") as handle:
+        reference_format.write_fasta(reference_format.iter_default_isolate_fasta(otus), handle)
+    response = admin.post("/api/uploads?name=large.fa&type=subtraction", data=(tmp_path / "large.fa").read_bytes(),
+                          content_type="application/octet-stream")
+    upload_id = response.json["id"]
+    created = admin.post("/api/subtractions", json={"name": "Large", "nickname": "", "upload_id": upload_id}).json
+    job_id = created["job"]["id"]
+    building = lambda: subprocess.run(["pgrep", "-f", f"bowtie2-build.*{job_id}"], capture_output=True).returncode == 0  # noqa: E731
+    wait_for(building, timeout=60, interval=0.05, message="bowtie2-build to start")
+
+    started = time.monotonic()
+    assert admin.delete(f"/api/processes/{job_id}").status_code == 202
+    wait_for(lambda: not building(), timeout=5, interval=0.05, message="bowtie2-build to die")
+    assert time.monotonic() - started < 5
+    wait_for(lambda: db.processes.find_one({"_id": job_id})["state"] == "cancelled", timeout=10, message="cancelled")
+    wait_for(lambda: admin.get(f"/api/subtractions/{created['id']}").status_code == 404, message="removal")
+    assert not (Path(settings.data_path) / "subtractions" / created["id"]).exists()
+    assert not db.uploads.find_one({"_id": upload_id})["reserved"]  # free for another try
