@@ -82,6 +82,42 @@ def kill_group(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def kill_tools_using(folder: str | os.PathLike) -> int:
+    """Kill the process groups of tools still working in ``folder``; return how many.
+
+    Each tool leads a session of its own (``_start``), so a worker that dies, even by
+    ``SIGKILL``, leaves its tools running. Before a rerun reuses the folder, whatever a dead
+    run left there must stop writing into it. A process counts when it belongs to such a
+    tool session and its working directory is in ``folder`` or an argument names a path in
+    it. Reads Linux's ``/proc``; processes of other users are skipped.
+    """
+    root = os.path.realpath(folder)
+    inside = (root + os.sep).encode()
+    groups = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                group, session = (int(f) for f in handle.read().rpartition(b")")[2].split()[2:4])
+            if group != session:  # not the session of a tool (nor of its children)
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+            cwd = os.readlink(f"/proc/{entry.name}/cwd")
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            continue
+        if cwd == root or cwd.startswith(root + os.sep) or any(inside in arg for arg in argv):
+            groups.add(group)
+    groups.discard(os.getpgrp())
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(groups)
+
+
 def _start(argv: Sequence[str], stdin=None, stdout=None, env=None, cwd=None) -> subprocess.Popen:
     return subprocess.Popen(
         [str(a) for a in argv],
