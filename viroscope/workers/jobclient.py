@@ -14,6 +14,15 @@ import requests
 from ..core.processes import RunningElsewhere
 
 RETRYABLE = (requests.ConnectionError, requests.Timeout)
+#: Seconds a request keeps retrying while the API is unreachable or answers 503 (its database or
+#: broker restarting) before the job gives up: long enough to ride out a restart (a database
+#: server, a replica-set election, the API itself), so the run resumes where it was instead of
+#: failing and being redone from its first step (tests/integration/test_faults.py). Its silent
+#: heartbeat meanwhile is harmless: only a redelivered message could claim the process, and the
+#: broker redelivers only when this worker is gone; the reaper waits far longer.
+RETRY_FOR = 60.0
+#: Backoff between retries: doubling from the first, capped.
+FIRST_DELAY, MAX_DELAY = 0.2, 5.0
 
 
 class JobApiError(RuntimeError):
@@ -28,29 +37,31 @@ class JobApiError(RuntimeError):
 
 
 class JobClient:
-    def __init__(self, api_url: str, job_id: str, key: str, timeout: float = 30, retries: int = 5):
+    def __init__(self, api_url: str, job_id: str, key: str, timeout: float = 30, retry_for: float = RETRY_FOR):
         self.base = api_url.rstrip("/")
         self.job_id = job_id
         self.session = requests.Session()
         self.session.auth = (f"job-{job_id}", key)
         self.timeout = timeout
-        self.retries = retries
+        self.retry_for = retry_for
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        """Send a request, retrying briefly while the API is unreachable or unavailable."""
-        for attempt in range(self.retries + 1):
+        """Send a request, retrying for ``retry_for`` seconds while the API is unreachable or unavailable."""
+        deadline = time.monotonic() + self.retry_for
+        delay = FIRST_DELAY
+        while True:
             try:
                 response = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
             except RETRYABLE:
-                if attempt == self.retries:
+                if time.monotonic() + delay > deadline:
                     raise
             else:
-                if response.status_code != 503 or attempt == self.retries:
+                if response.status_code != 503 or time.monotonic() + delay > deadline:
                     if response.status_code >= 400:
                         raise JobApiError(response)
                     return response
-            time.sleep(min(2**attempt * 0.2, 5))
-        raise AssertionError("unreachable")
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
 
     def get(self, path: str) -> dict:
         return self.request("GET", path).json()
