@@ -112,10 +112,6 @@ class Right:
     def __str__(self):
         return f"{self.kind}({self.arg})" if self.arg else self.kind
 
-    def refused_id(self) -> str:
-        return "insufficient_rights" if self.kind in ("ref_read", "ref", "sample_read", "sample_write",
-                                                       "sample_write+ref_read") else "not_permitted"
-
     def roles(self) -> list[tuple[str, str | None, bool]]:
         """(role, setup, passes): refused roles first, then the ones that pass."""
         kind, arg = self.kind, self.arg
@@ -173,6 +169,7 @@ class Row:
     own_job: str | None = None  # routes users and jobs share: the job allowed through
     job_ok: int | None = None  # its status, when not ``ok`` (jobs send other bodies)
     other_job: int = 403  # the status of another job's key
+    hides: tuple[str, ...] = ()  # lists: world objects ``plain`` may not read, so must not see listed
 
 
 OTU = "/api/otus/<otu_id>"
@@ -195,7 +192,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/account/logout"): Row(USER, 204),
     ("GET", "/api/openapi.json"): Row(PUBLIC_ROUTE),
     # ---------------------------------------------------------------- references
-    ("GET", "/api/refs"): Row(USER),
+    ("GET", "/api/refs"): Row(USER, hides=("ref_id",)),
     ("POST", "/api/refs"): Row(perm("create_ref"), 201, json={"name": "Another reference"}),
     ("GET", REF): Row(REF_READ),
     ("PATCH", REF): Row(ref("modify"), json={"description": "edited"}),
@@ -222,7 +219,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("PATCH", REF + "/groups/<member_id>"): Row(ref("modify"), json={"build": True}, params={"member_id": "refgroup"}),
     ("DELETE", REF + "/groups/<member_id>"): Row(ref("modify"), 204, params={"member_id": "refgroup"}),
     # ---------------------------------------------------------------- OTUs, isolates, sequences, history
-    ("GET", "/api/otus"): Row(USER),
+    ("GET", "/api/otus"): Row(USER, hides=("otu_id",)),
     ("GET", OTU): Row(REF_READ),
     ("PATCH", OTU): Row(ref("modify_otu"), json={"abbreviation": "TMV2"}),
     ("DELETE", OTU): Row(ref("modify_otu"), 204),
@@ -239,18 +236,18 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", SEQ): Row(REF_READ),
     ("PATCH", SEQ): Row(ref("modify_otu"), json={"definition": "edited"}),
     ("DELETE", SEQ): Row(ref("modify_otu"), 204),
-    ("GET", "/api/history"): Row(USER),
+    ("GET", "/api/history"): Row(USER, hides=("change_id",)),
     ("GET", "/api/history/<change_id>"): Row(REF_READ),
     ("DELETE", "/api/history/<change_id>"): Row(ref("modify_otu"), 204),
     # ---------------------------------------------------------------- indexes
-    ("GET", "/api/indexes"): Row(USER),
+    ("GET", "/api/indexes"): Row(USER, hides=("index_id",)),
     ("GET", "/api/indexes/<index_id>"): Row(REF_READ, own_job="index"),
     ("PATCH", "/api/indexes/<index_id>"): Row(job("index"), 409),  # already finalized
     ("POST", "/api/indexes/<index_id>/files"): Row(job("index"), 201, data=b"bowtie2", query="name=reference.2.bt2"),
     ("GET", "/api/indexes/<index_id>/files/<name>"): Row(REF_READ, own_job="index",
                                                         params={"name": "reference.1.bt2"}),
     # ---------------------------------------------------------------- samples
-    ("GET", "/api/samples"): Row(USER),
+    ("GET", "/api/samples"): Row(USER, hides=("sample_id",)),
     ("POST", "/api/samples"): Row(perm("create_sample"), 201, json={"name": "Another sample", "files": ["<upload_reads>"]}),
     ("GET", "/api/samples/<sample_id>"): Row(SAMPLE_READ, own_job="sample"),
     ("PATCH", "/api/samples/<sample_id>"): Row(SAMPLE_WRITE, json={"notes": "edited"}, own_job="sample",
@@ -267,7 +264,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/samples/<sample_id>/alignments"): Row(Right("sample_write+ref_read"), 201, json={
         "sequence_id": "<sequence_id>"}),
     # ---------------------------------------------------------------- analyses
-    ("GET", "/api/analyses"): Row(USER),
+    ("GET", "/api/analyses"): Row(USER, hides=("analysis_id",)),
     ("GET", "/api/analyses/<analysis_id>"): Row(SAMPLE_READ, own_job="analysis"),
     ("PATCH", "/api/analyses/<analysis_id>"): Row(job("analysis"), 409, json={"results": {}}),  # already finalized
     ("DELETE", "/api/analyses/<analysis_id>"): Row(SAMPLE_WRITE, 204, own_job="analysis", job_ok=409),
@@ -277,7 +274,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/analyses/<analysis_id>/hits/<sequence_id>/coverage.<fmt>"): Row(SAMPLE_READ),
     ("PUT", "/api/analyses/<analysis_id>/<sequence_index>/blast"): Row(SAMPLE_WRITE, 409, json={}),  # not NuVs
     # ---------------------------------------------------------------- alignments
-    ("GET", "/api/alignments"): Row(USER),
+    ("GET", "/api/alignments"): Row(USER, hides=("alignment_id",)),
     ("GET", "/api/alignments/<alignment_id>"): Row(SAMPLE_READ, own_job="alignment"),
     ("PATCH", "/api/alignments/<alignment_id>"): Row(job("alignment"), 409, json={"statistics": {
         "mapped_reads": 1, "length": 240, "breadth": 0.5, "mean_depth": 1.0, "identity": 99.0}}),
@@ -382,6 +379,18 @@ def substitute_json(value, world: World, params: dict):
     return value
 
 
+def refused_id(row: Row, role: str) -> str:
+    """``not_permitted`` for a missing permission, administration or the wrong kind of caller;
+    ``insufficient_rights`` for rights on an object (a reference, a sample, another job's object)."""
+    kind = row.right.kind
+    if kind == "job" or (role == "other_job" and not row.own_job):
+        return "insufficient_rights" if role == "other_job" and kind == "job" else "not_permitted"
+    if role == "other_job":
+        return "insufficient_rights"
+    return "insufficient_rights" if kind in ("ref_read", "ref", "sample_read", "sample_write",
+                                             "sample_write+ref_read", "sample_owner") else "not_permitted"
+
+
 @pytest.fixture
 def world(client, db, settings, stub_broker, make_user, tmp_path):
     return World(client, db, settings, stub_broker, make_user, tmp_path)
@@ -412,11 +421,34 @@ def test_rights_matrix_on_real_objects(app, client, world):
                 want = row.ok if isinstance(row.ok, tuple) else (row.ok,)
             else:
                 want = (401,) if role == "anonymous" else (403,)
-            got = response.status_code
+            got, text = response.status_code, response.get_data().decode("utf-8", "replace")
             if got not in want:
-                text = response.get_data(as_text=True)[:150]
-                problems.append(f"{method} {rule} as {role} [{row.right}]: {got}, want {want}: {text}")
+                problems.append(f"{method} {rule} as {role} [{row.right}]: {got}, want {want}: {text[:150]}")
+            elif got == 403 and response.json["id"] != refused_id(row, role):
+                problems.append(f"{method} {rule} as {role} [{row.right}]: 403 {response.json['id']}, "
+                                f"want {refused_id(row, role)}")
+            for key in row.hides:
+                if role in ("plain", "admin") and (world.ids[key] in text) != (role == "admin"):
+                    problems.append(f"{method} {rule} as {role}: {key} {'missing' if role == 'admin' else 'listed'}")
             if setup or (method != "GET" and got < 400):
                 world.restore()
     print(f"{calls} calls")
     assert not problems, f"{len(problems)} mismatches:\n" + "\n".join(problems)
+
+
+def test_index_lists_hold_only_indexes_of_readable_references(client, world):
+    """Like ``GET /api/indexes/:id`` (403 without read right on the reference), both index lists."""
+    index_id = world.ids["index_id"]
+    for query in ("", "?ready=true"):
+        for role, listed in (("plain", False), ("perm_all", False), ("ref_reader", True), ("admin", True)):
+            response = client.get(f"/api/indexes{query}", headers=world.auth[role])
+            assert response.status_code == 200
+            assert (index_id in response.get_data(as_text=True)) is listed, (query, role)
+
+
+def test_cloning_needs_read_right_on_the_source(client, world):
+    """``create_ref`` lets a user create references, not copy one they may not read."""
+    body = {"name": "Copy", "clone_from": world.ids["ref_id"]}
+    response = client.post("/api/refs", json=body, headers=world.auth["perm_create_ref"])
+    assert (response.status_code, response.json["id"]) == (403, "insufficient_rights")
+    assert world.db.refs.count_documents({"name": "Copy"}) == 0

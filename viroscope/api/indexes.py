@@ -2,7 +2,7 @@
 
 from flask import Blueprint, send_file
 
-from ..core import indexes, rights
+from ..core import indexes, references, rights
 from ..core.errors import BadRequest, InsufficientRights, NotFound
 from ..core.utils import to_json
 from ..tasks import indexes as index_tasks
@@ -60,9 +60,13 @@ def build(ref_id: str):
 @bp.get("/api/indexes")
 @query(IndexQuery)
 def find(args: IndexQuery):
+    """Indexes of the references the caller may read (``ready=true``: the latest ready one of each)."""
+    ref_ids = None if client().administrator else references.visible_reference_ids(
+        db(), rights.reference_visibility_query(client()))
     if args.ready:
-        return json_response([serialize_index(d) for d in indexes.latest_ready_indexes(db())])
-    return paginated(indexes.find_indexes(db(), page=args.page, per_page=args.per_page), serialize_index)
+        return json_response([serialize_index(d) for d in indexes.latest_ready_indexes(db(), ref_ids)])
+    return paginated(indexes.find_indexes(db(), page=args.page, per_page=args.per_page, ref_ids=ref_ids),
+                     serialize_index)
 
 
 @bp.get("/api/indexes/<index_id>")

@@ -77,15 +77,22 @@ def contributors(db: Database, index_id: str) -> list[dict]:
     return sorted(({"id": g["_id"], "count": g["count"]} for g in groups), key=lambda c: -c["count"])
 
 
-def find_indexes(db: Database, *, page: int, per_page: int, ref_id: str | None = None) -> dict:
+def _of_references(ref_ids: list[str] | None) -> dict:
+    """Indexes of ``ref_ids`` only (the references a caller may read), or of all when None."""
+    return {} if ref_ids is None else {"reference.id": {"$in": list(ref_ids)}}
+
+
+def find_indexes(db: Database, *, page: int, per_page: int, ref_id: str | None = None,
+                 ref_ids: list[str] | None = None) -> dict:
     query = {"reference.id": ref_id} if ref_id else {}
-    return paginate(db.indexes, query, page=page, per_page=per_page, sort=[("created_at", -1)],
-                    projection={"manifest": 0, "sequence_otu_map": 0})
+    return paginate(db.indexes, query, base_query=_of_references(ref_ids), page=page, per_page=per_page,
+                    sort=[("created_at", -1)], projection={"manifest": 0, "sequence_otu_map": 0})
 
 
-def latest_ready_indexes(db: Database) -> list[dict]:
+def latest_ready_indexes(db: Database, ref_ids: list[str] | None = None) -> list[dict]:
     latest: dict[str, dict] = {}
-    for doc in db.indexes.find({"ready": True}, {"manifest": 0, "sequence_otu_map": 0}).sort("version", -1):
+    query = {"ready": True, **_of_references(ref_ids)}
+    for doc in db.indexes.find(query, {"manifest": 0, "sequence_otu_map": 0}).sort("version", -1):
         latest.setdefault(doc["reference"]["id"], doc)
     return list(latest.values())
 
