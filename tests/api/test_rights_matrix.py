@@ -2,7 +2,8 @@
 
 Per route and method: anonymous callers get 401 (unless the route is public), a job key
 gets 403 on every route outside the Job API, and a job key never reaches another job's
-objects. Finer rules (reference, sample and permission rights) are tested with each resource.
+objects. ``MATRIX`` below then names, for every route, the right it needs, and checks each
+role against the real objects of one world (``rights_world.World``).
 """
 
 import re
