@@ -102,24 +102,6 @@ def start_stack(services: Services) -> tuple[dict, str]:
     return env, f"http://127.0.0.1:{port}"
 
 
-def stack_cpu_seconds(services: Services) -> dict[str, float]:
-    """CPU seconds of each service so far, its reaped children (bowtie2) included."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    groups = {proc.pid: name for name, proc in services.procs}
-    totals = dict.fromkeys(groups.values(), 0)
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as handle:
-                fields = handle.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) in groups:
-            totals[groups[int(fields[2])]] += sum(int(f) for f in fields[11:15])
-    return {name: total / ticks for name, total in totals.items()}
-
-
 def check_alive(services: Services) -> None:
     for name, proc in services.procs:
         if proc.poll() is not None:
@@ -458,7 +440,7 @@ def main() -> None:
 
         # 3. The load.
         readers.targets.clear()
-        cpu_before = stack_cpu_seconds(services)
+        cpu_before = services.cpu_seconds()
         readers.start()
         start = time.perf_counter()
         jobs = queue_all(url, auth, load_sample["_id"], reference["_id"], args.count, args.enqueuers, readers)
@@ -468,7 +450,7 @@ def main() -> None:
         wait_drained(services, env["REDIS_URL"], timeout, start)
         wall = time.perf_counter() - start
         samples = readers.stop()
-        cpu = {name: used - cpu_before.get(name, 0) for name, used in stack_cpu_seconds(services).items()}
+        cpu = {name: used - cpu_before.get(name, 0) for name, used in services.cpu_seconds().items()}
         load_average = os.getloadavg()[0]
         loaded = report_latency(f"Under load ({args.count} analyses queued until the last finished)", samples, wall)
         report_trend(samples, start, wall, queued_in)

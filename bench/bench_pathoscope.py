@@ -114,28 +114,9 @@ def raw_passes(work: Path, reads: list[Path], otus: list[dict], index_prefix: Pa
     return first, second, aligned, cpu
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def stack_cpu_seconds(services: Services) -> float:
-    """CPU seconds of the API, the worker pool and the database, their reaped children included.
-
-    bowtie2 and bowtie2-build run as children of the worker: once waited for, their time is in
-    the worker's ``cutime``/``cstime``.
-    """
-    groups = {proc.pid for name, proc in services.procs if name in ("web", "worker", "db")}
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as handle:
-                fields = handle.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) in groups:
-            total += sum(int(f) for f in fields[11:15])
-    return total / _TICKS
+    """CPU seconds of the API, the worker pool (bowtie2 included) and the database."""
+    return sum(used for name, used in services.cpu_seconds().items() if name in ("web", "worker", "db"))
 
 
 def children_cpu_seconds() -> float:

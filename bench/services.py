@@ -45,9 +45,10 @@ def percentile(values: list[float], fraction: float) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of the live processes in process group ``pgid`` (Linux /proc)."""
-    total = 0
+def groups_cpu_seconds(pgids) -> dict[int, float]:
+    """CPU seconds used by each process group (Linux /proc): user + system time of its live
+    processes and of the children they have reaped (bowtie2 under a worker)."""
+    totals = dict.fromkeys(pgids, 0)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -56,9 +57,9 @@ def group_cpu_seconds(pgid: int) -> float:
                 fields = handle.read().rpartition(")")[2].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / _TICKS
+        if int(fields[2]) in totals:
+            totals[int(fields[2])] += sum(int(f) for f in fields[11:15])
+    return {pgid: total / _TICKS for pgid, total in totals.items()}
 
 
 class Terminated(Exception):
@@ -142,7 +143,8 @@ class Services:
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each service (all processes of its group)."""
-        return {name: group_cpu_seconds(proc.pid) for name, proc in self.procs}
+        used = groups_cpu_seconds(proc.pid for _, proc in self.procs)
+        return {name: used[proc.pid] for name, proc in self.procs}
 
     def close_one(self, name: str, grace: float = 10.0) -> None:
         """Stop one service early (TERM, then KILL after ``grace`` seconds)."""

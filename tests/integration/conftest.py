@@ -50,7 +50,7 @@ def _start(argv, env, log):
     return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
@@ -90,9 +90,9 @@ def running_stack(database_server: str, broker_url: str, tmp, **extra_env: str):
         stack.session.auth = ("admin", key)
         yield stack
     finally:
-        _stop(web)
+        stop_process_group(web)
         for proc in stack.workers:
-            _stop(proc)
+            stop_process_group(proc)
         log.close()
         print((tmp / "stack.log").read_text()[-3000:])
 

@@ -4,7 +4,6 @@ without losing an acknowledged write. A real worker runs jobs through both resta
 running job finishes once, queued work runs afterwards, and the worker lives on."""
 
 import os
-import signal
 import subprocess
 import time
 
@@ -17,6 +16,7 @@ from viroscope.core.db import connect
 from viroscope.core.utils import new_id, now
 
 from ..conftest import DATA, ROOT, VENV_BIN, free_port, wait_for, wait_port
+from .conftest import stop_process_group
 
 LARGE = DATA / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
 SMALL = DATA / "reference" / "example-20otus.reference.json.gz"
@@ -80,17 +80,6 @@ class Services:
         proc.terminate()
         proc.wait(15)
 
-    @staticmethod
-    def stop_group(proc):
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
@@ -114,7 +103,7 @@ def services(tmp_path_factory):
     services.url, services.session, services.db = f"http://127.0.0.1:{port}", session, db
     yield services
     for proc in (services.worker, services.web):
-        Services.stop_group(proc)
+        stop_process_group(proc)
     for proc in (services.db_proc, services.redis_proc):
         if proc.poll() is None:
             Services.stop(proc)
