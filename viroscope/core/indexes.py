@@ -189,15 +189,16 @@ def finalize(db: Database, data_path: str, index_id: str) -> dict:
     if missing:
         raise Conflict(f"Reference requires that all Bowtie2 index files have been uploaded. Missing files: {', '.join(missing)}")
     sequence_otu_map = read_sequence_otu_map(index_dir(data_path, index_id) / "reference.json.gz")
-    db.indexes.update_one(
-        {"_id": index_id},
-        {"$set": {"ready": True, "has_files": True, "sequence_otu_map": sequence_otu_map, "ready_at": now()}},
-    )
     by_version: dict[int, list[str]] = {}
     for otu_id, version in index["manifest"].items():
         by_version.setdefault(version, []).append(otu_id)
     for version, otu_ids in by_version.items():  # one write per version, not one per OTU
         db.otus.update_many({"_id": {"$in": otu_ids}}, {"$set": {"last_indexed_version": version}})
+    # ``ready`` last: a finalize cut short (the database going away) is simply repeated.
+    db.indexes.update_one(
+        {"_id": index_id},
+        {"$set": {"ready": True, "has_files": True, "sequence_otu_map": sequence_otu_map, "ready_at": now()}},
+    )
     events.emit(db, "index.ready", {"index": {"id": index_id, "version": index["version"], "reference": index["reference"]}})
     return get_index_or_404(db, index_id)
 

@@ -37,7 +37,7 @@ from ..core.utils import new_id
 from ..workers import queues
 from .cache import cache_root, cached
 from .process import FINAL_ERRORS, actor, current
-from .transfer import send_file
+from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 log = logging.getLogger("viroscope.tasks.alignments")
@@ -154,7 +154,7 @@ def align_reads(process_id: str, job_key: str) -> None:
                 send_file(job, "POST", f"/api/alignments/{alignment_id}/files?name={name}", work / name)
                 run.check_cancelled()
             statistics = state["statistics"].as_dict()
-            job.patch(f"/api/alignments/{alignment_id}", {"statistics": statistics})
+            finalize_once(job, f"/api/alignments/{alignment_id}", {"statistics": statistics}, done="complete")
             log.info("alignment_finalized alignment_id=%s mapped_reads=%d breadth=%.4f mean_depth=%.2f identity=%s",
                      alignment_id, statistics["mapped_reads"], statistics["breadth"], statistics["mean_depth"],
                      statistics["identity"])

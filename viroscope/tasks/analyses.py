@@ -37,7 +37,7 @@ from ..core.utils import new_id
 from ..workers import queues
 from .cache import cache_root, cached, cached_mapping_files
 from .process import FINAL_ERRORS, actor, current
-from .transfer import send_file
+from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 log = logging.getLogger("viroscope.tasks.analyses")
@@ -217,7 +217,7 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
             send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name=report.tsv&format=tsv",
                       results_dir / "report.tsv")
             send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={packed.name}&format=fastq", packed)
-            job.patch(f"/api/analyses/{analysis_id}", {"results": results})
+            finalize_once(job, f"/api/analyses/{analysis_id}", {"results": results})
             log.info("analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d", analysis_id,
                      results["read_count"], results["subtracted_count"], len(results["hits"]))
 

@@ -16,7 +16,7 @@ from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
 from .process import actor, current
-from .transfer import send_file
+from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 STEPS = ["download_otus", "write_fasta", "bowtie_build", "upload_files", "finalize"]
@@ -99,6 +99,6 @@ def build_index(process_id: str, job_key: str) -> None:
 
         def finalize():
             """Mark the index ready."""
-            job.request("PATCH", f"/api/indexes/{index_id}")
+            finalize_once(job, f"/api/indexes/{index_id}")
 
         run.run_steps([download_otus, write_fasta, bowtie_build, upload_files, finalize])

@@ -32,7 +32,7 @@ from ..core.settings import from_env
 from ..workers import queues
 from .cache import cache_root, cached, cached_mapping_files
 from .process import actor, current
-from .transfer import send_file
+from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 log = logging.getLogger("viroscope.tasks.nuvs")
@@ -193,7 +193,7 @@ def nuvs(process_id: str, job_key: str) -> None:
             for path, fmt in ((assembly, "fasta"), (orfs_fasta, "fasta"), (tblout, "tsv")):
                 send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={path.name}&format={fmt}", path)
                 run.check_cancelled()
-            job.patch(f"/api/analyses/{analysis_id}", {"results": {"hits": state["contigs"]}})
+            finalize_once(job, f"/api/analyses/{analysis_id}", {"results": {"hits": state["contigs"]}})
             log.info("analysis_finalized analysis_id=%s contigs=%d orfs=%d hmm_hits=%d", analysis_id,
                      len(state["contigs"]), sum(len(c["orfs"]) for c in state["contigs"]),
                      sum(len(o["hits"]) for c in state["contigs"] for o in c["orfs"]))

@@ -21,7 +21,7 @@ from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
 from .process import StepFailed, actor, current
-from .transfer import send_file
+from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 STEPS = ["download_uploads", "assess_reads", "compress_reads", "upload_reads", "finalize"]
@@ -123,7 +123,7 @@ def create_sample(process_id: str, job_key: str) -> None:
 
         def finalize():
             """Record the quality and mark the sample ready."""
-            job.patch(f"/api/samples/{sample_id}", {"quality": quality_document})
+            finalize_once(job, f"/api/samples/{sample_id}", {"quality": quality_document})
 
         run.run_steps([download_uploads, assess_reads, compress_reads, upload_reads, finalize])
 

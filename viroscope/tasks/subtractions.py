@@ -17,7 +17,7 @@ from ..core.utils import new_id
 from ..workers import queues
 from .process import StepFailed, actor, current
 from .samples import gzip_reads
-from .transfer import send_file
+from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 STEPS = ["download_upload", "compute_gc_and_count", "prepare_fasta", "bowtie_build", "upload_files", "finalize"]
@@ -93,7 +93,7 @@ def create_subtraction(process_id: str, job_key: str) -> None:
 
         def finalize():
             """Record count and gc and mark the subtraction ready."""
-            job.patch(f"/api/subtractions/{subtraction_id}", {"count": stats["count"], "gc": stats["gc"]})
+            finalize_once(job, f"/api/subtractions/{subtraction_id}", {"count": stats["count"], "gc": stats["gc"]})
 
         run.run_steps([download_upload, compute_gc_and_count, prepare_fasta, bowtie_build, upload_files, finalize])
 

@@ -1,4 +1,5 @@
-"""Sending large job outputs (reads, host indexes) to the Job API without holding them in memory.
+"""Sending job outputs to the Job API: large files without holding them in memory, and the
+final write of a job's object exactly once.
 
 ``JobClient.upload`` builds a multipart body in memory, which is fine for small files
 but not for gigabytes of reads. `FileBody` streams a file as the raw request body with
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..workers.jobclient import JobClient
+from ..workers.jobclient import JobApiError, JobClient
 
 CHUNK = 1 << 20
 
@@ -38,3 +39,17 @@ def send_file(job: JobClient, method: str, path: str, file_path: str | os.PathLi
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(body))}
     response = job.request(method, path, data=body, headers=headers)
     return response.json() if response.content else {}
+
+
+def finalize_once(job: JobClient, path: str, body: dict | None = None, done: str = "ready") -> None:
+    """``PATCH path`` to finalize the job's object.
+
+    A 409 on an object that is already ``done`` means an earlier try landed and only its
+    reply was lost (the API restarting mid-request; the client then retries): that is success,
+    not a reason to fail the job and discard its work.
+    """
+    try:
+        job.request("PATCH", path, json=body or {})
+    except JobApiError as error:
+        if error.status != 409 or not job.get(path).get(done):
+            raise
