@@ -61,6 +61,8 @@ def up(procfile: str, only: tuple[str, ...]):
     for command in commands:
         supervisor.start(command)
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
+    # Ctrl-C stops everything, even when whatever started us ignores SIGINT (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print(f"[bold]viroscope[/bold] API on http://{settings.host}:{settings.port} — Ctrl-C stops everything")
     try:
         status = supervisor.watch()
