@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +188,11 @@ def test_cancelling_a_running_alignment_kills_bowtie2_and_says_so(admin, db, set
     job_id = response.json["job"]["$ref"].rsplit("/", 1)[1]
     wait_for(lambda: db.processes.find_one({"_id": job_id, "step": "map_reads"}), timeout=60, message="mapping")
     canceller = make_user("canceller", permissions=["cancel_job"])
+    cancelled_at = time.monotonic()
     assert canceller.put(f"/api/jobs/{job_id}/cancel").status_code == 200
+    wait_for(lambda: subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1,
+             timeout=5, interval=0.1, message="bowtie2 to die")
+    assert time.monotonic() - cancelled_at < 5
     job = wait_for(lambda: db.processes.find_one({"_id": job_id, "state": {"$in": list(FINISHED)}}), timeout=30,
                    message="cancelled")
     assert job["state"] == "cancelled"

@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -183,10 +184,13 @@ def test_cancel_during_assembly_kills_spades_and_leaves_no_analysis(admin, db, s
              message="the assemble step")
     work = Path(settings.data_path) / "work" / job_id
     wait_for(lambda: (work / "spades").exists(), timeout=30, message="SPAdes to start")
+    cancelled_at = time.monotonic()
     assert admin.delete(f"/api/processes/{job_id}").status_code == 202
+    wait_for(lambda: subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout == b"", timeout=5,
+             interval=0.1, message="SPAdes to die")
+    assert time.monotonic() - cancelled_at < 5
     job = finished(db, job_id, timeout=60)
     assert job["state"] == "cancelled"
-    assert subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout == b""
     assert admin.get(f"/api/analyses/{created['id']}").status_code == 404
     assert not work.exists()
 

@@ -318,7 +318,11 @@ def test_cancelling_a_running_analysis_kills_bowtie2_and_removes_it(admin, db, s
     wait_for(lambda: db.processes.find_one({"_id": job_id, "step": "map_default_isolates"}), timeout=60,
              message="mapping started")
     canceller = make_user("canceller", permissions=["cancel_job"])
+    cancelled_at = time.monotonic()
     assert canceller.put(f"/api/jobs/{job_id}/cancel").status_code == 200
+    wait_for(lambda: subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1,
+             timeout=5, interval=0.1, message="bowtie2 to die")
+    assert time.monotonic() - cancelled_at < 5
     job = wait_for(lambda: db.processes.find_one({"_id": job_id, "state": {"$in": ["cancelled", "error",
                                                                                       "complete"]}}),
                    timeout=30, message="cancelled")
