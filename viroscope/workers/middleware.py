@@ -15,7 +15,6 @@ import logging
 import threading
 
 import pymongo.errors
-import requests
 from dramatiq.middleware import Middleware, SkipMessage, TimeLimitExceeded
 from dramatiq.middleware.threading import raise_thread_exception
 
@@ -23,14 +22,14 @@ from ..bio.runner import ToolCancelled
 from ..core.processes import RunningElsewhere
 from ..core.settings import from_env
 from ..tasks.process import Cancelled, DbStore, JobStore, ProcessRun, install
-from .jobclient import JobApiError
+from .jobclient import RETRYABLE, JobApiError
 
 log = logging.getLogger("viroscope.workers")
 
 #: Seconds between heartbeats (and cancel checks) of a running process.
 HEARTBEAT_INTERVAL = 1.0
 #: Failures to reach the database (server operations) or the Job API (jobs) while claiming.
-UNREACHABLE = (pymongo.errors.ConnectionFailure, requests.ConnectionError, requests.Timeout)
+UNREACHABLE = (pymongo.errors.ConnectionFailure, *RETRYABLE)
 #: Seconds before a message that met an unreachable server is tried again.
 UNREACHABLE_RETRY_DELAY = 5.0
 #: After a cancel, seconds a run gets to stop by itself before it is interrupted.
