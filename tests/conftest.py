@@ -52,8 +52,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listening on port {port}")
 
 
-def start_database(tmp: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
+def start_database(tmp: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """nx-27017 keeping its files in ``tmp``; give the ``port`` of a server to start it again."""
+    port = port or free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [str(VENV_BIN / "nx-27017"), "--data-dir", str(tmp), "-p", str(port),
@@ -64,12 +65,14 @@ def start_database(tmp: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def start_redis(tmp: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
+def start_redis(tmp: Path, port: int | None = None, persistent: bool = False) -> tuple[subprocess.Popen, int]:
+    """Redis in ``tmp``; ``persistent`` keeps every write in an append-only file synced on each
+    write, so a restart on the same ``port`` and folder loses nothing it acknowledged."""
+    port = port or free_port()
     tmp.mkdir(parents=True, exist_ok=True)
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp)],
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence, "--dir", str(tmp)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     wait_port(port)

@@ -13,16 +13,16 @@ import requests
 
 from viroscope.core import auth
 from viroscope.core.db import connect
+from viroscope.core.processes import FINISHED
 from viroscope.core.utils import new_id, now
 
-from ..conftest import DATA, ROOT, VENV_BIN, free_port, wait_for, wait_port
+from ..conftest import DATA, ROOT, VENV_BIN, free_port, start_database, start_redis, wait_for, wait_port
 from .conftest import stop_process_group
+from .test_stack import LARGE
 
-LARGE = DATA / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
 SMALL = DATA / "reference" / "example-20otus.reference.json.gz"
 READS = DATA / "samples" / "rprsv-paired-nextseq"
 SINGLE = DATA / "samples" / "glrav1-grapevine-125reads.fq.gz"
-FINISHED = ("complete", "error", "cancelled")
 
 
 class Services:
@@ -34,31 +34,16 @@ class Services:
 
     def __init__(self, tmp):
         self.tmp = tmp
-        self.db_dir, self.db_port = tmp / "db", free_port()
-        self.redis_dir, self.redis_port = tmp / "redis", free_port()
-        self.redis_dir.mkdir()
-        self.db_proc = self.start_db()
-        self.redis_proc = self.start_redis()
+        self.db_proc, self.db_port = start_database(tmp / "db")
+        self.redis_proc, self.redis_port = start_redis(tmp / "redis", persistent=True)
         self.log = open(tmp / "services.log", "wb")
         self.web = self.worker = None
 
     def start_db(self):
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "nx-27017"), "--data-dir", str(self.db_dir), "-p", str(self.db_port),
-             "--log-file", str(self.tmp / "db.log"), "--pid-file", str(self.tmp / "db.pid")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        wait_port(self.db_port)
-        return proc
+        return start_database(self.tmp / "db", self.db_port)[0]
 
     def start_redis(self):
-        proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.redis_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        wait_port(self.redis_port)
-        return proc
+        return start_redis(self.tmp / "redis", self.redis_port, persistent=True)[0]
 
     def start(self, argv):
         return subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,

@@ -1,6 +1,5 @@
 """The Redis broker against a real Redis that restarts: delayed messages are not stranded."""
 
-import subprocess
 import time
 
 import dramatiq
@@ -8,28 +7,20 @@ import pytest
 
 from viroscope.workers.broker import RecoveringRedisBroker
 
-from ..conftest import free_port, wait_for, wait_port
-
-
-def start_redis(port: int, folder) -> subprocess.Popen:
-    """Redis that keeps every write (append-only file, fsync always), so a restart loses nothing."""
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(folder)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_port(port)
-    return proc
+from ..conftest import start_redis, wait_for
 
 
 @pytest.fixture
 def restartable_redis(tmp_path):
-    port = free_port()
-    server = {"proc": start_redis(port, tmp_path)}
+    """A Redis that keeps every write, and a function that restarts it on the same port and folder."""
+    server = {}
+    server["proc"], port = start_redis(tmp_path, persistent=True)
 
     def restart():
         server["proc"].terminate()
         server["proc"].wait(10)
         time.sleep(1)
-        server["proc"] = start_redis(port, tmp_path)
+        server["proc"], _ = start_redis(tmp_path, port, persistent=True)
 
     yield f"redis://127.0.0.1:{port}/0", restart
     server["proc"].terminate()
