@@ -21,7 +21,24 @@ RPRSV_READS = [DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz",
                DATA / "samples" / "rprsv-paired-nextseq" / "paired_2.fq.gz"]
 GLRAV1_READS = [DATA / "samples" / "glrav1-grapevine-125reads.fq.gz"]
 HOST = DATA / "subtraction" / "host.fa"
+SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 BOWTIE2_SUFFIXES = ("1", "2", "3", "4", "rev.1", "rev.2")
+
+
+def repeated_reads(folder: Path, copies: int, sources: list[Path] = RPRSV_READS) -> list[Path]:
+    """``sources`` (mate files) ``copies`` times over in ``folder``, each copy's read names made
+    unique: a real sample large enough that its tools are still running when a test acts."""
+    paths = []
+    for source in sources:
+        lines = gzip.decompress(source.read_bytes()).rstrip(b"\n").split(b"\n")
+        names = [header.split()[0] for header in lines[0::4]]
+        path = folder / source.name
+        with gzip.open(path, "wb", compresslevel=1) as handle:
+            for copy in range(copies):
+                lines[0::4] = [b"%s_%d" % (name, copy) for name in names]
+                handle.write(b"\n".join(lines) + b"\n")
+        paths.append(path)
+    return paths
 
 
 def insert_sample(db, data_path: str, reads: list[Path], *, user_id: str = "admin", ready: bool = True,

@@ -18,16 +18,8 @@ from matplotlib import image as mpimg
 from viroscope.core.utils import new_id, now
 from viroscope.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
-from ..analyses_data import (
-    DATA,
-    GLRAV1_READS,
-    insert_otus,
-    insert_reference,
-    insert_sample,
-    load_otus,
-)
+from ..analyses_data import GLRAV1_READS, SMALL_REFERENCE, insert_otus, insert_reference, insert_sample, load_otus
 
-SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 #: Hop latent virus: three isolates of one 8,612-base genome; NC_002552 is the default isolate's.
 HOP_DEFAULT, HOP_OTHER = "ixnaodb8", "8f6riell"
 SEED_PROPERTIES = {"$uri", "created_at", "updated_at", "complete", "success", "error_msg", "job", "job_args", "sample"}

@@ -18,8 +18,8 @@ from viroscope.core.utils import new_id
 from viroscope.tasks import analyses as analysis_tasks  # noqa: F401  (binds actors to the stub broker first)
 
 from ..analyses_data import (
-    DATA,
     GLRAV1_READS,
+    SMALL_REFERENCE,
     insert_index,
     insert_otus,
     insert_reference,
@@ -27,8 +27,6 @@ from ..analyses_data import (
     insert_subtraction,
     load_otus,
 )
-
-SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 
 
 @pytest.fixture

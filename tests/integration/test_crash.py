@@ -6,7 +6,6 @@ has missed 30 s of heartbeats; RabbitMQ at once when the connection drops, and t
 then waits until the process heartbeat (30 s by default) says the first run is dead.
 """
 
-import gzip
 import os
 import signal
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from viroscope.core.analyses import RESULTS_FILE
 
-from ..analyses_data import RPRSV_READS, insert_sample
+from ..analyses_data import insert_sample, repeated_reads
 from ..conftest import wait_for
 from .conftest import running_stack
 from .test_stack import LARGE, import_reference
@@ -87,21 +86,6 @@ def test_index_build_survives_a_worker_killed_mid_build(stack, plant_reference):
     assert stack.db.indexes.count_documents({"reference.id": ref["id"]}) == 1
     assert stack.db.history.count_documents({"reference.id": ref["id"]}) == 2084
     assert stack.db.history.count_documents({"reference.id": ref["id"], "index.id": index["id"]}) == 2084
-
-
-def repeated_reads(folder, copies: int) -> list:
-    """The RpRSV mates ``copies`` times over, each copy's read names made unique."""
-    paths = []
-    for source in RPRSV_READS:
-        lines = gzip.decompress(source.read_bytes()).splitlines(keepends=True)
-        out = folder / source.name
-        with gzip.open(out, "wb", compresslevel=1) as handle:
-            for copy in range(copies):
-                for i in range(0, len(lines), 4):
-                    name = lines[i].split()[0]
-                    handle.write(b"%s_%d\n" % (name, copy) + b"".join(lines[i + 1:i + 4]))
-        paths.append(out)
-    return paths
 
 
 def ready_index(stack, ref_id: str) -> dict:

@@ -19,13 +19,7 @@ from matplotlib import image as mpimg
 
 from viroscope.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
-from ..analyses_data import (
-    RPRSV_READS,
-    insert_otus,
-    insert_reference,
-    insert_sample,
-    load_otus,
-)
+from ..analyses_data import RPRSV_READS, insert_otus, insert_reference, insert_sample, load_otus, repeated_reads
 from ..conftest import wait_for
 
 RPRSV = "9fe2f60d"
@@ -178,12 +172,8 @@ def test_broken_reads_fail_the_alignment_visibly(admin, db, settings, world, tmp
 
 
 def test_cancelling_a_running_alignment_kills_bowtie2_and_says_so(admin, db, settings, world, make_user, tmp_path):
-    many = tmp_path / "many.fq.gz"  # enough reads that bowtie2 is still running when the cancel arrives
-    with gzip.open(RPRSV_READS[0], "rb") as source, gzip.open(many, "wb", compresslevel=1) as target:
-        block = source.read()
-        for copy in range(40):
-            target.write(block.replace(b";1\n", f";{copy}\n".encode()))
-    sample = insert_sample(db, settings.data_path, [many])
+    # Enough reads that bowtie2 is still running when the cancel arrives.
+    sample = insert_sample(db, settings.data_path, repeated_reads(tmp_path, 40, RPRSV_READS[:1]))
     response = admin.post(f"/api/samples/{sample['_id']}/alignments", json={"sequence_id": NC_005266})
     job_id = response.json["job"]["$ref"].rsplit("/", 1)[1]
     wait_for(lambda: db.processes.find_one({"_id": job_id, "step": "map_reads"}), timeout=60, message="mapping")

@@ -12,18 +12,10 @@ import pytest
 from viroscope.bio import blast as bio_blast
 from viroscope.tasks import blast as blast_tasks
 
-from ..analyses_data import (
-    GLRAV1_READS,
-    insert_otus,
-    insert_reference,
-    insert_sample,
-    load_otus,
-)
-from ..conftest import DATA, wait_for
+from ..analyses_data import GLRAV1_READS, SMALL_REFERENCE, insert_otus, insert_reference, insert_sample, load_otus
+from ..conftest import wait_for
 from ..ncbi_replay import RID, NcbiReplay
 from ..nuvs_data import insert_nuvs_analysis
-
-SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 
 
 @pytest.fixture

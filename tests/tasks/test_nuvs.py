@@ -23,6 +23,7 @@ from ..analyses_data import (
     HOST,
     PLANT_REFERENCE,
     RPRSV_READS,
+    SMALL_REFERENCE,
     build_index_files,
     build_subtraction_files,
     insert_index,
@@ -35,7 +36,6 @@ from ..analyses_data import (
 from ..conftest import DATA, wait_for
 from .test_install_hmms import install_hmm7
 
-SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 RPRSV_RNA1, RPRSV_RNA2 = "NC_005266", "NC_005267"
 
 

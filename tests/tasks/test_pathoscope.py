@@ -29,10 +29,10 @@ from viroscope.tasks import analyses  # noqa: F401  (binds the actor to the stub
 from viroscope.tasks.cache import cached
 
 from ..analyses_data import (
-    DATA,
     GLRAV1_READS,
     HOST,
     RPRSV_READS,
+    SMALL_REFERENCE,
     build_index_files,
     build_subtraction_files,
     insert_index,
@@ -41,6 +41,7 @@ from ..analyses_data import (
     insert_sample,
     insert_subtraction,
     load_otus,
+    repeated_reads,
 )
 from ..conftest import wait_for
 
@@ -50,7 +51,6 @@ RNA1, RNA2 = "1v8px8al", "1ajsxktz"
 #: The default isolate's RNA1 (NC_005266) and RNA2 (NC_005267): what the first mapping finds.
 NC_005266, NC_005267 = "o6g9f7oq", "lmi0scai"
 RPRSV = "9fe2f60d"
-SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 
 
 @pytest.fixture(scope="module")
@@ -306,12 +306,7 @@ def test_broken_reads_fail_the_job_and_leave_no_analysis(admin, db, settings, wo
 
 def test_cancelling_a_running_analysis_kills_bowtie2_and_removes_it(admin, db, settings, world, make_user, tmp_path):
     # Enough reads that the first mapping is still running when the cancel arrives.
-    many = tmp_path / "many.fq.gz"
-    with gzip.open(RPRSV_READS[0], "rb") as source, gzip.open(many, "wb", compresslevel=1) as target:
-        block = source.read()
-        for copy in range(40):
-            target.write(block.replace(b";1\n", f";{copy}\n".encode()))
-    sample = insert_sample(db, settings.data_path, [many])
+    sample = insert_sample(db, settings.data_path, repeated_reads(tmp_path, 40, RPRSV_READS[:1]))
     response = admin.post(f"/api/samples/{sample['_id']}/analyses",
                           json={"workflow": "pathoscope_bowtie", "ref_id": world["reference"]["_id"]})
     job_id = response.json["job"]["id"]

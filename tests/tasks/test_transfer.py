@@ -6,10 +6,7 @@ from viroscope.core import processes
 from viroscope.tasks.transfer import finalize_once
 from viroscope.workers.jobclient import JobApiError, JobClient
 
-from ..analyses_data import build_index_files, insert_index, insert_reference, load_otus
-from ..conftest import DATA
-
-SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
+from ..analyses_data import SMALL_REFERENCE, build_index_files, insert_index, insert_reference, load_otus
 
 
 def build_job(db, index_id: str, url: str) -> JobClient:
