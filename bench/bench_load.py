@@ -51,6 +51,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,12 +79,12 @@ from tests.analyses_data import (  # noqa: E402
 )
 from viroscope.core.analyses import load_results  # noqa: E402
 from viroscope.core.db import connect  # noqa: E402
+from viroscope.core.processes import FINISHED  # noqa: E402
 
 TARGET_P99_MS = 100.0
 POOLS = ("pool-a", "pool-b")
 SAMPLES = {"glrav1": GLRAV1_READS, "rprsv": RPRSV_READS}
 ENDPOINTS = ("GET /api/processes/:id", "GET /api/analyses/:id", "GET /api/samples/:id/analyses?page=1")
-FINISHED = ("complete", "error", "cancelled")
 STARTED = re.compile(r"process_started process_id=(\S+) actor=(\S+)")
 TROUBLE = re.compile(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback")
 
@@ -129,8 +130,6 @@ def wait_drained(services: Services, redis_url: str, timeout: float, start: floa
     recorded its process as finished; watching Redis keeps this loop off the database and the
     API, whose latency is being measured.
     """
-    import redis
-
     broker = redis.Redis.from_url(redis_url)
     keys = ("dramatiq:analyses.msgs", "dramatiq:analyses.DQ.msgs")
     deadline, shown = time.monotonic() + timeout, time.monotonic()
@@ -251,8 +250,6 @@ def trouble_lines(services: Services) -> dict[str, list[str]]:
 
 def redis_sizes(redis_url: str) -> dict[str, int]:
     """Entries of every dramatiq key: queues, their messages, delay and dead-letter queues, acks."""
-    import redis
-
     broker = redis.Redis.from_url(redis_url)
     size = {b"list": broker.llen, b"hash": broker.hlen, b"set": broker.scard, b"zset": broker.zcard}
     return {key.decode(): size.get(broker.type(key), lambda _: -1)(key) for key in broker.keys("dramatiq:*")}
