@@ -1,5 +1,5 @@
 # Two commands: `make demo` runs the main job end to end, `make test` runs the test suite.
-# Both install what is missing first (Debian packages, a .venv with viroscope) and are safe to repeat.
+# Both install what is missing first (Debian packages, a .venv with ringspot) and are safe to repeat.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/viroscope demo
+	$(VENV)/bin/ringspot demo
 
 test: setup
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile

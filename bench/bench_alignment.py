@@ -51,8 +51,8 @@ from tests.analyses_data import (  # noqa: E402
     insert_sample,
     load_otus,
 )
-from viroscope.cli.supervisor import read_procfile  # noqa: E402
-from viroscope.core.db import connect  # noqa: E402
+from ringspot.cli.supervisor import read_procfile  # noqa: E402
+from ringspot.core.db import connect  # noqa: E402
 
 RPRSV, NC_005266 = "9fe2f60d", "o6g9f7oq"
 FLAGS = ["--local", "--no-unal"]

@@ -47,7 +47,7 @@ CONNECTIONS, THREADS = 50, 2
 
 def procfile_web(env: dict, app: str | None = None) -> list[str]:
     """The Procfile's ``web`` command, optionally serving another app factory."""
-    from viroscope.cli.supervisor import read_procfile
+    from ringspot.cli.supervisor import read_procfile
 
     web = next(c for c in read_procfile(ROOT / "Procfile", env) if c.name == "web")
     argv = [str(VENV_BIN / web.argv[0])] + web.argv[1:]
@@ -121,11 +121,11 @@ def show(label: str, r: dict, answers_404: bool = False) -> None:
 def breakdown(mongodb_uri: str, settings_env: dict, process_id: str, user: str, key: str, rounds: int = 400) -> None:
     """Where one request's time goes, in this process (no HTTP server, no concurrency)."""
     os.environ.update(settings_env)
-    from viroscope.api import create_app
-    from viroscope.api.processes import serialize_process
-    from viroscope.core import auth, processes
-    from viroscope.core.db import connect
-    from viroscope.core.settings import from_env
+    from ringspot.api import create_app
+    from ringspot.api.processes import serialize_process
+    from ringspot.core import auth, processes
+    from ringspot.core.db import connect
+    from ringspot.core.settings import from_env
 
     app = create_app(from_env())
     client = app.test_client()
@@ -146,7 +146,7 @@ def breakdown(mongodb_uri: str, settings_env: dict, process_id: str, user: str, 
 
     def serialize():
         with app.test_request_context():
-            from viroscope.api.responses import json_response
+            from ringspot.api.responses import json_response
 
             json_response(serialize_process(doc))
 
@@ -182,8 +182,8 @@ def breakdown(mongodb_uri: str, settings_env: dict, process_id: str, user: str, 
     print(f"\ncProfile of {rounds} requests with the key cache on "
           f"({total * 1000 / rounds:.2f} ms per request under the profiler):")
     shares = [
-        ("auth (check_access), cumulative", cumulative("viroscope/api/auth.py", "check_access")),
-        ("view (processes.get), cumulative", cumulative("viroscope/api/processes.py", "get")),
+        ("auth (check_access), cumulative", cumulative("ringspot/api/auth.py", "check_access")),
+        ("view (processes.get), cumulative", cumulative("ringspot/api/processes.py", "get")),
         ("waiting on nx-27017 (socket send/recv)",
          own(lambda f, n: f == "~" and ("recv_into" in n or "sendall" in n))),
         ("pymongo + bson, own time", own(lambda f, n: "/pymongo/" in f or "/bson/" in f)),
@@ -197,11 +197,11 @@ def main(seconds: int = 10) -> None:
     with Services("api") as services:
         base = services.database()
         redis_url = services.redis()
-        env = {**os.environ, "MONGODB_URI": f"{base}/viroscope_bench", "REDIS_URL": redis_url,
-               "DATA_PATH": str(services.path / "data"), "VIROSCOPE_HOST": "127.0.0.1"}
+        env = {**os.environ, "MONGODB_URI": f"{base}/ringspot_bench", "REDIS_URL": redis_url,
+               "DATA_PATH": str(services.path / "data"), "RINGSPOT_HOST": "127.0.0.1"}
         env.pop("BROKER_URL", None)
-        from viroscope.core import auth, processes
-        from viroscope.core.db import connect
+        from ringspot.core import auth, processes
+        from ringspot.core.db import connect
 
         db = connect(env["MONGODB_URI"])
         user = auth.create_user(db, "bench", "bench-password", administrator=True)
@@ -212,7 +212,7 @@ def main(seconds: int = 10) -> None:
 
         ports = {"web": free_port(), "web-uncached": free_port()}
         for name, app in (("web", None), ("web-uncached", "bench.uncached_app:create_app()")):
-            server_env = {**env, "VIROSCOPE_PORT": str(ports[name])}
+            server_env = {**env, "RINGSPOT_PORT": str(ports[name])}
             services.start(name, procfile_web(server_env, app), env=server_env, cwd=ROOT)
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         for name, url in urls.items():
@@ -224,7 +224,7 @@ def main(seconds: int = 10) -> None:
 
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"API on {os.cpu_count()} CPUs (load average before the run: {load}): "
-              f"{' '.join(procfile_web({**env, 'VIROSCOPE_PORT': str(ports['web'])})[1:])}")
+              f"{' '.join(procfile_web({**env, 'RINGSPOT_PORT': str(ports['web'])})[1:])}")
         print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s on the same machine\n")
         floor = wrk(f"{url}/api/nothing", seconds, services=services)
         show("GET /api/nothing (404)", floor, answers_404=True)

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(os.environ.get("VIROSCOPE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("RINGSPOT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 SOURCE = SHARED / "data" / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz"
 
 #: Rounds of (floor, pass); the best of each is reported.
@@ -39,7 +39,7 @@ ROUNDS = 3
 ASSESS = """
 import json, sys, time
 from pathlib import Path
-from viroscope.tasks.samples import assess
+from ringspot.tasks.samples import assess
 if sys.argv[1] != "-":
     start = time.perf_counter()
     doc = assess([(Path(sys.argv[1]), "reads.fq.gz")])

@@ -35,11 +35,11 @@ from bench.services import (  # noqa: E402
     start_web,
     start_worker,
 )
-from viroscope.bio import reference as reference_format  # noqa: E402
-from viroscope.core.db import connect  # noqa: E402
+from ringspot.bio import reference as reference_format  # noqa: E402
+from ringspot.core.db import connect  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
-PROC = int(os.environ.get("VIROSCOPE_PROC", "2"))
+PROC = int(os.environ.get("RINGSPOT_PROC", "2"))
 
 
 def wait_process(session: requests.Session, url: str, process_id: str, timeout: float = 900) -> dict:
@@ -70,7 +70,7 @@ def bare_build_seconds() -> float:
 def main() -> None:
     with Services("index") as services:
         port = free_port()
-        env = stack_env(services, port, VIROSCOPE_PROC=str(PROC), dramatiq_worker_timeout="100")
+        env = stack_env(services, port, RINGSPOT_PROC=str(PROC), dramatiq_worker_timeout="100")
         start_worker(services, env, ROOT, "references", "indexes")
         start_web(services, env, ROOT)
         db = connect(env["MONGODB_URI"])

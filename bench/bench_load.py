@@ -2,8 +2,8 @@
 
 Starts a private nx-27017, Redis, the API under gunicorn (the Procfile's ``web`` line: 2 workers
 x 4 threads) and TWO ``analyses`` worker pools, each as the Procfile's ``worker-analyses`` line
-runs one (``dramatiq_worker_timeout=100 dramatiq viroscope.workers.app --processes 1 --threads 1
---queues analyses``, ``VIROSCOPE_PROC=1``), as two machines would: each pool has its own
+runs one (``dramatiq_worker_timeout=100 dramatiq ringspot.workers.app --processes 1 --threads 1
+--queues analyses``, ``RINGSPOT_PROC=1``), as two machines would: each pool has its own
 ``DATA_PATH`` (scratch and caches) and reaches the server only through Redis and the Job API.
 The plant-virus reference (its OTUs in the database) with a real default-isolate index is put in
 place, with two copies of a small real sample (``glrav1-grapevine-125reads`` by default,
@@ -77,9 +77,9 @@ from tests.analyses_data import (  # noqa: E402
     insert_sample,
     load_otus,
 )
-from viroscope.core.analyses import load_results  # noqa: E402
-from viroscope.core.db import connect  # noqa: E402
-from viroscope.core.processes import FINISHED  # noqa: E402
+from ringspot.core.analyses import load_results  # noqa: E402
+from ringspot.core.db import connect  # noqa: E402
+from ringspot.core.processes import FINISHED  # noqa: E402
 
 TARGET_P99_MS = 100.0
 POOLS = ("pool-a", "pool-b")
@@ -95,7 +95,7 @@ TROUBLE = re.compile(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback")
 def start_stack(services: Services) -> tuple[dict, str]:
     """nx-27017, Redis, the API and two analyses pools, each pool with its own DATA_PATH."""
     port = free_port()
-    env = stack_env(services, port, VIROSCOPE_PROC="1")
+    env = stack_env(services, port, RINGSPOT_PROC="1")
     start_web(services, env, ROOT)
     for pool in POOLS:
         pool_env = {**env, "dramatiq_worker_timeout": "100", "DATA_PATH": str(services.path / pool)}
@@ -420,7 +420,7 @@ def main() -> None:
               f"{len(probe['hits'])} hits")
         if not probe["hits"]:
             print("  !! the probe found no virus: the load would show nothing about results")
-        print(f"two analyses pools (1 process x 1 thread, VIROSCOPE_PROC=1, own DATA_PATH each), "
+        print(f"two analyses pools (1 process x 1 thread, RINGSPOT_PROC=1, own DATA_PATH each), "
               f"API gunicorn 2 x 4 threads, {os.cpu_count()} CPUs, load average before: "
               + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
         print(f"{args.clients} polling clients, {args.interval * 1000:.0f} ms between one client's requests")

@@ -84,8 +84,8 @@ class Api:
 
 def put_reference_and_index(db, data_path: Path) -> tuple[str, str]:
     """The 20-OTU reference, its OTUs and a ready Bowtie2 index of their default isolates."""
-    from viroscope.bio import reference as reference_format
-    from viroscope.core.utils import new_id, now
+    from ringspot.bio import reference as reference_format
+    from ringspot.core.utils import new_id, now
 
     with gzip.open(SMALL_REFERENCE, "rt") as handle:
         otus = json.load(handle)["otus"]
@@ -108,7 +108,7 @@ def put_reference_and_index(db, data_path: Path) -> tuple[str, str]:
 
 
 def put_sample(db, data_path: Path) -> str:
-    from viroscope.core.utils import new_id, now
+    from ringspot.core.utils import new_id, now
 
     sample_id = new_id()
     folder = data_path / "samples" / sample_id
@@ -125,8 +125,8 @@ def put_sample(db, data_path: Path) -> str:
 
 
 def spades_alone(reads: list[Path], work: Path, proc: int, mem_gb: int) -> float:
-    from viroscope.bio import runner
-    from viroscope.bio.nuvs import spades_argv
+    from ringspot.bio import runner
+    from ringspot.bio.nuvs import spades_argv
 
     out = work / "spades-alone"
     shutil.rmtree(out, ignore_errors=True)
@@ -137,7 +137,7 @@ def spades_alone(reads: list[Path], work: Path, proc: int, mem_gb: int) -> float
 
 def reads_nuvs_assembles(work: Path, index_prefix: Path, proc: int) -> list[Path]:
     """The reads the job hands to SPAdes, made the same way: trimmed, eliminated, pairs reunited."""
-    from viroscope.bio import nuvs
+    from ringspot.bio import nuvs
 
     trimmed = nuvs.trim_reads(READS, work / "trimmed", library_type="normal", max_length=151, proc=proc)
     nuvs.number_reads(trimmed, work / "numbered.fq")
@@ -149,12 +149,12 @@ def reads_nuvs_assembles(work: Path, index_prefix: Path, proc: int) -> list[Path
 
 
 def nuvs_end_to_end(proc: int, mem_gb: int) -> None:
-    from viroscope.core.db import connect
+    from ringspot.core.db import connect
 
     with Services("nuvs") as services:
         port = free_port()
         data_path = services.path / "data"
-        env = stack_env(services, port, VIROSCOPE_PROC=str(proc), VIROSCOPE_MEM_GB=str(mem_gb))
+        env = stack_env(services, port, RINGSPOT_PROC=str(proc), RINGSPOT_MEM_GB=str(mem_gb))
         db = connect(env["MONGODB_URI"])
         user_id, key = bench_user(db)
         ref_id, _ = put_reference_and_index(db, data_path)
@@ -209,8 +209,8 @@ def nuvs_end_to_end(proc: int, mem_gb: int) -> None:
 
 
 def orfs_and_hmmscan(proc: int) -> None:
-    from viroscope.bio.hmmer import hmmpress, hmmscan, parse_tblout
-    from viroscope.bio.orfs import process_contigs, read_fasta, write_orfs_fasta
+    from ringspot.bio.hmmer import hmmpress, hmmscan, parse_tblout
+    from ringspot.bio.orfs import process_contigs, read_fasta, write_orfs_fasta
 
     with SCAFFOLDS.open() as handle:
         records = list(read_fasta(handle))
@@ -241,7 +241,7 @@ def orfs_and_hmmscan(proc: int) -> None:
 
 def main() -> None:
     proc = min(2, os.cpu_count() or 1)
-    mem_gb = int(os.environ.get("VIROSCOPE_MEM_GB", 8))
+    mem_gb = int(os.environ.get("RINGSPOT_MEM_GB", 8))
     nuvs_end_to_end(proc, mem_gb)
     orfs_and_hmmscan(proc)
 

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from viroscope.bio import runner
-from viroscope.bio.hmmer import hmmpress, hmmscan, parse_tblout
-from viroscope.bio.orfs import process_contigs, read_fasta, write_orfs_fasta
+from ringspot.bio import runner
+from ringspot.bio.hmmer import hmmpress, hmmscan, parse_tblout
+from ringspot.bio.orfs import process_contigs, read_fasta, write_orfs_fasta
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SCAFFOLDS = DATA / "nuvs" / "scaffolds_paired.fa"

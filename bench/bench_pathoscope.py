@@ -1,7 +1,7 @@
 """pathoscope_bowtie end to end on the real process types, against the two raw bowtie2 passes.
 
 Starts a private nx-27017, Redis, the API under gunicorn and one ``analyses`` worker pool
-(``dramatiq viroscope.workers.app --queues analyses``, 2 bowtie2 threads), puts the plant-virus
+(``dramatiq ringspot.workers.app --queues analyses``, 2 bowtie2 threads), puts the plant-virus
 reference with a real default-isolate index and a sample in place, then times in one run:
 
 * the two raw mapping passes alone, each as bowtie2 is run by hand (``-S /dev/null``):
@@ -52,9 +52,9 @@ from tests.analyses_data import (  # noqa: E402
     insert_sample,
     load_otus,
 )
-from viroscope.bio import reference as reference_format  # noqa: E402
-from viroscope.core.analyses import load_results  # noqa: E402
-from viroscope.core.db import connect  # noqa: E402
+from ringspot.bio import reference as reference_format  # noqa: E402
+from ringspot.core.analyses import load_results  # noqa: E402
+from ringspot.core.db import connect  # noqa: E402
 
 MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 

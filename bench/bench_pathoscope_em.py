@@ -13,7 +13,7 @@ import resource
 import time
 from pathlib import Path
 
-from viroscope.bio.pathoscope import (
+from ringspot.bio.pathoscope import (
     build_matrix,
     calculate_coverage,
     compute_best_hit,

@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from viroscope.bio.fastq import count_records
-from viroscope.bio.quality import fastqc_report
+from ringspot.bio.fastq import count_records
+from ringspot.bio.quality import fastqc_report
 
-SHARED = Path(os.environ.get("VIROSCOPE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("RINGSPOT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 SOURCE = SHARED / "data" / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz"
 
 

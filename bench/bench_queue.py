@@ -225,10 +225,10 @@ def bookkeeping_cost(rounds: int = 200) -> None:
     """Where a message's bookkeeping time goes: the middleware's store calls, one at a time, here."""
     from pymongo import monitoring
 
-    from viroscope.core import processes
-    from viroscope.core.db import close_all, connect
-    from viroscope.core.settings import from_env
-    from viroscope.tasks.process import DbStore
+    from ringspot.core import processes
+    from ringspot.core.db import close_all, connect
+    from ringspot.core.settings import from_env
+    from ringspot.tasks.process import DbStore
 
     counter = command_counter()
     monitoring.register(counter)  # applies to clients created from now on
@@ -259,13 +259,13 @@ def main(count: int = 2000) -> None:
     with Services("queue") as services:
         base = services.database()
         redis_url = services.redis()
-        settings_env = {"MONGODB_URI": f"{base}/viroscope_bench", "REDIS_URL": redis_url, "BROKER_URL": redis_url,
+        settings_env = {"MONGODB_URI": f"{base}/ringspot_bench", "REDIS_URL": redis_url, "BROKER_URL": redis_url,
                         "DATA_PATH": str(services.path / "data")}
         os.environ.update(settings_env)  # before the actors bind to a broker
         env = {k: v for k, v in os.environ.items() if k not in TUNED_ENV}
 
-        from viroscope.core import processes
-        from viroscope.core.db import connect, ensure_indexes
+        from ringspot.core import processes
+        from ringspot.core.db import connect, ensure_indexes
 
         db = connect(settings_env["MONGODB_URI"])
         ensure_indexes(db)

@@ -31,7 +31,7 @@ os.environ["BROKER_URL"] = "stub"  # before any actor module binds to a broker
 
 from bench.services import ROOT, Services, percentile, run  # noqa: E402
 
-SHARED = Path(os.environ.get("VIROSCOPE_SHARED", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("RINGSPOT_SHARED", ROOT.parent / "shared"))
 PLANT_VIRUSES = SHARED / "data" / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
 REQUESTS = 200
 
@@ -65,11 +65,11 @@ def main() -> None:
 
         import dramatiq
 
-        from viroscope.api import create_app
-        from viroscope.core import auth
-        from viroscope.core.db import close_all, connect
-        from viroscope.core.otus import get_joined_otu
-        from viroscope.core.settings import from_env
+        from ringspot.api import create_app
+        from ringspot.core import auth
+        from ringspot.core.db import close_all, connect
+        from ringspot.core.otus import get_joined_otu
+        from ringspot.core.settings import from_env
 
         app = create_app(from_env())
         db = connect(os.environ["MONGODB_URI"])

@@ -7,8 +7,8 @@ finishes a process document around it, as for every real operation; ``noop_bare`
 process id, so it measures the broker and dramatiq alone.
 """
 
-from viroscope.tasks.process import actor
-from viroscope.workers.broker import configure
+from ringspot.tasks.process import actor
+from ringspot.workers.broker import configure
 
 broker = configure()
 

@@ -81,7 +81,7 @@ def _raise_terminated(signum, frame):
 
 class Services:
     def __init__(self, name: str):
-        self.tmp = tempfile.TemporaryDirectory(prefix=f"viroscope-{name}-")
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"ringspot-{name}-")
         self.path = Path(self.tmp.name)
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
@@ -213,8 +213,8 @@ def stack_env(services: Services, port: int, **extra: str) -> dict:
     """The environment of a private API and its workers: this run's database, Redis and file store."""
     mongo, redis_url = services.database(), services.redis()
     env = {**os.environ, "MONGODB_URI": f"{mongo}/bench", "REDIS_URL": redis_url, "BROKER_URL": redis_url,
-           "DATA_PATH": str(services.path / "data"), "VIROSCOPE_PORT": str(port),
-           "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}", "VIROSCOPE_PROC": "2", **extra}
+           "DATA_PATH": str(services.path / "data"), "RINGSPOT_PORT": str(port),
+           "RINGSPOT_API_URL": f"http://127.0.0.1:{port}", "RINGSPOT_PROC": "2", **extra}
     env.pop("PYTHONPATH", None)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
@@ -222,22 +222,22 @@ def stack_env(services: Services, port: int, **extra: str) -> dict:
 
 def start_web(services: Services, env: dict, cwd: Path) -> None:
     """The API as the Procfile's ``web`` line runs it (2 workers x 4 threads)."""
-    port = int(env["VIROSCOPE_PORT"])
+    port = int(env["RINGSPOT_PORT"])
     services.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
-                           f"127.0.0.1:{port}", "viroscope.api:create_app()"], env=env, cwd=cwd)
+                           f"127.0.0.1:{port}", "ringspot.api:create_app()"], env=env, cwd=cwd)
     services.wait_port("web", port)
 
 
 def start_worker(services: Services, env: dict, cwd: Path, *queues: str, name: str = "worker", nice: int = 0) -> None:
     """One worker pool (1 process, 1 thread) on ``queues``; ``name`` names the service and its log,
     so several pools can run side by side; ``nice`` as the Procfile gives tool-heavy pools."""
-    services.start(name, ["nice", "-n", str(nice), str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes",
+    services.start(name, ["nice", "-n", str(nice), str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes",
                           "1", "--threads", "1", "--queues", *queues], env=env, cwd=cwd)
 
 
 def bench_user(db) -> tuple[str, str]:
     """An administrator with an API key holding every permission: (user id, raw key)."""
-    from viroscope.core import auth
+    from ringspot.core import auth
 
     auth.create_user(db, "bench", "bench-password-1", administrator=True)
     _, key = auth.create_api_key(db, db.users.find_one({"_id": "bench"}), "bench", {p: True for p in auth.PERMISSIONS})

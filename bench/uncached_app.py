@@ -3,8 +3,8 @@
     gunicorn "bench.uncached_app:create_app()"
 """
 
-from viroscope.core import auth
+from ringspot.core import auth
 
 auth.API_KEY_CACHE_SECONDS = 0.0  # every request checks its key in the database again
 
-from viroscope.api import create_app  # noqa: E402,F401
+from ringspot.api import create_app  # noqa: E402,F401

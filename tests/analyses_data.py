@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from viroscope.bio import reference as reference_format
-from viroscope.core.utils import new_id, now
+from ringspot.bio import reference as reference_format
+from ringspot.core.utils import new_id, now
 
 #: ``../shared/data`` (also read by ``bench/bench_pathoscope.py``, hence no conftest import here).
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

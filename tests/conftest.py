@@ -24,10 +24,10 @@ import pymongo
 import pytest
 from werkzeug.serving import make_server
 
-from viroscope.core import auth
-from viroscope.core.db import close_all
-from viroscope.core.settings import from_env
-from viroscope.core.utils import new_id
+from ringspot.core import auth
+from ringspot.core.db import close_all
+from ringspot.core.settings import from_env
+from ringspot.core.utils import new_id
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -87,7 +87,7 @@ def start_rabbitmq(tmp: Path) -> tuple[subprocess.Popen, int]:
     (tmp / "rabbitmq-env.conf").write_text("")
     (tmp / "enabled_plugins").write_text("[].\n")
     env = {
-        **os.environ, "HOME": str(tmp), "RABBITMQ_NODENAME": f"viroscope{port}@localhost",
+        **os.environ, "HOME": str(tmp), "RABBITMQ_NODENAME": f"ringspot{port}@localhost",
         "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
         "RABBITMQ_CONFIG_FILE": str(tmp / "rabbitmq.conf"), "RABBITMQ_CONF_ENV_FILE": str(tmp / "rabbitmq-env.conf"),
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(tmp / "enabled_plugins"), "RABBITMQ_MNESIA_BASE": str(tmp / "mnesia"),
@@ -133,9 +133,9 @@ def settings(database_server, tmp_path, monkeypatch):
     env = {
         "MONGODB_URI": f"{database_server}/{name}",
         "DATA_PATH": str(tmp_path / "data"),
-        "VIROSCOPE_HEARTBEAT_TIMEOUT": "5",
+        "RINGSPOT_HEARTBEAT_TIMEOUT": "5",
         # Jobs reach the API only where a test serves it (``live_server``); never a stray server.
-        "VIROSCOPE_API_URL": "http://127.0.0.1:1",
+        "RINGSPOT_API_URL": "http://127.0.0.1:1",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -147,14 +147,14 @@ def settings(database_server, tmp_path, monkeypatch):
 
 @pytest.fixture
 def db(settings):
-    from viroscope.core.db import connect
+    from ringspot.core.db import connect
 
     return connect(settings.mongodb_uri)
 
 
 @pytest.fixture
 def app(settings):
-    from viroscope.api import create_app
+    from ringspot.api import create_app
 
     return create_app(settings)
 
@@ -187,7 +187,7 @@ def live_server(app, settings, monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("VIROSCOPE_API_URL", url)
+    monkeypatch.setenv("RINGSPOT_API_URL", url)
     yield url
     server.shutdown()
 

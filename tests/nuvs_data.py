@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from viroscope.bio import orfs
-from viroscope.core.utils import new_id, now
+from ringspot.bio import orfs
+from ringspot.core.utils import new_id, now
 
 from .conftest import DATA
 

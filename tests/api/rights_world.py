@@ -16,8 +16,8 @@ from pathlib import Path
 
 import dramatiq
 
-from viroscope.core import auth, processes
-from viroscope.core.hmms import STATUS_ID
+from ringspot.core import auth, processes
+from ringspot.core.hmms import STATUS_ID
 
 from ..analyses_data import GLRAV1_READS, insert_index, insert_sample, insert_subtraction
 

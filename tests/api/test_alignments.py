@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from viroscope.core.utils import new_id, now
-from viroscope.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
+from ringspot.core.utils import new_id, now
+from ringspot.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
 from ..analyses_data import GLRAV1_READS, SMALL_REFERENCE, insert_otus, insert_reference, insert_sample, load_otus
 

@@ -11,11 +11,11 @@ import dramatiq
 import numpy as np
 import pytest
 
-from viroscope.core import analyses as core_analyses
-from viroscope.core import hmms
-from viroscope.core import otus as core_otus
-from viroscope.core.utils import new_id
-from viroscope.tasks import analyses as analysis_tasks  # noqa: F401  (binds actors to the stub broker first)
+from ringspot.core import analyses as core_analyses
+from ringspot.core import hmms
+from ringspot.core import otus as core_otus
+from ringspot.core.utils import new_id
+from ringspot.tasks import analyses as analysis_tasks  # noqa: F401  (binds actors to the stub broker first)
 
 from ..analyses_data import (
     GLRAV1_READS,

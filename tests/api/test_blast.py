@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from viroscope.core import processes
-from viroscope.tasks import blast as blast_tasks  # noqa: F401  (binds actors to the stub broker first)
+from ringspot.core import processes
+from ringspot.tasks import blast as blast_tasks  # noqa: F401  (binds actors to the stub broker first)
 
 from ..analyses_data import GLRAV1_READS, insert_sample
 from ..nuvs_data import insert_nuvs_analysis
@@ -123,7 +123,7 @@ def test_a_body_with_fields_is_422(world):
 
 
 def test_local_backend_is_recorded_when_configured(world, db, settings, app):
-    app.extensions["viroscope.settings"] = settings.with_(blast_backend="local")
+    app.extensions["ringspot.settings"] = settings.with_(blast_backend="local")
     record = put(world["owner"], world["analysis"]["_id"], 0).json
     assert record["backend"] == "local"
     process = processes.get_process_or_404(db, record["process"]["id"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.reference_helpers import CHANGE_FIELDS, add_otu, create_ref
-from viroscope.core.otus import get_joined_otu, patch_otu_to_version, patch_with_history
-from viroscope.core.utils import to_json
+from ringspot.core.otus import get_joined_otu, patch_otu_to_version, patch_with_history
+from ringspot.core.utils import to_json
 
 RIGHTS = ("build", "modify", "modify_otu", "remove")
 

@@ -8,9 +8,9 @@ import gzip
 import pytest
 
 from tests.conftest import DATA
-from viroscope.core import hmms, processes
-from viroscope.core.utils import now
-from viroscope.tasks import hmms as hmm_tasks  # noqa: F401  (binds actors to the stub broker first)
+from ringspot.core import hmms, processes
+from ringspot.core.utils import now
+from ringspot.tasks import hmms as hmm_tasks  # noqa: F401  (binds actors to the stub broker first)
 
 HMM7 = DATA / "hmm" / "hmm7"
 

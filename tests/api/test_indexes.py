@@ -3,7 +3,7 @@
 import pytest
 
 from tests.reference_helpers import EXAMPLE, import_ref, wait_process
-from viroscope.core import indexes, processes
+from ringspot.core import indexes, processes
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def job_key(db, job_id):
     # The raw key only exists in the message; re-key the job so the test can act as it.
     import secrets
 
-    from viroscope.core.auth import hash_token
+    from ringspot.core.auth import hash_token
 
     key = secrets.token_hex(32)
     db.processes.update_one({"_id": job_id}, {"$set": {"key": hash_token(key)}})

@@ -2,8 +2,8 @@
 
 import pytest
 
-from viroscope.core import processes
-from viroscope.core.utils import ago
+from ringspot.core import processes
+from ringspot.core.utils import ago
 
 
 @pytest.fixture

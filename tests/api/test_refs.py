@@ -19,9 +19,9 @@ from tests.reference_helpers import (
     upload,
     wait_process,
 )
-from viroscope.bio.reference import validate_reference
-from viroscope.core import auth
-from viroscope.core.utils import now
+from ringspot.bio.reference import validate_reference
+from ringspot.core import auth
+from ringspot.core.utils import now
 
 RIGHTS = ("build", "modify", "modify_otu", "remove")
 
@@ -335,7 +335,7 @@ def test_remove_keeps_what_analyses_used(admin, db, ref, stub_worker):
     assert db.indexes.find_one({"_id": "idx2"}) is None
     assert db.otus.count_documents({"reference.id": ref["id"]}) == 0
     assert db.history.count_documents({"otu.id": unused["id"]}) == 0
-    from viroscope.core.otus import patch_otu_to_version
+    from ringspot.core.otus import patch_otu_to_version
 
     rebuilt = patch_otu_to_version(db, used["id"], used["version"])
     assert rebuilt["name"] == "Used virus"

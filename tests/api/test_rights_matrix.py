@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from viroscope.core import processes
+from ringspot.core import processes
 
 PUBLIC = {("POST", "/api/account/login"), ("GET", "/api/openapi.json")}
 
@@ -96,7 +96,7 @@ def test_administration_needs_an_administrator(app, plain_user, prefix):
 
 from dataclasses import dataclass, field  # noqa: E402
 
-from viroscope.core.auth import PERMISSIONS  # noqa: E402
+from ringspot.core.auth import PERMISSIONS  # noqa: E402
 
 from .rights_world import REFERENCE_RIGHTS, World  # noqa: E402
 

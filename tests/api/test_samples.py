@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from viroscope.core import processes
-from viroscope.core.utils import new_id, now
-from viroscope.workers import queues
+from ringspot.core import processes
+from ringspot.core.utils import new_id, now
+from ringspot.workers import queues
 
 from ..conftest import DATA
 

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from viroscope.core import auth
+from ringspot.core import auth
 
 EXAMPLES_PER_OPERATION = 5
 #: Credentials are supplied on purpose, so the auth-probing checks do not apply.

@@ -44,7 +44,7 @@ def test_empty_file_is_400_and_leaves_nothing(uploader, settings, db):
 
 
 def test_file_over_the_limit_is_413_and_leaves_nothing(uploader, app, settings, db):
-    app.extensions["viroscope.settings"] = settings.with_(max_upload_bytes=1000)
+    app.extensions["ringspot.settings"] = settings.with_(max_upload_bytes=1000)
     response = upload(uploader, b"A" * 5000)
     assert response.status_code == 413
     assert "1000 bytes" in response.json["message"]

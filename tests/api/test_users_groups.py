@@ -4,7 +4,7 @@ import pytest
 
 
 def test_first_administrator_comes_from_settings(settings, monkeypatch, db):
-    from viroscope.api import create_app
+    from ringspot.api import create_app
 
     create_app(settings.with_(admin_user="boss", admin_password="correct-horse"))
     user = db.users.find_one({"_id": "boss"})

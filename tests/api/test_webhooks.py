@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from viroscope.core import events, processes
+from ringspot.core import events, processes
 
 from ..conftest import wait_for
 
@@ -54,8 +54,8 @@ def test_delivery_is_signed_with_the_secret(admin, receiver, stub_worker, db):
     wait_for(lambda: receiver.received, message="a delivery")
     headers, body = receiver.received[0]
     expected = "sha256=" + hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
-    assert headers["X-Viroscope-Signature"] == expected
-    assert headers["X-Viroscope-Event"] == "process.complete"
+    assert headers["X-Ringspot-Signature"] == expected
+    assert headers["X-Ringspot-Event"] == "process.complete"
     payload = json.loads(body)
     assert payload["data"]["process"]["id"] == doc["_id"] and payload["data"]["process"]["state"] == "complete"
     deliveries = wait_for(lambda: (d := admin.get(f"/api/webhooks/{hook['id']}/deliveries").json)["documents"][0]["state"] == "delivered" and d)

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from viroscope.bio import alignments
-from viroscope.bio.alignments import AlignmentTable, mapped_refs, remove_reads
-from viroscope.bio.pathoscope import eliminate_subtraction, read_sam, read_vta
+from ringspot.bio import alignments
+from ringspot.bio.alignments import AlignmentTable, mapped_refs, remove_reads
+from ringspot.bio.pathoscope import eliminate_subtraction, read_sam, read_vta
 
 from ..conftest import DATA
 

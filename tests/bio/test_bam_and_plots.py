@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from viroscope.bio import bam, plots
-from viroscope.bio.bam import depth_and_statistics
-from viroscope.bio.plots import coverage_plot, coverage_title
+from ringspot.bio import bam, plots
+from ringspot.bio.bam import depth_and_statistics
+from ringspot.bio.plots import coverage_plot, coverage_title
 
 HEADER = "@HD\tVN:1.6\tSO:unsorted\n@SQ\tSN:g1\tLN:40\n"
 #: name, flag, pos, CIGAR, NM: soft clips, an insertion, a deletion, a skip, a secondary,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
-from viroscope.bio import blast, runner
-from viroscope.bio.blast import (
+from ringspot.bio import blast, runner
+from ringspot.bio.blast import (
     blastn_local,
     check_params,
     format_blast_content,

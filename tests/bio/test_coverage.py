@@ -10,8 +10,8 @@ from operator import itemgetter
 
 import numpy as np
 
-from viroscope.bio import coverage
-from viroscope.bio.coverage import (
+from ringspot.bio import coverage
+from ringspot.bio.coverage import (
     coverage_to_coordinates,
     effective_areas,
     median_depth,

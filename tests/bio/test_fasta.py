@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from viroscope.bio import fasta
-from viroscope.bio.fasta import (
+from ringspot.bio import fasta
+from ringspot.bio.fasta import (
     Header,
     nucleotide_composition,
     read_fasta,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from viroscope.bio import fastq
-from viroscope.bio.fastq import (
+from ringspot.bio import fastq
+from ringspot.bio.fastq import (
     count_and_validate_pair,
     count_records,
     gzip_copy,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from viroscope.bio import hmmer, runner
-from viroscope.bio.hmmer import (
+from ringspot.bio import hmmer, runner
+from ringspot.bio.hmmer import (
     attach_hits,
     hmmpress,
     hmmscan,
@@ -24,7 +24,7 @@ from viroscope.bio.hmmer import (
     validate_annotations,
     validate_profiles,
 )
-from viroscope.bio.orfs import process_contigs, read_fasta, write_orfs_fasta
+from ringspot.bio.orfs import process_contigs, read_fasta, write_orfs_fasta
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 HMM7 = DATA / "hmm" / "hmm7"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from viroscope.bio import nuvs, runner
-from viroscope.bio.nuvs import (
+from ringspot.bio import nuvs, runner
+from ringspot.bio.nuvs import (
     count_reads,
     eliminate_reads,
     iter_reads,

@@ -1,5 +1,5 @@
 """NuVs ORFs: translation, six-frame stop-to-stop search checked against an independent
-Biopython implementation, the contig list, the ORF FASTA and ``viroscope orfs``."""
+Biopython implementation, the contig list, the ORF FASTA and ``ringspot orfs``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from Bio.SeqIO.FastaIO import SimpleFastaParser
 from Bio.SeqRecord import SeqRecord
 from click.testing import CliRunner
 
-from viroscope.bio import orfs
-from viroscope.bio.orfs import (
+from ringspot.bio import orfs
+from ringspot.bio.orfs import (
     find_orfs,
     process_contigs,
     read_fasta,
@@ -28,7 +28,7 @@ from viroscope.bio.orfs import (
     translate,
     write_orfs_fasta,
 )
-from viroscope.cli.orfs import orfs as orfs_command
+from ringspot.cli.orfs import orfs as orfs_command
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 NUVS = DATA / "nuvs"
@@ -245,7 +245,7 @@ def test_doctests_pass():
     assert doctest.testmod(orfs).failed == 0
 
 
-# viroscope orfs
+# ringspot orfs
 
 
 def test_cli_writes_the_contig_list_without_hits(tmp_path):

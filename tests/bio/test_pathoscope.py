@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viroscope.bio import pathoscope
-from viroscope.bio.pathoscope import (
+from ringspot.bio import pathoscope
+from ringspot.bio.pathoscope import (
     REPORT_HEADER,
     BestHits,
     EmResult,

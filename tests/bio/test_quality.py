@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viroscope.bio import quality
-from viroscope.bio.quality import (
+from ringspot.bio import quality
+from ringspot.bio.quality import (
     base_groups,
     fastqc_report,
     merge_quality_documents,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from Bio import SeqIO
 
-from viroscope.bio import reference
-from viroscope.bio.reference import (
+from ringspot.bio import reference
+from ringspot.bio.reference import (
     ReferenceFileError,
     blocking_issues,
     default_isolate,

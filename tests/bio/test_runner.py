@@ -3,7 +3,7 @@
 import subprocess
 import time
 
-from viroscope.bio.runner import kill_tools_using
+from ringspot.bio.runner import kill_tools_using
 
 from ..conftest import wait_for
 

@@ -1,5 +1,5 @@
-"""``viroscope alignments create|await|get|list|plot`` against a running server (``live_server`` and an
-in-thread worker), configured as a user would: ``VIROSCOPE_URL`` and ``VIROSCOPE_API_KEY=user:key``."""
+"""``ringspot alignments create|await|get|list|plot`` against a running server (``live_server`` and an
+in-thread worker), configured as a user would: ``RINGSPOT_URL`` and ``RINGSPOT_API_KEY=user:key``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from matplotlib import image as mpimg
 
-from viroscope.cli import main
-from viroscope.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
+from ringspot.cli import main
+from ringspot.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
 from ..analyses_data import (
     RPRSV_READS,
@@ -32,9 +32,9 @@ def rprsv_otu():
 
 @pytest.fixture
 def cli(db, settings, admin, rprsv_otu, live_server, stub_worker, monkeypatch):
-    """Run ``viroscope ...`` as the administrator against the live server."""
-    monkeypatch.setenv("VIROSCOPE_URL", live_server)
-    monkeypatch.setenv("VIROSCOPE_API_KEY", f"admin:{admin.key}")
+    """Run ``ringspot ...`` as the administrator against the live server."""
+    monkeypatch.setenv("RINGSPOT_URL", live_server)
+    monkeypatch.setenv("RINGSPOT_API_KEY", f"admin:{admin.key}")
 
     def invoke(*args):
         return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
@@ -77,7 +77,7 @@ def test_create_await_get_and_plot(cli, world, tmp_path):
     out = tmp_path / "rprsv.png"
     result = cli("alignments", "plot", alignment_id, "--out", out)
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == str(out)  # only the path: `open $(viroscope alignments plot ID)`
+    assert result.stdout.strip() == str(out)  # only the path: `open $(ringspot alignments plot ID)`
     pixels = mpimg.imread(out)
     assert pixels.shape[:2] == (300, 1000)
     assert len(np.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)) > 1

@@ -1,4 +1,4 @@
-"""``viroscope pathoscope``: offline reassignment from VTA or SAM files."""
+"""``ringspot pathoscope``: offline reassignment from VTA or SAM files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from viroscope.cli.pathoscope import pathoscope
+from ringspot.cli.pathoscope import pathoscope
 
 DATA = Path("/work/shared/data/pathoscope")
 COMMON = ["--ref-lengths", str(DATA / "ref_lengths.json"), "--index", str(DATA / "index_fixture.json")]

@@ -8,8 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from viroscope.cli import main
-from viroscope.tasks import analyses, indexes, references, samples  # noqa: F401  (bind actors to the stub broker)
+from ringspot.cli import main
+from ringspot.tasks import analyses, indexes, references, samples  # noqa: F401  (bind actors to the stub broker)
 
 from ..conftest import DATA
 
@@ -19,9 +19,9 @@ GRAPEVINE_READS = DATA / "samples" / "glrav1-grapevine-125reads.fq.gz"
 
 @pytest.fixture
 def cli(admin, live_server, stub_worker, monkeypatch, tmp_path):
-    monkeypatch.setenv("VIROSCOPE_URL", live_server)
-    monkeypatch.setenv("VIROSCOPE_API_KEY", f"admin:{admin.key}")
-    monkeypatch.setenv("VIROSCOPE_CONFIG", str(tmp_path / "none.json"))
+    monkeypatch.setenv("RINGSPOT_URL", live_server)
+    monkeypatch.setenv("RINGSPOT_API_KEY", f"admin:{admin.key}")
+    monkeypatch.setenv("RINGSPOT_CONFIG", str(tmp_path / "none.json"))
 
     def invoke(*args):
         return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
@@ -66,7 +66,7 @@ def test_api_errors_are_one_line_and_exit_1(cli):
 
 
 def test_missing_key_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.delenv("VIROSCOPE_API_KEY", raising=False)
-    monkeypatch.setenv("VIROSCOPE_CONFIG", str(tmp_path / "none.json"))
+    monkeypatch.delenv("RINGSPOT_API_KEY", raising=False)
+    monkeypatch.setenv("RINGSPOT_CONFIG", str(tmp_path / "none.json"))
     result = CliRunner().invoke(main, ["processes", "list"])
     assert result.exit_code == 1 and "no API key" in result.output

@@ -1,4 +1,4 @@
-"""``viroscope up`` runs every Procfile process type on one machine and stops them all."""
+"""``ringspot up`` runs every Procfile process type on one machine and stops them all."""
 
 import os
 import signal
@@ -13,11 +13,11 @@ from ..conftest import ROOT, VENV_BIN, free_port, wait_port
 def test_up_runs_the_procfile_and_stops_cleanly(database_server, redis_server, tmp_path):
     port = free_port()
     env = {**os.environ, "MONGODB_URI": f"{database_server}/up_test", "REDIS_URL": redis_server,
-           "BROKER_URL": redis_server, "DATA_PATH": str(tmp_path / "data"), "VIROSCOPE_PORT": str(port)}
+           "BROKER_URL": redis_server, "DATA_PATH": str(tmp_path / "data"), "RINGSPOT_PORT": str(port)}
     env.pop("VIRTUAL_ENV", None)
-    env["PATH"] = "/usr/bin:/bin"  # as when the command is run as .venv/bin/viroscope, not activated
+    env["PATH"] = "/usr/bin:/bin"  # as when the command is run as .venv/bin/ringspot, not activated
     log = open(tmp_path / "up.log", "wb")
-    up = subprocess.Popen([str(VENV_BIN / "viroscope"), "up"], cwd=ROOT, env=env, stdout=log,
+    up = subprocess.Popen([str(VENV_BIN / "ringspot"), "up"], cwd=ROOT, env=env, stdout=log,
                           stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_port(port, timeout=60)

@@ -10,8 +10,8 @@ from pathlib import Path
 import bson
 import pytest
 
-from viroscope.core import diff as diff_module
-from viroscope.core.diff import diff_otus, patch_back
+from ringspot.core import diff as diff_module
+from ringspot.core.diff import diff_otus, patch_back
 
 REFERENCE = Path("/work/shared/data/reference/example-20otus.reference.json.gz")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[2] / "viroscope"
+SOURCE = Path(__file__).resolve().parents[2] / "ringspot"
 FORBIDDEN = {
     r'"\$push"': "append sub-documents with core.db.append/update_array",
     r'"\$addToSet"': "use core.db.update_array",

@@ -1,7 +1,7 @@
 """Every query shape ``core/`` relies on, run against each wire-compatible server we support.
 
 nx-27017 is the embedded default, SecantusDB a second implementation, and a real MongoDB
-when ``MONGODB_URI`` names one (set ``VIROSCOPE_CONTRACT_MONGODB_URI``). A shape that one
+when ``MONGODB_URI`` names one (set ``RINGSPOT_CONTRACT_MONGODB_URI``). A shape that one
 server gets wrong fails here rather than as a subtle bug in a feature.
 """
 
@@ -14,9 +14,9 @@ import pymongo
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from viroscope.core.db import any_of, append, update_array
-from viroscope.core.pagination import paginate
-from viroscope.core.utils import ago, new_id, now, to_json
+from ringspot.core.db import any_of, append, update_array
+from ringspot.core.pagination import paginate
+from ringspot.core.utils import ago, new_id, now, to_json
 
 from ..conftest import VENV_BIN, free_port, wait_port
 
@@ -35,7 +35,7 @@ def secantus_server(tmp_path_factory):
     proc.wait(10)
 
 
-SERVERS = ["nx-27017", "secantusdb"] + (["mongodb"] if os.environ.get("VIROSCOPE_CONTRACT_MONGODB_URI") else [])
+SERVERS = ["nx-27017", "secantusdb"] + (["mongodb"] if os.environ.get("RINGSPOT_CONTRACT_MONGODB_URI") else [])
 
 
 @pytest.fixture(params=SERVERS)
@@ -45,7 +45,7 @@ def db(request):
     elif request.param == "secantusdb":
         uri = request.getfixturevalue("secantus_server")
     else:
-        uri = os.environ["VIROSCOPE_CONTRACT_MONGODB_URI"]
+        uri = os.environ["RINGSPOT_CONTRACT_MONGODB_URI"]
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
     name = f"contract_{new_id()}"
     yield client[name]

@@ -1,4 +1,4 @@
-"""The real process types: gunicorn API and Dramatiq workers on a real Redis, as `viroscope up` runs them."""
+"""The real process types: gunicorn API and Dramatiq workers on a real Redis, as `ringspot up` runs them."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 import pytest
 import requests
 
-from viroscope.core import auth
-from viroscope.core.db import connect
-from viroscope.core.utils import new_id
+from ringspot.core import auth
+from ringspot.core.db import connect
+from ringspot.core.utils import new_id
 
 from ..conftest import ROOT, VENV_BIN, free_port, wait_port
 
@@ -26,7 +26,7 @@ class Stack:
 
     def start_worker(self) -> subprocess.Popen:
         """One more worker pool on every queue, as a Procfile ``worker-*`` line would run it."""
-        worker = _start([str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1", "--threads", "2"],
+        worker = _start([str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes", "1", "--threads", "2"],
                         self.env, self.log)
         self.workers.append(worker)
         return worker
@@ -71,15 +71,15 @@ def running_stack(database_server: str, broker_url: str, tmp, **extra_env: str):
         "MONGODB_URI": f"{database_server}/{name}",
         "BROKER_URL": broker_url,
         "DATA_PATH": str(tmp / "data"),
-        "VIROSCOPE_PORT": str(port),
-        "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}",
+        "RINGSPOT_PORT": str(port),
+        "RINGSPOT_API_URL": f"http://127.0.0.1:{port}",
         **extra_env,
     }
     if broker_url.startswith("redis://"):
         env["REDIS_URL"] = broker_url
     log = open(tmp / "stack.log", "wb")
     web = _start([str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-                  "viroscope.api:create_app()"], env, log)
+                  "ringspot.api:create_app()"], env, log)
     db = connect(env["MONGODB_URI"])
     stack = Stack(f"http://127.0.0.1:{port}", env, db, env["DATA_PATH"], log)
     try:
@@ -100,5 +100,5 @@ def running_stack(database_server: str, broker_url: str, tmp, **extra_env: str):
 @pytest.fixture(scope="module")
 def stack(database_server, redis_server, tmp_path_factory):
     with running_stack(database_server, redis_server, tmp_path_factory.mktemp("stack"),
-                       VIROSCOPE_HEARTBEAT_TIMEOUT="10") as stack:
+                       RINGSPOT_HEARTBEAT_TIMEOUT="10") as stack:
         yield stack

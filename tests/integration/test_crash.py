@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from viroscope.core.analyses import RESULTS_FILE
+from ringspot.core.analyses import RESULTS_FILE
 
 from ..analyses_data import insert_sample, repeated_reads
 from ..conftest import wait_for

@@ -11,10 +11,10 @@ import pytest
 import redis
 import requests
 
-from viroscope.core import auth
-from viroscope.core.db import connect
-from viroscope.core.processes import FINISHED
-from viroscope.core.utils import new_id, now
+from ringspot.core import auth
+from ringspot.core.db import connect
+from ringspot.core.processes import FINISHED
+from ringspot.core.utils import new_id, now
 
 from ..conftest import DATA, ROOT, VENV_BIN, free_port, start_database, start_redis, wait_for, wait_port
 from .conftest import stop_process_group
@@ -51,7 +51,7 @@ class Services:
 
     def start_worker(self):
         """A worker pool on every queue, as a Procfile ``worker-*`` line runs it."""
-        self.worker = self.start([str(VENV_BIN / "dramatiq"), "viroscope.workers.app", "--processes", "1",
+        self.worker = self.start([str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes", "1",
                                   "--threads", "2"])
         return self.worker
 
@@ -74,13 +74,13 @@ def services(tmp_path_factory):
     services.env = {**os.environ, "MONGODB_URI": f"mongodb://127.0.0.1:{services.db_port}/faults",
                     "BROKER_URL": f"redis://127.0.0.1:{services.redis_port}/0",
                     "REDIS_URL": f"redis://127.0.0.1:{services.redis_port}/0",
-                    "DATA_PATH": str(tmp / "data"), "VIROSCOPE_PORT": str(port),
-                    "VIROSCOPE_API_URL": f"http://127.0.0.1:{port}"}
+                    "DATA_PATH": str(tmp / "data"), "RINGSPOT_PORT": str(port),
+                    "RINGSPOT_API_URL": f"http://127.0.0.1:{port}"}
     db = connect(services.env["MONGODB_URI"])
     auth.create_user(db, "admin", "hunter2hunter2", administrator=True)
     _, key = auth.create_api_key(db, db.users.find_one({"_id": "admin"}), "faults", {})
     services.web = services.start([str(VENV_BIN / "gunicorn"), "--workers", "1", "--threads", "4", "--bind",
-                                   f"127.0.0.1:{port}", "--access-logfile", "-", "viroscope.api:create_app()"])
+                                   f"127.0.0.1:{port}", "--access-logfile", "-", "ringspot.api:create_app()"])
     services.start_worker()
     wait_port(port)
     session = requests.Session()

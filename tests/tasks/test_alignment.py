@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from viroscope.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
+from ringspot.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
 from ..analyses_data import RPRSV_READS, insert_otus, insert_reference, insert_sample, load_otus, repeated_reads
 from ..conftest import wait_for
@@ -69,7 +69,7 @@ def download(admin, alignment: dict, name: str, folder: Path) -> Path:
 
 
 def test_rprsv_reads_align_to_rna1_with_figures_recounted_from_the_bam(admin, db, settings, world, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="viroscope.tasks.alignments")
+    caplog.set_level(logging.INFO, logger="ringspot.tasks.alignments")
     job, alignment = align(admin, db, world["sample"]["_id"], accession="NC_005266",
                            ref_id=world["reference"]["_id"])
     assert job["state"] == "complete", job["error"]
@@ -130,7 +130,7 @@ def test_rprsv_reads_align_to_rna1_with_figures_recounted_from_the_bam(admin, db
     job, again = align(admin, db, second["_id"], sequence_id=NC_005266)
     assert job["state"] == "complete", job["error"]
     assert 0 < again["statistics"]["mapped_reads"] < count
-    events = [r.getMessage().split()[0] for r in caplog.records if r.name == "viroscope.tasks.alignments"]
+    events = [r.getMessage().split()[0] for r in caplog.records if r.name == "ringspot.tasks.alignments"]
     assert events.count("alignment_index_built") == 1 and events.count("alignment_index_reused") == 1
     assert len(list(Path(settings.data_path, "cache", "alignment-refs").iterdir())) == 1
 

@@ -1,5 +1,5 @@
 """The blast actor through a real worker. NCBI: the real recorded replies served from a local HTTP
-server (``VIROSCOPE_BLAST_URL``), with the growing poll interval and every kind of broken reply;
+server (``RINGSPOT_BLAST_URL``), with the growing poll interval and every kind of broken reply;
 local: real ``blastn`` against a database built from the references' sequences."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from viroscope.bio import blast as bio_blast
-from viroscope.tasks import blast as blast_tasks
+from ringspot.bio import blast as bio_blast
+from ringspot.tasks import blast as blast_tasks
 
 from ..analyses_data import GLRAV1_READS, SMALL_REFERENCE, insert_otus, insert_reference, insert_sample, load_otus
 from ..conftest import wait_for
@@ -21,7 +21,7 @@ from ..nuvs_data import insert_nuvs_analysis
 @pytest.fixture
 def ncbi(monkeypatch):
     with NcbiReplay() as replay:
-        monkeypatch.setenv("VIROSCOPE_BLAST_URL", replay.url)
+        monkeypatch.setenv("RINGSPOT_BLAST_URL", replay.url)
         yield replay.replies
 
 
@@ -167,8 +167,8 @@ def test_a_second_request_replaces_the_first_result(admin, db, world, ncbi, paus
 
 @pytest.fixture
 def local(monkeypatch, app, settings):
-    monkeypatch.setenv("VIROSCOPE_BLAST_BACKEND", "local")
-    app.extensions["viroscope.settings"] = settings.with_(blast_backend="local")
+    monkeypatch.setenv("RINGSPOT_BLAST_BACKEND", "local")
+    app.extensions["ringspot.settings"] = settings.with_(blast_backend="local")
 
 
 def rprsv_and_small_reference(db) -> None:

@@ -39,7 +39,7 @@ def create_sample(user, db, name: str, files: list[tuple[str, bytes]], **fields)
 
 
 def independent_stats(*paths: Path) -> tuple[int, int, int, list[int]]:
-    """(reads, shortest, longest, FastQC's integer %GC per file), counted without viroscope."""
+    """(reads, shortest, longest, FastQC's integer %GC per file), counted without ringspot."""
     count, lengths, gcs = 0, [], []
     for path in paths:
         lines = gzip.decompress(path.read_bytes()).decode().splitlines()

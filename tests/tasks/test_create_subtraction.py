@@ -12,7 +12,7 @@ import pytest
 
 from tests.analyses_data import PLANT_REFERENCE, load_otus
 from tests.conftest import DATA, wait_for
-from viroscope.bio import reference as reference_format
+from ringspot.bio import reference as reference_format
 
 HOST = DATA / "subtraction" / "host.fa"
 BOWTIE2_FILES = [f"subtraction.{s}.bt2" for s in ("1", "2", "3", "4", "rev.1", "rev.2")]
@@ -39,7 +39,7 @@ def create_subtraction(user, db, name: str, file_name: str, content: bytes) -> t
 
 
 def composition(text: str) -> tuple[int, dict[str, float]]:
-    """Count and a/t/g/c/n shares of a FASTA, computed here without viroscope."""
+    """Count and a/t/g/c/n shares of a FASTA, computed here without ringspot."""
     lines = text.splitlines()
     counts = {letter: 0 for letter in "atgcn"}
     for line in lines:

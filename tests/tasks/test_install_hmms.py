@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, wait_for
-from viroscope.core import hmms
+from ringspot.core import hmms
 
 HMM7, HMM3 = DATA / "hmm" / "hmm7", DATA / "hmm" / "hmm3"
 HMM7_CLUSTERS = [2, 3, 4, 5, 8, 9, 10]

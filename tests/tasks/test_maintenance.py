@@ -1,8 +1,8 @@
 """The reaper fails processes whose worker died and whose message never came back."""
 
-from viroscope.core import processes
-from viroscope.core.utils import ago, now
-from viroscope.tasks.maintenance import reap_processes
+from ringspot.core import processes
+from ringspot.core.utils import ago, now
+from ringspot.tasks.maintenance import reap_processes
 
 
 def test_reaper_fails_abandoned_processes_only(db, settings):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from viroscope.bio import orfs as bio_orfs
-from viroscope.core import hmms
-from viroscope.tasks import analyses as analysis_tasks  # noqa: F401  (binds actors to the stub broker first)
-from viroscope.tasks import nuvs as nuvs_tasks
+from ringspot.bio import orfs as bio_orfs
+from ringspot.core import hmms
+from ringspot.tasks import analyses as analysis_tasks  # noqa: F401  (binds actors to the stub broker first)
+from ringspot.tasks import nuvs as nuvs_tasks
 
 from ..analyses_data import (
     HOST,
@@ -199,7 +199,7 @@ def test_vfam_step_attaches_hits_with_scores_in_their_own_columns(tmp_path):
     """The vfam step on the two recorded ORFs that hit hmm7 (vFam_9 and vFam_2)."""
     profiles = tmp_path / "profiles.hmm"
     profiles.write_bytes(gzip.decompress((DATA / "hmm" / "hmm7" / "profiles.hmm.gz").read_bytes()))
-    from viroscope.bio import hmmer
+    from ringspot.bio import hmmer
 
     hmmer.hmmpress(profiles)
     with open(DATA / "nuvs" / "vfam_input_orfs.fa") as handle:

@@ -16,17 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viroscope.bio import reference as reference_format
-from viroscope.bio.pathoscope import (
+from ringspot.bio import reference as reference_format
+from ringspot.bio.pathoscope import (
     eliminate_subtraction,
     read_sam,
     read_subtraction_scores,
     run_pathoscope,
 )
-from viroscope.core.analyses import load_results
-from viroscope.core.settings import from_env
-from viroscope.tasks import analyses  # noqa: F401  (binds the actor to the stub broker)
-from viroscope.tasks.cache import cached
+from ringspot.core.analyses import load_results
+from ringspot.core.settings import from_env
+from ringspot.tasks import analyses  # noqa: F401  (binds the actor to the stub broker)
+from ringspot.tasks.cache import cached
 
 from ..analyses_data import (
     GLRAV1_READS,
@@ -176,7 +176,7 @@ def fastq_names(data: bytes) -> list[str]:
 
 def test_rprsv_sample_finds_raspberry_ringspot_virus(admin, db, settings, world, plant, subtraction_files,
                                                      tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="viroscope.tasks.analyses")
+    caplog.set_level(logging.INFO, logger="ringspot.tasks.analyses")
     sample = insert_sample(db, settings.data_path, RPRSV_READS)
     analysis = run_analysis(admin, db, sample["_id"], world["reference"]["_id"], [])
     results = analysis["results"]
@@ -240,7 +240,7 @@ def test_rprsv_sample_finds_raspberry_ringspot_virus(admin, db, settings, world,
     second = run_analysis(admin, db, sample["_id"], world["reference"]["_id"], [rna1_host["_id"]])
     assert (isolate_index / "isolates.1.bt2").stat().st_mtime_ns == built
     assert len(list(Path(settings.data_path, "cache", "isolates").iterdir())) == 1
-    events = [r.getMessage().split()[0] for r in caplog.records if r.name == "viroscope.tasks.analyses"]
+    events = [r.getMessage().split()[0] for r in caplog.records if r.name == "ringspot.tasks.analyses"]
     assert events.count("isolate_index_built") == 1 and events.count("isolate_index_reused") == 1
     assert [e for e in events if e.startswith("index_ready")] == ["index_ready", "index_ready"]
     assert any("cached=True" in r.getMessage() for r in caplog.records if r.getMessage().startswith("index_ready"))

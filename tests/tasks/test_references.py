@@ -26,10 +26,10 @@ from tests.reference_helpers import (
     upload,
     wait_process,
 )
-from viroscope.bio.reference import validate_reference
-from viroscope.core import auth, reference_content
-from viroscope.core.settings import from_env
-from viroscope.core.utils import new_id
+from ringspot.bio.reference import validate_reference
+from ringspot.core import auth, reference_content
+from ringspot.core.settings import from_env
+from ringspot.core.utils import new_id
 
 SLUG = "virtool/ref-plant-viruses"
 
@@ -51,7 +51,7 @@ def test_import_creates_otus_sequences_and_history(admin, db, stub_worker):
     assert otu["isolates"][0]["id"] == "4pj29ivz" and otu["_id"] != "0b9f16ba"
     change = db.history.find_one({"_id": f"{otu['_id']}.0"})
     assert change["method_name"] == "import" and change["description"] == "Imported Hardenbergia virus A"
-    from viroscope.core.otus import get_joined_otu
+    from ringspot.core.otus import get_joined_otu
 
     assert change["diff"] == get_joined_otu(db, otu["_id"])
 
@@ -114,7 +114,7 @@ def test_broken_files_end_in_error_and_leave_nothing(admin, db, stub_worker, kin
 
 
 def test_a_redelivered_import_repeats_no_work(admin, db, stub_worker, stub_broker):
-    from viroscope.tasks import references as tasks
+    from ringspot.tasks import references as tasks
 
     ref, process = import_ref(admin, db, EXAMPLE.read_bytes())
     message = dict(ref_id=ref["id"], upload_id=ref["imported_from"]["id"], user_id="admin", process_id=process["_id"])
@@ -176,7 +176,7 @@ def release_v2() -> tuple[dict, str, str]:
 @pytest.fixture
 def releases(monkeypatch):
     server = ReleaseServer()
-    monkeypatch.setenv("VIROSCOPE_RELEASE_URL", server.url)
+    monkeypatch.setenv("RINGSPOT_RELEASE_URL", server.url)
     server.publish(SLUG, 1, "v1.0.0", EXAMPLE.read_bytes(), "2022-03-28T19:15:18Z")
     yield server
     server.close()
@@ -291,7 +291,7 @@ def test_a_missing_release_ends_in_error_and_leaves_nothing(admin, db, stub_work
 
 
 def test_an_unreachable_release_source_ends_in_error(admin, db, stub_worker, monkeypatch):
-    monkeypatch.setenv("VIROSCOPE_RELEASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("RINGSPOT_RELEASE_URL", "http://127.0.0.1:9")
     ref = create_ref(admin, name="Remote", remote_from=SLUG)
     process = wait_process(db, ref["process"]["id"])
     assert process["state"] == "error" and process["error"].startswith("Could not reach the release source")
@@ -312,14 +312,14 @@ def test_a_broken_release_file_ends_in_error(admin, db, stub_worker, releases):
 @pytest.fixture(scope="module")
 def plant(database_server, tmp_path_factory):
     """The plant-virus reference imported once, with its own database, app and worker."""
-    from viroscope.api import create_app
-    from viroscope.core.db import connect
+    from ringspot.api import create_app
+    from ringspot.core.db import connect
 
     patch = pytest.MonkeyPatch()
     name = f"t_{new_id()}"
     for key, value in {"MONGODB_URI": f"{database_server}/{name}",
                        "DATA_PATH": str(tmp_path_factory.mktemp("plant")),
-                       "VIROSCOPE_HEARTBEAT_TIMEOUT": "5"}.items():
+                       "RINGSPOT_HEARTBEAT_TIMEOUT": "5"}.items():
         patch.setenv(key, value)
     settings = from_env()
     app = create_app(settings)
@@ -378,7 +378,7 @@ def test_plant_viruses_clone(plant):
 
 
 def test_plant_viruses_export_and_reimport_to_identical_content(plant):
-    from viroscope.bio.reference import load_reference_file
+    from ringspot.bio.reference import load_reference_file
 
     first = plant.admin.get(f"/api/refs/{plant.ref['id']}/export").data
     exported = json.loads(gzip.decompress(first))

@@ -2,9 +2,9 @@
 
 import pytest
 
-from viroscope.core import processes
-from viroscope.tasks.transfer import finalize_once
-from viroscope.workers.jobclient import JobApiError, JobClient
+from ringspot.core import processes
+from ringspot.tasks.transfer import finalize_once
+from ringspot.workers.jobclient import JobApiError, JobClient
 
 from ..analyses_data import SMALL_REFERENCE, build_index_files, insert_index, insert_reference, load_otus
 

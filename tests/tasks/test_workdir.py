@@ -3,7 +3,7 @@
 import subprocess
 from pathlib import Path
 
-from viroscope.tasks.workdir import work_dir
+from ringspot.tasks.workdir import work_dir
 
 from ..conftest import wait_for
 

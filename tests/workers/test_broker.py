@@ -5,7 +5,7 @@ import time
 import dramatiq
 import pytest
 
-from viroscope.workers.broker import RecoveringRedisBroker
+from ringspot.workers.broker import RecoveringRedisBroker
 
 from ..conftest import start_redis, wait_for
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from viroscope.workers.jobclient import RETRY_FOR, JobApiError, JobClient
+from ringspot.workers.jobclient import RETRY_FOR, JobApiError, JobClient
 
 from ..conftest import free_port
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from viroscope.bio.runner import run as run_tool
-from viroscope.core import processes
-from viroscope.core.utils import ago, now
-from viroscope.tasks.process import StepFailed, actor, current
+from ringspot.bio.runner import run as run_tool
+from ringspot.core import processes
+from ringspot.core.utils import ago, now
+from ringspot.tasks.process import StepFailed, actor, current
 
 from ..conftest import wait_for
 
@@ -123,7 +123,7 @@ def test_message_of_a_live_run_is_never_run_twice(db, stub_worker, stub_broker):
 
 
 def test_a_claim_that_cannot_reach_the_database_waits_for_it(db, stub_worker, settings, monkeypatch, caplog):
-    caplog.set_level(logging.INFO, logger="viroscope.workers")
+    caplog.set_level(logging.INFO, logger="ringspot.workers")
     process_id = new_process(db)
     monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1/down")  # nothing listens there
     two_steps.send(process_id=process_id)

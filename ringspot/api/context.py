@@ -1,0 +1,19 @@
+"""Request-scoped access to the database, settings and the calling client."""
+
+from flask import current_app, g
+from pymongo.database import Database
+
+from ..core.auth import Client
+from ..core.settings import Settings
+
+
+def db() -> Database:
+    return current_app.extensions["ringspot.db"]
+
+
+def settings() -> Settings:
+    return current_app.extensions["ringspot.settings"]
+
+
+def client() -> Client:
+    return g.client

@@ -1,0 +1,188 @@
+"""Pathoscope's alignments between mapping and reassignment, and the FASTQ they come from.
+
+``map_isolates`` streams bowtie2's SAM into an :class:`AlignmentTable`: NumPy columns and
+two name lists, never the SAM text, so ``-k 100`` on millions of reads stays small. Each
+subtraction then drops alignments from the table (per alignment, ties eliminate: spec 1.4)
+and the reads it touched from the FASTQ; reassignment reads the table back as tuples.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import BinaryIO, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from .pathoscope import P_SCORE_CUTOFF, Alignment
+
+#: Rows per chunk of an AlignmentTable (5 columns x 8 bytes: 2.6 MB a chunk).
+CHUNK_ROWS = 1 << 16
+
+
+def mapped_refs(sam_lines: Iterable[bytes | str]) -> set[str]:
+    """Return the reference names that mapped lines of a SAM stream align to.
+
+    Skips ``@``/``#`` lines, unmapped lines (flag 4) and RNAME ``*``. The p_score cut-off
+    is not checked: a ``--local`` alignment scores ``AS >= 0`` and a read has at least one
+    base, so p_score = AS + length is never below 0.01.
+
+    >>> sorted(mapped_refs([b"@HD\\tVN:1.0\\n", b"r1\\t0\\tNC_2\\t5\\n", b"r2\\t4\\t*\\t0\\n",
+    ...                     b"r3\\t16\\tNC_1\\t9\\n", b"r4\\t256\\tNC_2\\t1\\n"]))
+    ['NC_1', 'NC_2']
+    """
+    refs: set[str] = set()
+    add = refs.add
+    for number, line in enumerate(sam_lines, 1):
+        if isinstance(line, str):
+            line = line.encode()
+        if not line.strip() or line[:1] in (b"@", b"#"):
+            continue
+        fields = line.split(b"\t", 3)
+        if len(fields) < 4:
+            raise ValueError(f"SAM line {number}: expected tab-separated fields, found {len(fields)}; is this SAM?")
+        try:
+            flag = int(fields[1])
+        except ValueError:
+            raise ValueError(f"SAM line {number}: FLAG {fields[1]!r} is not an integer; is this SAM?") from None
+        if not flag & 4 and fields[2] != b"*":
+            add(fields[2].decode())
+    return refs
+
+
+class AlignmentTable:
+    """Alignments in arrival order: read and reference indexes, position, SEQ length, p_score.
+
+    Rows live in chunks of NumPy columns, so :meth:`drain` can hand them back as tuples while
+    freeing them: the reassignment that reads them builds its own arrays, and the two never
+    need to be held whole at once.
+    """
+
+    def __init__(self, reads: list[str], refs: list[str], chunks: list[tuple[np.ndarray, ...]]):
+        self.reads, self.refs, self.chunks = reads, refs, chunks
+
+    @classmethod
+    def collect(cls, alignments: Iterable[Alignment], p_score_cutoff: float = P_SCORE_CUTOFF,
+                chunk_rows: int = CHUNK_ROWS) -> "AlignmentTable":
+        """Pack ``(read_id, ref_id, pos, length, p_score)`` tuples (a SAM stream) in one pass.
+
+        Reads and references are numbered by first appearance, alignments scoring below the
+        cut-off are left out.
+
+        >>> table = AlignmentTable.collect([("r1", "a", 1, 4, 10.0), ("r2", "b", 3, 4, 9.0),
+        ...                                 ("r1", "b", 2, 4, 12.0)], chunk_rows=2)
+        >>> len(table), table.reads, table.refs, len(table.chunks)
+        (3, ['r1', 'r2'], ['a', 'b'], 2)
+        """
+        reads: dict[str, int] = {}
+        refs: dict[str, int] = {}
+        chunks: list[tuple[np.ndarray, ...]] = []
+        columns = _empty_columns()
+        read_col, ref_col, pos_col, len_col, score_col = columns
+        for read_id, ref_id, pos, length, score in alignments:
+            if score < p_score_cutoff:
+                continue
+            read_col.append(reads.setdefault(read_id, len(reads)))
+            ref_col.append(refs.setdefault(ref_id, len(refs)))
+            pos_col.append(pos)
+            len_col.append(length)
+            score_col.append(score)
+            if len(score_col) == chunk_rows:
+                chunks.append(_to_chunk(columns))
+                columns = _empty_columns()
+                read_col, ref_col, pos_col, len_col, score_col = columns
+        if len(score_col):
+            chunks.append(_to_chunk(columns))
+        return cls(list(reads), list(refs), chunks)
+
+    def __len__(self) -> int:
+        return sum(len(chunk[0]) for chunk in self.chunks)
+
+    def __iter__(self) -> Iterator[Alignment]:
+        """The alignments again as tuples, in arrival order."""
+        for chunk in list(self.chunks):
+            yield from self._rows(chunk)
+
+    def drain(self) -> Iterator[Alignment]:
+        """Like iterating, but each chunk is let go once its rows are out; the table ends empty."""
+        while self.chunks:
+            yield from self._rows(self.chunks.pop(0))
+
+    def _rows(self, chunk: tuple[np.ndarray, ...]) -> Iterator[Alignment]:
+        reads, refs = self.reads, self.refs
+        for read, ref, pos, length, score in zip(*(column.tolist() for column in chunk)):
+            yield reads[read], refs[ref], pos, length, score
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns (names not counted)."""
+        return sum(column.nbytes for chunk in self.chunks for column in chunk)
+
+    def eliminate(self, subtraction_scores: Mapping[str, float]) -> set[str]:
+        """Drop every alignment its read scores at least as well on the host; return those reads.
+
+        Same rule as :func:`ringspot.bio.pathoscope.eliminate_subtraction`, on whole columns.
+
+        >>> table = AlignmentTable.collect([("r1", "a", 1, 4, 10.0), ("r2", "b", 3, 4, 9.0),
+        ...                                 ("r1", "b", 2, 4, 12.0)])
+        >>> sorted(table.eliminate({"r1": 10.0, "r9": 50.0}))
+        ['r1']
+        >>> list(table)
+        [('r2', 'b', 3, 4, 9.0), ('r1', 'b', 2, 4, 12.0)]
+        """
+        host = np.full(len(self.reads), -math.inf)
+        index = {name: i for i, name in enumerate(self.reads)} if subtraction_scores else {}
+        for read_id, score in subtraction_scores.items():
+            i = index.get(read_id)
+            if i is not None:
+                host[i] = score
+        subtracted: set[int] = set()
+        kept_chunks = []
+        for chunk in self.chunks:
+            read, score = chunk[0], chunk[4]
+            dropped = host[read] >= score
+            if dropped.any():
+                subtracted.update(np.unique(read[dropped]).tolist())
+                chunk = tuple(column[~dropped] for column in chunk)
+            if len(chunk[0]):
+                kept_chunks.append(chunk)
+        self.chunks = kept_chunks
+        return {self.reads[i] for i in subtracted}
+
+
+def _empty_columns() -> tuple[array, ...]:
+    return array("q"), array("q"), array("q"), array("q"), array("d")
+
+
+def _to_chunk(columns: tuple[array, ...]) -> tuple[np.ndarray, ...]:
+    return tuple(np.frombuffer(column, dtype=np.float64 if column.typecode == "d" else np.int64).copy()
+                 for column in columns)
+
+
+def remove_reads(source: BinaryIO, target: BinaryIO, read_ids: set[str]) -> tuple[int, int]:
+    """Copy FASTQ records whose read id (header up to whitespace) is not in ``read_ids``.
+
+    Returns ``(records kept, records removed)``. Ids compare like SAM QNAMEs, which end at
+    the first whitespace of the FASTQ header.
+
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> remove_reads(io.BytesIO(b"@r1 x\\nAC\\n+\\nII\\n@r2\\nGT\\n+\\nII\\n"), out, {"r1"})
+    (1, 1)
+    >>> out.getvalue()
+    b'@r2\\nGT\\n+\\nII\\n'
+    """
+    unwanted = {read_id.encode() for read_id in read_ids}
+    kept = removed = 0
+    lines = iter(source)
+    for header in lines:
+        record = [header, next(lines, b""), next(lines, b""), next(lines, b"")]
+        if not header.startswith(b"@") or not record[3]:
+            raise ValueError(f"FASTQ record {kept + removed + 1}: truncated or not FASTQ (header {header[:40]!r})")
+        name = header[1:].split(None, 1)[0] if header[1:].strip() else b""
+        if name in unwanted:
+            removed += 1
+        else:
+            target.writelines(record)
+            kept += 1
+    return kept, removed

@@ -1,0 +1,22 @@
+"""The ``ringspot`` command."""
+
+import click
+
+from .demo import demo
+from .orfs import orfs
+from .pathoscope import pathoscope
+from .remote import COMMANDS as REMOTE_COMMANDS
+from .scheduler import scheduler
+from .up import up
+
+
+@click.group()
+@click.option("--url", default=None, envvar="RINGSPOT_URL", help="Server URL (default http://127.0.0.1:9950).")
+@click.pass_context
+def main(ctx, url):
+    """ringspot: find viruses in sequencing data."""
+    ctx.obj = {"url": url}
+
+
+for command in (up, demo, scheduler, pathoscope, orfs, *REMOTE_COMMANDS):
+    main.add_command(command)

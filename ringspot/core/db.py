@@ -1,0 +1,115 @@
+"""Database access: one pymongo client per process, the indexes the queries need.
+
+The query subset every supported server honours (``tests/core/test_storage_contract.py``
+checks each shape against nx-27017 and SecantusDB):
+
+- Arrays of sub-documents are written whole with ``$set`` through ``update_array``:
+  nx-27017 stores a ``$push``-ed sub-document (and the rest of that array) as JSON strings.
+- Membership in an array of sub-documents is ``{"$or": [{"arr.id": v}, ...]}`` (``any_of``),
+  not ``{"arr.id": {"$in": [...]}}``, which nx-27017 never matches.
+- A boolean written by ``$set`` on a scalar path reads back from nx-27017 as 0/1: code
+  tests truthiness (never ``is True``) and ``utils.to_json`` restores ``BOOLEAN_FIELDS``.
+- Collection names avoid SQL keywords (``refs``, not ``references``).
+- String ``$regex``, no ``arrayFilters``, claims by conditional ``update_one``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import pymongo
+from pymongo.database import Database
+
+_clients: dict[str, pymongo.MongoClient] = {}
+_lock = threading.Lock()
+
+
+def connect(uri: str) -> Database:
+    """The database named in ``uri``; one client (and connection pool) per server per process."""
+    parts = urlsplit(uri)
+    server = urlunsplit(parts._replace(path="/"))
+    with _lock:
+        client = _clients.get(server)
+        if client is None:
+            client = pymongo.MongoClient(server, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, tz_aware=False)
+            _clients[server] = client
+    return client[parts.path.strip("/") or "ringspot"]
+
+
+def close_all() -> None:
+    with _lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+#: (collection, keys, options) for every index the project's queries rely on.
+INDEXES = [
+    ("keys", [("user.id", 1)], {}),
+    ("sessions", [("expires_at", 1)], {}),
+    ("processes", [("type", 1), ("state", 1)], {}),
+    ("processes", [("created_at", -1)], {}),
+    # "references" is an SQL keyword that nx-27017 cannot use as a table name.
+    ("refs", [("name", 1)], {}),
+    ("otus", [("reference.id", 1), ("lower_name", 1)], {}),
+    ("sequences", [("otu_id", 1)], {}),
+    ("sequences", [("reference.id", 1)], {}),
+    ("history", [("reference.id", 1), ("index.id", 1)], {}),
+    ("history", [("otu.id", 1)], {}),
+    ("history", [("reference.id", 1), ("created_at", -1)], {}),
+    ("history", [("reference.id", 1), ("user.id", 1)], {}),
+    ("history", [("index.id", 1)], {}),
+    ("otus", [("reference.id", 1), ("abbreviation", 1)], {}),
+    ("otus", [("reference.id", 1), ("remote.id", 1)], {}),
+    ("indexes", [("reference.id", 1), ("version", -1)], {}),
+    ("samples", [("name", 1)], {}),
+    ("samples", [("created_at", -1)], {}),
+    ("subtractions", [("name", 1)], {}),
+    ("analyses", [("sample.id", 1)], {}),
+    ("alignments", [("sample.id", 1), ("created_at", -1)], {}),
+    ("uploads", [("type", 1)], {}),
+]
+
+
+def ensure_indexes(db: Database) -> None:
+    for collection, keys, options in INDEXES:
+        db[collection].create_index(keys, **options)
+
+
+def any_of(field: str, values) -> dict:
+    """Match documents whose array ``field`` (e.g. ``groups.id``) holds any of ``values``."""
+    values = list(values)
+    if not values:
+        return {"_id": {"$exists": False}}  # matches nothing
+    return {"$or": [{field: value} for value in values]}
+
+
+class ConcurrentUpdate(RuntimeError):
+    """An array kept changing under ``update_array``; the caller may retry."""
+
+
+def update_array(collection, doc_id: str, field: str, change: Callable[[list], list | None], attempts: int = 50) -> list | None:
+    """Replace array ``field`` of one document by ``change(current)``, safely under concurrency.
+
+    An optimistic loop on a ``_rev`` counter: read, compute, write only if nobody wrote in
+    between. ``change`` returns the new list, or None to leave the document alone (the
+    return value is then None too). Returns the new list; KeyError if the document is gone.
+    """
+    for _ in range(attempts):
+        doc = collection.find_one({"_id": doc_id}, {field: 1, "_rev": 1})
+        if doc is None:
+            raise KeyError(doc_id)
+        new = change(list(doc.get(field) or []))
+        if new is None:
+            return None
+        rev = doc.get("_rev", 0)
+        guard = {"_rev": rev} if rev else {"_rev": {"$exists": False}}
+        if collection.update_one({"_id": doc_id, **guard}, {"$set": {field: new, "_rev": rev + 1}}).modified_count:
+            return new
+    raise ConcurrentUpdate(f"{collection.name} {doc_id}: {field} changed {attempts} times while updating")
+
+
+def append(collection, doc_id: str, field: str, item) -> list:
+    return update_array(collection, doc_id, field, lambda items: items + [item])

@@ -1,0 +1,73 @@
+"""Settings read from the environment, one frozen object passed around explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/ringspot"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: ``redis://...`` (default: ``redis_url``), ``amqp://...`` for RabbitMQ, or ``stub`` in tests.
+    broker_url: str = ""
+    data_path: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 9950
+    #: Where job workers reach the Job API (a worker machine needs only this and the broker).
+    api_url: str = "http://127.0.0.1:9950"
+    admin_user: str = ""
+    admin_password: str = ""
+    max_upload_bytes: int = 8 * 1024**3
+    #: Threads given to bowtie2, SPAdes and HMMER inside one job.
+    proc: int = 2
+    mem_gb: int = 8
+    #: Seconds a tool may run before it is killed.
+    tool_timeout: int = 6 * 3600
+    #: Seconds without a heartbeat (sent every second) after which a running process is presumed
+    #: dead and its redelivered message may run it again; as long as the Redis broker's own
+    #: consumer heartbeat timeout, so a crashed worker's job reruns about 30 s after the crash.
+    heartbeat_timeout: int = 30
+    minimum_password_length: int = 8
+    #: Base URL of the release source for remote references (GitHub's API shape).
+    release_base_url: str = "https://api.github.com"
+    blast_backend: str = "ncbi"
+    blast_url: str = "https://blast.ncbi.nlm.nih.gov/Blast.cgi"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def from_env() -> Settings:
+    """Build settings from ``RINGSPOT_*``, ``MONGODB_URI``, ``REDIS_URL`` and ``BROKER_URL``."""
+    port = _int("RINGSPOT_PORT", 9950)
+    host = os.environ.get("RINGSPOT_HOST", "127.0.0.1")
+    return Settings(
+        mongodb_uri=os.environ.get("MONGODB_URI", Settings.mongodb_uri),
+        redis_url=os.environ.get("REDIS_URL", Settings.redis_url),
+        broker_url=os.environ.get("BROKER_URL", ""),
+        data_path=os.path.abspath(os.environ.get("DATA_PATH", Settings.data_path)),
+        host=host,
+        port=port,
+        api_url=os.environ.get("RINGSPOT_API_URL", f"http://{host}:{port}"),
+        admin_user=os.environ.get("RINGSPOT_ADMIN_USER", ""),
+        admin_password=os.environ.get("RINGSPOT_ADMIN_PASSWORD", ""),
+        max_upload_bytes=_int("RINGSPOT_MAX_UPLOAD_BYTES", Settings.max_upload_bytes),
+        proc=_int("RINGSPOT_PROC", min(2, os.cpu_count() or 1)),
+        mem_gb=_int("RINGSPOT_MEM_GB", Settings.mem_gb),
+        tool_timeout=_int("RINGSPOT_TOOL_TIMEOUT", Settings.tool_timeout),
+        heartbeat_timeout=_int("RINGSPOT_HEARTBEAT_TIMEOUT", Settings.heartbeat_timeout),
+        release_base_url=os.environ.get("RINGSPOT_RELEASE_URL", Settings.release_base_url),
+        blast_backend=os.environ.get("RINGSPOT_BLAST_BACKEND", Settings.blast_backend),
+        blast_url=os.environ.get("RINGSPOT_BLAST_URL", Settings.blast_url),
+    )

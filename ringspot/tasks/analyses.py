@@ -1,0 +1,225 @@
+"""Analyses: ``start_analysis`` and the ``pathoscope_bowtie`` job, through the Job API only.
+
+``pathoscope_bowtie`` follows ``workflows.md`` section 1 to the letter: map all reads to the
+index's default isolates, build a Bowtie2 index of every isolate of the OTUs hit, map again
+with ``-k 100``, drop alignments that score at least as well on each subtraction, reassign
+with PathoScope's EM and upload ``report.tsv``, the aligned reads and the results.
+
+bowtie2's SAM is streamed and parsed as it arrives into compact arrays (``bio.alignments``);
+no SAM file is written. Worker-side caches under ``DATA_PATH/cache/`` make repeated analyses
+cheap: index files per index id, subtraction files per subtraction id (both immutable once
+ready) and isolate indexes per SHA-256 of their FASTA, so the same candidate OTUs never go
+through ``bowtie2-build`` twice. Cache entries are built in a scratch folder and renamed into
+place, so concurrent runs never see half an entry.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pymongo.database import Database
+
+from ..bio.alignments import AlignmentTable, mapped_refs, remove_reads
+from ..bio.fastq import gzip_copy
+from ..bio.pathoscope import read_sam, read_subtraction_scores, run_pathoscope
+from ..bio.reference import iter_all_isolate_fasta
+from ..bio.runner import ToolError, stream_lines
+from ..bio.runner import run as run_tool
+from ..core import analyses, processes, samples
+from ..core.errors import BadRequest
+from ..core.settings import from_env
+from ..core.utils import new_id
+from ..workers import queues
+from .cache import cache_root, cached, cached_mapping_files
+from .process import FINAL_ERRORS, actor, current
+from .transfer import finalize_once, send_file
+from .workdir import work_dir
+
+log = logging.getLogger("ringspot.tasks.analyses")
+
+STEPS = ["download_inputs", "map_default_isolates", "build_isolate_index", "map_isolates", "eliminate_subtraction",
+         "reassignment"]
+BOWTIE2_SUFFIXES = ("1", "2", "3", "4", "rev.1", "rev.2")
+#: Mapping flags shared by the default-isolate and isolate passes (spec 1.1).
+MAPPING_FLAGS = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
+ALIGNED_READS = "isolate_mapped.fq"
+
+
+# ---------------------------------------------------------------- server side
+
+
+def workflow_actor(workflow: str):
+    """The actor of a workflow and its steps."""
+    if workflow == "pathoscope_bowtie":
+        return pathoscope_bowtie, STEPS
+    if workflow == "nuvs":
+        from . import (
+            nuvs,  # it uses this module's caches, so it cannot be imported at the top
+        )
+
+        return nuvs.nuvs, nuvs.STEPS
+    raise BadRequest(f"Unknown workflow: {workflow}")
+
+
+def start_analysis(db: Database, sample: dict, ref_id: str, subtraction_ids: list[str] | None, workflow: str,
+                   user_id: str) -> dict:
+    """Create the analysis and its job on the reference's latest ready index, then enqueue.
+
+    ``subtraction_ids`` None means the sample's subtractions. A failed enqueue undoes both.
+    """
+    task, steps = workflow_actor(workflow)
+    reference, index, subtractions = analyses.check_inputs(db, sample, ref_id, subtraction_ids, workflow)
+    job_id, analysis_id = new_id(), new_id()
+    analysis = analyses.create_analysis(db, analysis_id=analysis_id, job_id=job_id, workflow=workflow, sample=sample,
+                                        reference=reference, index=index, subtractions=subtractions, user_id=user_id)
+    context = {"analysis_id": analysis_id, "sample_id": sample["_id"], "index_id": index["_id"], "ref_id": ref_id,
+               "subtraction_ids": [s["_id"] for s in subtractions]}
+    args = {**context, "sample_name": sample.get("name"), "paired": bool(sample.get("paired")),
+            "library_type": sample.get("library_type", "normal"), "index_version": index["version"],
+            "read_files": list(samples.read_names(sample))}
+    try:
+        _, key = processes.create_process(db, workflow, user_id=user_id, context=context, steps=steps, workflow=True,
+                                          args=args, process_id=job_id)
+        task.send(process_id=job_id, job_key=key)
+    except Exception:
+        if db.processes.find_one({"_id": job_id}, {"_id": 1}):
+            processes.finish(db, job_id, "error", "Could not enqueue the job")
+        analyses.discard_unfinished(db, from_env().data_path, analysis_id)
+        raise
+    return analysis
+
+
+# ---------------------------------------------------------------- worker-side caches
+
+
+def write_isolate_fasta(otus: list[dict], otu_ids: set[str], path: Path) -> tuple[str, dict[str, int]]:
+    """Write every isolate of ``otu_ids`` (spec 1.3); return the file's SHA-256 and the sequence lengths."""
+    digest, lengths = hashlib.sha256(), {}
+    with open(path, "wb") as handle:
+        for sequence_id, sequence in iter_all_isolate_fasta(otus, otu_ids):
+            if not sequence_id or any(c.isspace() for c in sequence_id):
+                raise ValueError(f"sequence id {sequence_id!r} is empty or contains whitespace")
+            record = f">{sequence_id}\n{sequence}\n".encode()
+            digest.update(record)
+            handle.write(record)
+            lengths[sequence_id] = len(sequence)
+    return digest.hexdigest(), lengths
+
+
+# ---------------------------------------------------------------- the pathoscope_bowtie job
+
+
+#: A tool that fails on its input fails again: only other errors (the API unreachable ...) are retried.
+@actor(queue_name=queues.ANALYSES, max_retries=1, time_limit=48 * 3600 * 1000, throws=FINAL_ERRORS + (ToolError,))
+def pathoscope_bowtie(process_id: str, job_key: str) -> None:
+    run = current()
+    job = run.job
+    settings = from_env()
+    args = run.document["args"]
+    analysis_id, sample_id, index_id = args["analysis_id"], args["sample_id"], args["index_id"]
+    proc, timeout, cancel = str(settings.proc), settings.tool_timeout, run.cancel
+
+    if job.get(f"/api/analyses/{analysis_id}")["ready"]:
+        return  # a redelivered message of a run that finalized but could not report it
+
+    with work_dir(settings, process_id) as work:
+        reads = [work / name for name in args["read_files"]]
+        aligned_reads, results_dir = work / ALIGNED_READS, work / "results"
+        state: dict = {"subtracted_count": 0}
+
+        def download_inputs():
+            """Download the sample's reads and the index (cached per index on this worker)."""
+            for name, path in zip(args["read_files"], reads):
+                job.download(f"/api/samples/{sample_id}/reads/{name}", path)
+                run.check_cancelled()
+            state["index_dir"], reused, index = cached_mapping_files(job, run, settings, "indexes", index_id)
+            state["manifest"] = index["manifest"]
+            log.info("index_ready index_id=%s cached=%s", index_id, reused)
+
+        def map_default_isolates():
+            """Map all reads to the default isolates; the references hit are the candidates."""
+            argv = ["bowtie2", "-p", proc, "--local", "--no-unal", "--no-hd", "--no-sq", "--score-min", "L,20,1.0",
+                    "-N", "0", "-L", "15", "-x", state["index_dir"] / "reference", "-U", ",".join(map(str, reads))]
+            state["candidates"] = mapped_refs(stream_lines(argv, timeout=timeout, cancel=cancel))
+            log.info("default_isolates_mapped analysis_id=%s candidates=%d", analysis_id, len(state["candidates"]))
+
+        def build_isolate_index():
+            """Build a Bowtie2 index of all isolates of the candidate OTUs (cached by content)."""
+            with gzip.open(state["index_dir"] / "reference.json.gz", "rb") as handle:
+                otus = json.load(handle)["otus"]
+            sequence_otu_map = {s["_id"]: otu["_id"] for otu in otus for i in otu["isolates"] for s in i["sequences"]}
+            otu_ids = {sequence_otu_map[ref] for ref in state["candidates"] if ref in sequence_otu_map}
+            fasta = work / "isolate_index.fa"
+            sha, state["ref_lengths"] = write_isolate_fasta(otus, otu_ids, fasta)
+            state["sequence_otu_map"] = sequence_otu_map
+            del otus
+            if not otu_ids:
+                state["isolate_index"] = None
+                return
+
+            def fill(folder: Path) -> None:
+                run_tool(["bowtie2-build", "--threads", proc, fasta, folder / "isolates"], timeout=timeout,
+                         cancel=cancel)
+
+            folder, reused = cached(cache_root(settings, "isolates"), sha, fill)
+            state["isolate_index"] = folder / "isolates"
+            log.info("isolate_index_%s analysis_id=%s sha256=%s otus=%d sequences=%d",
+                     "reused" if reused else "built", analysis_id, sha, len(otu_ids), len(state["ref_lengths"]))
+
+        def map_isolates():
+            """Map all reads to the isolate index with -k 100, keeping alignments as arrays and aligned reads."""
+            if state["isolate_index"] is None:
+                state["table"] = AlignmentTable.collect([])
+                aligned_reads.touch()
+                return
+            argv = ["bowtie2", "-p", proc, "--no-hd", "--no-sq", "--no-unal", *MAPPING_FLAGS, "-k", "100",
+                    "--al", aligned_reads, "-x", state["isolate_index"], "-U", ",".join(map(str, reads))]
+            state["table"] = AlignmentTable.collect(read_sam(stream_lines(argv, timeout=timeout, cancel=cancel)))
+            log.info("isolates_mapped analysis_id=%s alignments=%d reads=%d bytes=%d", analysis_id,
+                     len(state["table"]), len(state["table"].reads), state["table"].nbytes)
+
+        def eliminate_subtraction():
+            """Drop alignments that score at least as well on each subtraction, and their reads."""
+            for subtraction_id in args["subtraction_ids"]:
+                if not len(state["table"]):
+                    break
+                folder = subtraction_files(subtraction_id)
+                argv = ["bowtie2", "--local", "--no-unal", "--no-hd", "--no-sq", "-N", "0", "-p", proc,
+                        "-x", folder / "subtraction", "-U", aligned_reads]
+                scores = read_subtraction_scores(stream_lines(argv, timeout=timeout, cancel=cancel))
+                subtracted = state["table"].eliminate(scores)
+                state["subtracted_count"] += len(subtracted)
+                if subtracted:
+                    rest = work / "subtracted.fq"
+                    with open(aligned_reads, "rb") as source, open(rest, "wb") as target:
+                        remove_reads(source, target, subtracted)
+                    rest.replace(aligned_reads)
+                log.info("subtraction_eliminated analysis_id=%s subtraction_id=%s reads=%d", analysis_id,
+                         subtraction_id, len(subtracted))
+                run.check_cancelled()
+
+        def subtraction_files(subtraction_id: str) -> Path:
+            return cached_mapping_files(job, run, settings, "subtractions", subtraction_id)[0]
+
+        def reassignment():
+            """Reassign reads with PathoScope's EM, upload report.tsv and the aligned reads, finalize."""
+            with ThreadPoolExecutor(1) as pool:  # zlib lets go of the GIL: the reads pack on the other core
+                packing = pool.submit(gzip_copy, aligned_reads, work / f"{ALIGNED_READS}.gz", compresslevel=4)
+                results = run_pathoscope(state["table"].drain(), state["ref_lengths"], state["sequence_otu_map"],
+                                         state["manifest"], results_dir)
+                packed = packing.result()
+            results["subtracted_count"] = state["subtracted_count"]
+            send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name=report.tsv&format=tsv",
+                      results_dir / "report.tsv")
+            send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={packed.name}&format=fastq", packed)
+            finalize_once(job, f"/api/analyses/{analysis_id}", {"results": results})
+            log.info("analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d", analysis_id,
+                     results["read_count"], results["subtracted_count"], len(results["hits"]))
+
+        run.run_steps([download_inputs, map_default_isolates, build_isolate_index, map_isolates,
+                       eliminate_subtraction, reassignment])
