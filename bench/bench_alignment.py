@@ -44,6 +44,8 @@ from bench.services import (  # noqa: E402
     run,
     stack_env,
 )
+from ringspot.cli.supervisor import read_procfile  # noqa: E402
+from ringspot.core.db import connect  # noqa: E402
 from tests.analyses_data import (  # noqa: E402
     RPRSV_READS,
     insert_otus,
@@ -51,8 +53,6 @@ from tests.analyses_data import (  # noqa: E402
     insert_sample,
     load_otus,
 )
-from ringspot.cli.supervisor import read_procfile  # noqa: E402
-from ringspot.core.db import connect  # noqa: E402
 
 RPRSV, NC_005266 = "9fe2f60d", "o6g9f7oq"
 FLAGS = ["--local", "--no-unal"]
@@ -64,22 +64,34 @@ def bare(work: Path, reads: list[Path], index: Path, build: bool = False) -> tup
     bam = work / "bare.bam"
     start = time.perf_counter()
     if build:
-        subprocess.run(["bowtie2-build", "--quiet", "--threads", "2", str(index.with_suffix(".fa")),
-                        str(work / "by-hand")], check=True, capture_output=True)
+        subprocess.run(
+            ["bowtie2-build", "--quiet", "--threads", "2", str(index.with_suffix(".fa")), str(work / "by-hand")],
+            check=True,
+            capture_output=True,
+        )
         index = work / "by-hand"
     mapping = time.perf_counter()
-    bowtie2 = subprocess.Popen(["bowtie2", *FLAGS, "-p", "2", "-x", str(index), "-U", ",".join(map(str, reads))],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    sort = subprocess.run(["samtools", "sort", "-T", str(work / "sort"), "-o", str(bam), "-"], stdin=bowtie2.stdout,
-                          stderr=subprocess.DEVNULL)
+    bowtie2 = subprocess.Popen(
+        ["bowtie2", *FLAGS, "-p", "2", "-x", str(index), "-U", ",".join(map(str, reads))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    sort = subprocess.run(
+        ["samtools", "sort", "-T", str(work / "sort"), "-o", str(bam), "-"],
+        stdin=bowtie2.stdout,
+        stderr=subprocess.DEVNULL,
+    )
     bowtie2.stdout.close()
     if bowtie2.wait() or sort.returncode:
         raise SystemExit("bare bowtie2 | samtools sort failed")
     piped = time.perf_counter() - mapping
     subprocess.run(["samtools", "index", str(bam)], check=True)
     whole = time.perf_counter() - start
-    mapped = int(subprocess.run(["samtools", "view", "-c", "-F", "4", str(bam)], check=True, capture_output=True,
-                                text=True).stdout)
+    mapped = int(
+        subprocess.run(
+            ["samtools", "view", "-c", "-F", "4", str(bam)], check=True, capture_output=True, text=True
+        ).stdout
+    )
     return piped, whole, mapped
 
 
@@ -101,8 +113,18 @@ def job(api: requests.Session, url: str, db, sample_id: str) -> tuple[float, flo
     return total, seconds_between(doc["created_at"], claimed), steps, alignment["statistics"]
 
 
-def measure(label: str, services: Services, api, url: str, db, work: Path, reads: list[Path], sample_id: str,
-            index: Path, repeat: int) -> None:
+def measure(
+    label: str,
+    services: Services,
+    api,
+    url: str,
+    db,
+    work: Path,
+    reads: list[Path],
+    sample_id: str,
+    index: Path,
+    repeat: int,
+) -> None:
     cache = Path(work / "data" / "cache" / "alignment-refs")
     subprocess.run(["rm", "-rf", str(cache)], check=True)
     cold = job(api, url, db, sample_id)
@@ -117,16 +139,25 @@ def measure(label: str, services: Services, api, url: str, db, work: Path, reads
     warm_total = statistics.median(w[0] for w in warms)
     pickup = statistics.median(w[1] for w in warms)
     stats = warms[0][3]
-    print(f"\n{label}: {stats['mapped_reads']:,} reads mapped, breadth {stats['breadth']:.1%}, "
-          f"mean depth {stats['mean_depth']:.1f}, identity {stats['identity']:.2f}%")
-    print(f"  bare bowtie2 | samtools sort                 {piped:7.2f} s   (median of {repeat}: "
-          + ", ".join(f"{b:.2f}" for b in bares) + ")")
+    print(
+        f"\n{label}: {stats['mapped_reads']:,} reads mapped, breadth {stats['breadth']:.1%}, "
+        f"mean depth {stats['mean_depth']:.1f}, identity {stats['identity']:.2f}%"
+    )
+    print(
+        f"  bare bowtie2 | samtools sort                 {piped:7.2f} s   (median of {repeat}: "
+        + ", ".join(f"{b:.2f}" for b in bares)
+        + ")"
+    )
     print(f"  by hand: bowtie2-build + pipeline + index    {whole:7.2f} s")
     print(f"  job, cold (index built on the worker)        {cold[0]:7.2f} s   = {cold[0] / piped:.2f}x bare")
-    print(f"  job, warm (index cached)                     {warm_total:7.2f} s   = {warm_total / piped:.2f}x bare, "
-          f"{warm_total / whole:.2f}x by hand   (median of {repeat}: " + ", ".join(f"{w[0]:.2f}" for w in warms) + ")")
-    print(f"      of which queue pick-up (created -> claimed) {pickup:.2f} s; in the job "
-          f"{warm_total - pickup:.2f} s = {(warm_total - pickup) / piped:.2f}x bare")
+    print(
+        f"  job, warm (index cached)                     {warm_total:7.2f} s   = {warm_total / piped:.2f}x bare, "
+        f"{warm_total / whole:.2f}x by hand   (median of {repeat}: " + ", ".join(f"{w[0]:.2f}" for w in warms) + ")"
+    )
+    print(
+        f"      of which queue pick-up (created -> claimed) {pickup:.2f} s; in the job "
+        f"{warm_total - pickup:.2f} s = {(warm_total - pickup) / piped:.2f}x bare"
+    )
     median_steps = {step: statistics.median(w[2].get(step, 0) for w in warms) for step in warms[0][2]}
     print("      steps (warm, median): " + ", ".join(f"{step} {s:.2f}" for step, s in median_steps.items()))
     print("      cold steps: " + ", ".join(f"{step} {s:.2f}" for step, s in cold[2].items()))
@@ -164,13 +195,33 @@ def main() -> None:
         time.sleep(2)  # let the worker finish starting (its first message would wait for it)
 
         sample = insert_sample(db, str(data_path), RPRSV_READS, user_id="bench")
-        measure("rprsv-paired-nextseq: 20,000 reads (both mates unpaired) against NC_005266 (7,935 bases)",
-                services, api, url, db, work, RPRSV_READS, sample["_id"], index, args.repeat)
+        measure(
+            "rprsv-paired-nextseq: 20,000 reads (both mates unpaired) against NC_005266 (7,935 bases)",
+            services,
+            api,
+            url,
+            db,
+            work,
+            RPRSV_READS,
+            sample["_id"],
+            index,
+            args.repeat,
+        )
         if not args.skip_large:
             reads = build_large_sample(work, args.reads)
             large = insert_sample(db, str(data_path), reads, user_id="bench")
-            measure(f"{args.reads:,} reads (RpRSV reads repeated) against NC_005266", services, api, url, db, work,
-                    reads, large["_id"], index, max(1, min(args.repeat, 2)))
+            measure(
+                f"{args.reads:,} reads (RpRSV reads repeated) against NC_005266",
+                services,
+                api,
+                url,
+                db,
+                work,
+                reads,
+                large["_id"],
+                index,
+                max(1, min(args.repeat, 2)),
+            )
 
 
 if __name__ == "__main__":

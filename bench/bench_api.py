@@ -83,8 +83,12 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(out: str) -> dict:
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-              "requests": int(re.search(r"(\d+) requests in", out).group(1)), "non_2xx": 0, "errors": ""}
+    result = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "non_2xx": 0,
+        "errors": "",
+    }
     for label in ("50", "75", "90", "99"):
         result[f"p{label}"] = _ms(re.search(rf"^\s+{label}%\s+(\S+)", out, re.M).group(1))
     non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -107,8 +111,10 @@ def check(url: str, headers: dict, expected: int) -> None:
 
 
 def show(label: str, r: dict, answers_404: bool = False) -> None:
-    print(f"{label:<28} {r['rps']:>8,.0f} req/s   median {r['p50']:6.2f} ms   p90 {r['p90']:6.2f} ms   "
-          f"p99 {r['p99']:6.2f} ms   ({r['requests']:,} requests)")
+    print(
+        f"{label:<28} {r['rps']:>8,.0f} req/s   median {r['p50']:6.2f} ms   p90 {r['p90']:6.2f} ms   "
+        f"p99 {r['p99']:6.2f} ms   ({r['requests']:,} requests)"
+    )
     if r["non_2xx"] and not answers_404:
         print(f"{'':<28} !! {r['non_2xx']:,} responses were not 2xx/3xx")
     if r["errors"]:
@@ -173,19 +179,21 @@ def breakdown(mongodb_uri: str, settings_env: dict, process_id: str, user: str, 
     total = sum(own for _, _, own, _, _ in stats.values())
 
     def cumulative(path_end: str, function: str) -> float:
-        return sum(cum for (file, _, name), (_, _, _, cum, _) in stats.items()
-                   if file.endswith(path_end) and name == function)
+        return sum(
+            cum for (file, _, name), (_, _, _, cum, _) in stats.items() if file.endswith(path_end) and name == function
+        )
 
     def own(predicate) -> float:
         return sum(own for (file, _, name), (_, _, own, _, _) in stats.items() if predicate(file, name))
 
-    print(f"\ncProfile of {rounds} requests with the key cache on "
-          f"({total * 1000 / rounds:.2f} ms per request under the profiler):")
+    print(
+        f"\ncProfile of {rounds} requests with the key cache on "
+        f"({total * 1000 / rounds:.2f} ms per request under the profiler):"
+    )
     shares = [
         ("auth (check_access), cumulative", cumulative("ringspot/api/auth.py", "check_access")),
         ("view (processes.get), cumulative", cumulative("ringspot/api/processes.py", "get")),
-        ("waiting on nx-27017 (socket send/recv)",
-         own(lambda f, n: f == "~" and ("recv_into" in n or "sendall" in n))),
+        ("waiting on nx-27017 (socket send/recv)", own(lambda f, n: f == "~" and ("recv_into" in n or "sendall" in n))),
         ("pymongo + bson, own time", own(lambda f, n: "/pymongo/" in f or "/bson/" in f)),
         ("flask + werkzeug, own time", own(lambda f, n: "/flask/" in f or "/werkzeug/" in f)),
     ]
@@ -197,8 +205,13 @@ def main(seconds: int = 10) -> None:
     with Services("api") as services:
         base = services.database()
         redis_url = services.redis()
-        env = {**os.environ, "MONGODB_URI": f"{base}/ringspot_bench", "REDIS_URL": redis_url,
-               "DATA_PATH": str(services.path / "data"), "RINGSPOT_HOST": "127.0.0.1"}
+        env = {
+            **os.environ,
+            "MONGODB_URI": f"{base}/ringspot_bench",
+            "REDIS_URL": redis_url,
+            "DATA_PATH": str(services.path / "data"),
+            "RINGSPOT_HOST": "127.0.0.1",
+        }
         env.pop("BROKER_URL", None)
         from ringspot.core import auth, processes
         from ringspot.core.db import connect
@@ -206,8 +219,9 @@ def main(seconds: int = 10) -> None:
         db = connect(env["MONGODB_URI"])
         user = auth.create_user(db, "bench", "bench-password", administrator=True)
         _, key = auth.create_api_key(db, user, "bench", {p: True for p in auth.PERMISSIONS})
-        process, _ = processes.create_process(db, "delete_reference", user_id="bench", context={"ref_id": "r1"},
-                                              steps=["remove_otus", "remove_reference"])
+        process, _ = processes.create_process(
+            db, "delete_reference", user_id="bench", context={"ref_id": "r1"}, steps=["remove_otus", "remove_reference"]
+        )
         header = {"Authorization": "Basic " + base64.b64encode(f"bench:{key}".encode()).decode()}
 
         ports = {"web": free_port(), "web-uncached": free_port()}
@@ -223,8 +237,10 @@ def main(seconds: int = 10) -> None:
         url, uncached_url = urls["web"], urls["web-uncached"]
 
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"API on {os.cpu_count()} CPUs (load average before the run: {load}): "
-              f"{' '.join(procfile_web({**env, 'RINGSPOT_PORT': str(ports['web'])})[1:])}")
+        print(
+            f"API on {os.cpu_count()} CPUs (load average before the run: {load}): "
+            f"{' '.join(procfile_web({**env, 'RINGSPOT_PORT': str(ports['web'])})[1:])}"
+        )
         print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s on the same machine\n")
         floor = wrk(f"{url}/api/nothing", seconds, services=services)
         show("GET /api/nothing (404)", floor, answers_404=True)
@@ -233,19 +249,30 @@ def main(seconds: int = 10) -> None:
         uncached = wrk(f"{uncached_url}/api/processes/{process['_id']}", seconds, header, services=services)
         show("  same, key cache off", uncached)
 
-        print(f"\nrequests/s: {measured['rps']:,.0f} vs target >= {TARGET_RPS:,}  "
-              f"({measured['rps'] / TARGET_RPS:.2f}x the target, {measured['rps'] / floor['rps']:.2f}x the 404 floor, "
-              f"{measured['rps'] / uncached['rps']:.2f}x without the key cache)")
-        print(f"p99:        {measured['p99']:.1f} ms vs target < {TARGET_P99_MS:.0f} ms  "
-              f"({measured['p99'] / TARGET_P99_MS:.2f}x the target, {measured['p99'] / floor['p99']:.2f}x the 404 floor, "
-              f"{measured['p99'] / uncached['p99']:.2f}x without the key cache)")
-        print(f"median:     {measured['p50']:.1f} ms ({measured['p50'] / floor['p50']:.2f}x the 404 floor, "
-              f"{measured['p50'] / uncached['p50']:.2f}x without the key cache)")
+        print(
+            f"\nrequests/s: {measured['rps']:,.0f} vs target >= {TARGET_RPS:,}  "
+            f"({measured['rps'] / TARGET_RPS:.2f}x the target, {measured['rps'] / floor['rps']:.2f}x the 404 floor, "
+            f"{measured['rps'] / uncached['rps']:.2f}x without the key cache)"
+        )
+        print(
+            f"p99:        {measured['p99']:.1f} ms vs target < {TARGET_P99_MS:.0f} ms  "
+            f"({measured['p99'] / TARGET_P99_MS:.2f}x the target, {measured['p99'] / floor['p99']:.2f}x the 404 floor, "
+            f"{measured['p99'] / uncached['p99']:.2f}x without the key cache)"
+        )
+        print(
+            f"median:     {measured['p50']:.1f} ms ({measured['p50'] / floor['p50']:.2f}x the 404 floor, "
+            f"{measured['p50'] / uncached['p50']:.2f}x without the key cache)"
+        )
 
         services.close_one("web-uncached")
         services.close_one("web")
-        breakdown(env["MONGODB_URI"], {k: env[k] for k in ("MONGODB_URI", "REDIS_URL", "DATA_PATH")},
-                  process["_id"], "bench", key)
+        breakdown(
+            env["MONGODB_URI"],
+            {k: env[k] for k in ("MONGODB_URI", "REDIS_URL", "DATA_PATH")},
+            process["_id"],
+            "bench",
+            key,
+        )
 
 
 if __name__ == "__main__":

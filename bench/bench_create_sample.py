@@ -103,8 +103,10 @@ def main() -> None:
         start = time.perf_counter()
         build_reads(full, reads)
         build_reads(quarter, reads // 4)
-        print(f"built {reads:,} reads ({full.stat().st_size / 2**20:.1f} MiB gzipped) "
-              f"and {reads // 4:,} reads in {time.perf_counter() - start:.1f} s")
+        print(
+            f"built {reads:,} reads ({full.stat().st_size / 2**20:.1f} MiB gzipped) "
+            f"and {reads // 4:,} reads in {time.perf_counter() - start:.1f} s"
+        )
 
         def assess_pass(path: Path, count: int) -> tuple[float, float, dict]:
             _, rss, output = measure([sys.executable, "-c", ASSESS, str(path)])
@@ -120,22 +122,30 @@ def main() -> None:
             passes.append(assess_pass(full, reads))
         floor_s, floor_rss, _ = min(floors)
         seconds, rss, summary = min(passes, key=lambda p: p[0])
-        print(f"{'gzip -dc | wc -l (floor)':<34} {floor_s:7.2f} s {reads / floor_s:>11,.0f} reads/s"
-              f"   gzip peak RSS {floor_rss:6.1f} MiB")
+        print(
+            f"{'gzip -dc | wc -l (floor)':<34} {floor_s:7.2f} s {reads / floor_s:>11,.0f} reads/s"
+            f"   gzip peak RSS {floor_rss:6.1f} MiB"
+        )
         _, baseline, _ = measure([sys.executable, "-c", ASSESS, "-"])
         print(f"{'(interpreter + imports only)':<34} {'':>7}   {'':>11}           peak RSS {baseline:6.1f} MiB")
-        print(f"{'create_sample quality pass':<34} {seconds:7.2f} s {reads / seconds:>11,.0f} reads/s"
-              f"   peak RSS {rss:6.1f} MiB   {summary}")
+        print(
+            f"{'create_sample quality pass':<34} {seconds:7.2f} s {reads / seconds:>11,.0f} reads/s"
+            f"   peak RSS {rss:6.1f} MiB   {summary}"
+        )
         q_seconds, q_rss, q_summary = assess_pass(quarter, reads // 4)
-        print(f"{'  same, a quarter of the reads':<34} {q_seconds:7.2f} s {reads // 4 / q_seconds:>11,.0f} reads/s"
-              f"   peak RSS {q_rss:6.1f} MiB   {q_summary}")
+        print(
+            f"{'  same, a quarter of the reads':<34} {q_seconds:7.2f} s {reads // 4 / q_seconds:>11,.0f} reads/s"
+            f"   peak RSS {q_rss:6.1f} MiB   {q_summary}"
+        )
         results = {"create_sample quality pass": (seconds, rss), "  same, a quarter of the reads": (q_seconds, q_rss)}
 
         seconds, rss = results["create_sample quality pass"]
-        print(f"ratio to the floor: {seconds / floor_s:.2f}x the time "
-              f"({reads / seconds:,.0f} vs {reads / floor_s:,.0f} reads/s); "
-              f"peak RSS {rss:.0f} MiB at {reads:,} reads vs "
-              f"{results['  same, a quarter of the reads'][1]:.0f} MiB at {reads // 4:,} (target < 300 MiB, flat)")
+        print(
+            f"ratio to the floor: {seconds / floor_s:.2f}x the time "
+            f"({reads / seconds:,.0f} vs {reads / floor_s:,.0f} reads/s); "
+            f"peak RSS {rss:.0f} MiB at {reads:,} reads vs "
+            f"{results['  same, a quarter of the reads'][1]:.0f} MiB at {reads // 4:,} (target < 300 MiB, flat)"
+        )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,12 @@ def bare_build_seconds() -> float:
         with open(fasta, "w") as handle:
             reference_format.write_fasta(reference_format.iter_default_isolate_fasta(data["otus"]), handle)
         started = time.monotonic()
-        subprocess.run(["bowtie2-build", "--threads", str(PROC), str(fasta), str(Path(tmp) / "reference")],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["bowtie2-build", "--threads", str(PROC), str(fasta), str(Path(tmp) / "reference")],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return time.monotonic() - started
 
 
@@ -78,10 +82,14 @@ def main() -> None:
         session.auth = bench_user(db)
 
         with open(REFERENCE, "rb") as handle:
-            upload = session.post(f"{url}/api/uploads", params={"name": REFERENCE.name, "type": "reference"},
-                                  data=handle, timeout=60).json()
-        ref = session.post(f"{url}/api/refs", json={"name": "Plant viruses", "data_type": "genome",
-                                                     "import_from": upload["id"]}, timeout=60).json()
+            upload = session.post(
+                f"{url}/api/uploads", params={"name": REFERENCE.name, "type": "reference"}, data=handle, timeout=60
+            ).json()
+        ref = session.post(
+            f"{url}/api/refs",
+            json={"name": "Plant viruses", "data_type": "genome", "import_from": upload["id"]},
+            timeout=60,
+        ).json()
         wait_process(session, url, ref["process"]["id"])
 
         bare = bare_build_seconds()

@@ -67,6 +67,9 @@ from bench.services import (  # noqa: E402
     start_web,
     start_worker,
 )
+from ringspot.core.analyses import load_results  # noqa: E402
+from ringspot.core.db import connect  # noqa: E402
+from ringspot.core.processes import FINISHED  # noqa: E402
 from tests.analyses_data import (  # noqa: E402
     GLRAV1_READS,
     RPRSV_READS,
@@ -77,9 +80,6 @@ from tests.analyses_data import (  # noqa: E402
     insert_sample,
     load_otus,
 )
-from ringspot.core.analyses import load_results  # noqa: E402
-from ringspot.core.db import connect  # noqa: E402
-from ringspot.core.processes import FINISHED  # noqa: E402
 
 TARGET_P99_MS = 100.0
 POOLS = ("pool-a", "pool-b")
@@ -114,8 +114,9 @@ def check_alive(services: Services) -> None:
 
 def enqueue(api: requests.Session, url: str, sample_id: str, ref_id: str) -> tuple[str, str]:
     """Queue one pathoscope_bowtie analysis; returns (job id, analysis id)."""
-    response = api.post(f"{url}/api/samples/{sample_id}/analyses",
-                        json={"workflow": "pathoscope_bowtie", "ref_id": ref_id})
+    response = api.post(
+        f"{url}/api/samples/{sample_id}/analyses", json={"workflow": "pathoscope_bowtie", "ref_id": ref_id}
+    )
     if response.status_code != 201:
         raise SystemExit(f"POST /api/samples/:id/analyses answered {response.status_code}: {response.text}")
     body = response.json()
@@ -156,8 +157,9 @@ def final_states(db, job_ids: list[str], grace: float = 10.0) -> dict[str, str]:
 
 def result_signature(results: dict) -> tuple:
     """What two runs of one sample must agree on: the read count and the hits found."""
-    hits = sorted((h["id"], h["otu"]["id"], round(h["final"]["pi"], 6), h["final"]["reads"])
-                  for h in results.get("hits") or [])
+    hits = sorted(
+        (h["id"], h["otu"]["id"], round(h["final"]["pi"], 6), h["final"]["reads"]) for h in results.get("hits") or []
+    )
     return results.get("read_count"), tuple(hits)
 
 
@@ -199,8 +201,11 @@ class Readers:
                 continue
             job_id, analysis_id, sample_id = self.targets[rng.randrange(len(self.targets))]
             endpoint = ENDPOINTS[turn % len(ENDPOINTS)]
-            path = (f"/api/processes/{job_id}", f"/api/analyses/{analysis_id}",
-                    f"/api/samples/{sample_id}/analyses?page=1")[turn % len(ENDPOINTS)]
+            path = (
+                f"/api/processes/{job_id}",
+                f"/api/analyses/{analysis_id}",
+                f"/api/samples/{sample_id}/analyses?page=1",
+            )[turn % len(ENDPOINTS)]
             turn += 1
             start = time.perf_counter()
             try:
@@ -214,8 +219,10 @@ class Readers:
 def latency_line(label: str, ms: list[float], seconds: float) -> str:
     if not ms:
         return f"  {label:<40} no requests"
-    return (f"  {label:<40} {len(ms):6,} req ({len(ms) / seconds:5.0f}/s)  median {percentile(ms, 0.5):6.1f}  "
-            f"p95 {percentile(ms, 0.95):6.1f}  p99 {percentile(ms, 0.99):6.1f}  max {max(ms):7.1f} ms")
+    return (
+        f"  {label:<40} {len(ms):6,} req ({len(ms) / seconds:5.0f}/s)  median {percentile(ms, 0.5):6.1f}  "
+        f"p95 {percentile(ms, 0.95):6.1f}  p99 {percentile(ms, 0.99):6.1f}  max {max(ms):7.1f} ms"
+    )
 
 
 def report_latency(title: str, samples: list[tuple[str, float, int, float]], seconds: float) -> list[float]:
@@ -235,8 +242,9 @@ def report_latency(title: str, samples: list[tuple[str, float, int, float]], sec
 
 def pool_runs(services: Services) -> dict[str, list[str]]:
     """Job ids each pool started, from its ``process_started`` log lines."""
-    return {pool: [m.group(1) for m in STARTED.finditer(services.log(pool).read_text(errors="replace"))]
-            for pool in POOLS}
+    return {
+        pool: [m.group(1) for m in STARTED.finditer(services.log(pool).read_text(errors="replace"))] for pool in POOLS
+    }
 
 
 def trouble_lines(services: Services) -> dict[str, list[str]]:
@@ -255,8 +263,16 @@ def redis_sizes(redis_url: str) -> dict[str, int]:
     return {key.decode(): size.get(broker.type(key), lambda _: -1)(key) for key in broker.keys("dramatiq:*")}
 
 
-def check_none_lost(db, redis_url: str, data_path: str, jobs: list[tuple[str, str]], states: dict[str, str],
-                    sample_id: str, expected: tuple, runs: dict[str, list[str]]) -> list[str]:
+def check_none_lost(
+    db,
+    redis_url: str,
+    data_path: str,
+    jobs: list[tuple[str, str]],
+    states: dict[str, str],
+    sample_id: str,
+    expected: tuple,
+    runs: dict[str, list[str]],
+) -> list[str]:
     """Every problem found with the load's jobs and analyses (empty: none lost, each ran once)."""
     problems = []
     job_ids = [job for job, _ in jobs]
@@ -266,10 +282,12 @@ def check_none_lost(db, redis_url: str, data_path: str, jobs: list[tuple[str, st
         problems.append(f"{len(missing)} process documents missing")
     if not_complete:
         errors = collections.Counter(
-            (d["state"], d.get("error")) for d in db.processes.find({"_id": {"$in": list(not_complete)}}))
+            (d["state"], d.get("error")) for d in db.processes.find({"_id": {"$in": list(not_complete)}})
+        )
         problems.append(f"{len(not_complete)} jobs not complete: {dict(errors)}")
-    attempts = collections.Counter(d.get("attempts")
-                                   for d in db.processes.find({"_id": {"$in": job_ids}}, {"attempts": 1}))
+    attempts = collections.Counter(
+        d.get("attempts") for d in db.processes.find({"_id": {"$in": job_ids}}, {"attempts": 1})
+    )
     if set(attempts) != {1}:
         problems.append(f"attempts per job: {dict(attempts)} (expected 1 each)")
     documents = db.analyses.count_documents({"sample.id": sample_id})
@@ -298,9 +316,11 @@ def check_none_lost(db, redis_url: str, data_path: str, jobs: list[tuple[str, st
     return problems
 
 
-def run_times(db, job_ids: list[str]) -> tuple[list[float], list[float], datetime.datetime | None,
-                                                datetime.datetime | None]:
+def run_times(
+    db, job_ids: list[str]
+) -> tuple[list[float], list[float], datetime.datetime | None, datetime.datetime | None]:
     """(seconds queued, seconds running) per job, the first creation and the last completion."""
+
     def at(text: str) -> datetime.datetime:
         return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -331,8 +351,9 @@ def put_in_place(services: Services, db, env: dict, reads: list[Path]) -> tuple[
     return reference, probe, load, len(otus)
 
 
-def run_probe(services: Services, db, env: dict, api: requests.Session, url: str, sample_id: str,
-              ref_id: str) -> tuple[str, str, dict]:
+def run_probe(
+    services: Services, db, env: dict, api: requests.Session, url: str, sample_id: str, ref_id: str
+) -> tuple[str, str, dict]:
     """One analysis to completion: (job id, analysis id, results)."""
     job_id, analysis_id = enqueue(api, url, sample_id, ref_id)
     wait_drained(services, env["REDIS_URL"], 120, time.perf_counter())
@@ -342,8 +363,9 @@ def run_probe(services: Services, db, env: dict, api: requests.Session, url: str
     return job_id, analysis_id, load_results(env["DATA_PATH"], db.analyses.find_one({"_id": analysis_id}))["results"]
 
 
-def queue_all(url: str, auth: tuple[str, str], sample_id: str, ref_id: str, count: int, threads: int,
-              readers: Readers) -> list[tuple[str, str]]:
+def queue_all(
+    url: str, auth: tuple[str, str], sample_id: str, ref_id: str, count: int, threads: int, readers: Readers
+) -> list[tuple[str, str]]:
     """POST ``count`` analyses from ``threads`` threads (a session each); the readers poll each as it comes."""
     local = threading.local()
 
@@ -360,31 +382,57 @@ def queue_all(url: str, auth: tuple[str, str], sample_id: str, ref_id: str, coun
 
 
 def report_trend(samples: list[tuple[str, float, int, float]], start: float, wall: float, queued_in: float) -> None:
-    print(latency_line("  reads while the POSTs were in flight",
-                       [ms for _, ms, _, t in samples if t < start + queued_in], queued_in))
+    print(
+        latency_line(
+            "  reads while the POSTs were in flight",
+            [ms for _, ms, _, t in samples if t < start + queued_in],
+            queued_in,
+        )
+    )
     quarters = [[ms for _, ms, _, t in samples if q * wall / 4 <= t - start < (q + 1) * wall / 4] for q in range(4)]
-    print("    p99 by quarter of the window:       "
-          + " / ".join(f"{percentile(q, 0.99):.0f}" if q else "-" for q in quarters) + " ms")
+    print(
+        "    p99 by quarter of the window:       "
+        + " / ".join(f"{percentile(q, 0.99):.0f}" if q else "-" for q in quarters)
+        + " ms"
+    )
 
 
-def report_run(services: Services, db, count: int, jobs: list[tuple[str, str]], states: dict[str, str],
-               runs: dict[str, list[str]], probe_job: str, wall: float, cpu: dict[str, float],
-               load_average: float) -> None:
+def report_run(
+    services: Services,
+    db,
+    count: int,
+    jobs: list[tuple[str, str]],
+    states: dict[str, str],
+    runs: dict[str, list[str]],
+    probe_job: str,
+    wall: float,
+    cpu: dict[str, float],
+    load_average: float,
+) -> None:
     job_ids = {j for j, _ in jobs}
     queued, running, first, last = run_times(db, list(job_ids))
     exact_wall = (last - first).total_seconds() if last else wall
     complete = sum(1 for s in states.values() if s == "complete")
-    print(f"\n{complete} of {count} complete; wall time {exact_wall:.1f} s from the first job created "
-          f"to the last finished ({wall:.1f} s as polled), {complete / exact_wall * 60:.0f} analyses/min")
+    print(
+        f"\n{complete} of {count} complete; wall time {exact_wall:.1f} s from the first job created "
+        f"to the last finished ({wall:.1f} s as polled), {complete / exact_wall * 60:.0f} analyses/min"
+    )
     if running:
-        print(f"  per analysis: running median {percentile(running, 0.5):.2f} s, p95 {percentile(running, 0.95):.2f} s;"
-              f" queued median {percentile(queued, 0.5):.1f} s, max {max(queued):.1f} s")
+        print(
+            f"  per analysis: running median {percentile(running, 0.5):.2f} s, p95 {percentile(running, 0.95):.2f} s;"
+            f" queued median {percentile(queued, 0.5):.1f} s, max {max(queued):.1f} s"
+        )
     for pool in POOLS:
         ran = [j for j in runs[pool] if j in job_ids]
-        print(f"  {pool}: ran {len(ran)} ({len(ran) / count * 100:.0f} %)"
-              + (" + the probe" if probe_job in runs[pool] else ""))
-    print("  CPU seconds during the load: " + ", ".join(f"{n} {s:.0f}" for n, s in cpu.items())
-          + f" (of {exact_wall * os.cpu_count():.0f} available); load average after: {load_average:.1f}")
+        print(
+            f"  {pool}: ran {len(ran)} ({len(ran) / count * 100:.0f} %)"
+            + (" + the probe" if probe_job in runs[pool] else "")
+        )
+    print(
+        "  CPU seconds during the load: "
+        + ", ".join(f"{n} {s:.0f}" for n, s in cpu.items())
+        + f" (of {exact_wall * os.cpu_count():.0f} available); load average after: {load_average:.1f}"
+    )
     for name, lines in trouble_lines(services).items():
         print(f"  !! {len(lines)} warning/error lines in the {name} log, e.g.:")
         for line in list(dict.fromkeys(lines))[:5]:
@@ -415,14 +463,18 @@ def main() -> None:
         start = time.perf_counter()
         probe_job, probe_analysis, probe = run_probe(services, db, env, api, url, probe_sample["_id"], reference["_id"])
         expected = result_signature(probe)
-        print(f"{args.sample} sample, plant-virus reference ({otu_count:,} OTUs); probe analysis "
-              f"{time.perf_counter() - start:.1f} s (cold caches): read_count {probe['read_count']:,}, "
-              f"{len(probe['hits'])} hits")
+        print(
+            f"{args.sample} sample, plant-virus reference ({otu_count:,} OTUs); probe analysis "
+            f"{time.perf_counter() - start:.1f} s (cold caches): read_count {probe['read_count']:,}, "
+            f"{len(probe['hits'])} hits"
+        )
         if not probe["hits"]:
             print("  !! the probe found no virus: the load would show nothing about results")
-        print(f"two analyses pools (1 process x 1 thread, RINGSPOT_PROC=1, own DATA_PATH each), "
-              f"API gunicorn 2 x 4 threads, {os.cpu_count()} CPUs, load average before: "
-              + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        print(
+            f"two analyses pools (1 process x 1 thread, RINGSPOT_PROC=1, own DATA_PATH each), "
+            f"API gunicorn 2 x 4 threads, {os.cpu_count()} CPUs, load average before: "
+            + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
         print(f"{args.clients} polling clients, {args.interval * 1000:.0f} ms between one client's requests")
 
         # 2. Idle baseline.
@@ -442,8 +494,10 @@ def main() -> None:
         start = time.perf_counter()
         jobs = queue_all(url, auth, load_sample["_id"], reference["_id"], args.count, args.enqueuers, readers)
         queued_in = time.perf_counter() - start
-        print(f"\n{args.count} analyses queued in {queued_in:.2f} s ({args.count / queued_in:.0f} POST/s "
-              f"from {args.enqueuers} threads, while the clients polled)")
+        print(
+            f"\n{args.count} analyses queued in {queued_in:.2f} s ({args.count / queued_in:.0f} POST/s "
+            f"from {args.enqueuers} threads, while the clients polled)"
+        )
         wait_drained(services, env["REDIS_URL"], timeout, start)
         wall = time.perf_counter() - start
         samples = readers.stop()
@@ -456,20 +510,27 @@ def main() -> None:
         states = final_states(db, [j for j, _ in jobs])
         time.sleep(0.5)  # let the last process_started/finished lines reach the logs
         runs = pool_runs(services)
-        problems = check_none_lost(db, env["REDIS_URL"], env["DATA_PATH"], jobs, states, load_sample["_id"],
-                                   expected, runs)
+        problems = check_none_lost(
+            db, env["REDIS_URL"], env["DATA_PATH"], jobs, states, load_sample["_id"], expected, runs
+        )
         report_run(services, db, args.count, jobs, states, runs, probe_job, wall, cpu, load_average)
 
         p99, p99_idle = percentile(loaded, 0.99), percentile(idle, 0.99)
-        print(f"\nread p99 idle {p99_idle:.1f} ms, under load {p99:.1f} ms ({p99 / p99_idle:.1f}x idle); "
-              f"median {percentile(idle, 0.5):.1f} -> {percentile(loaded, 0.5):.1f} ms "
-              f"({percentile(loaded, 0.5) / percentile(idle, 0.5):.1f}x)")
-        print(f"read p99 under load: {p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms): "
-              f"{'met' if p99 < TARGET_P99_MS else 'NOT met'}")
+        print(
+            f"\nread p99 idle {p99_idle:.1f} ms, under load {p99:.1f} ms ({p99 / p99_idle:.1f}x idle); "
+            f"median {percentile(idle, 0.5):.1f} -> {percentile(loaded, 0.5):.1f} ms "
+            f"({percentile(loaded, 0.5) / percentile(idle, 0.5):.1f}x)"
+        )
+        print(
+            f"read p99 under load: {p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms): "
+            f"{'met' if p99 < TARGET_P99_MS else 'NOT met'}"
+        )
         if problems:
             raise SystemExit("LOST OR DUPLICATED ANALYSES:\n  " + "\n  ".join(problems))
-        print(f"none lost: {args.count} jobs complete once each (attempts 1, one process_started line), "
-              f"{args.count} ready analyses with the probe's results, Redis queues empty")
+        print(
+            f"none lost: {args.count} jobs complete once each (attempts 1, one process_started line), "
+            f"{args.count} ready analyses with the probe's results, Redis queues empty"
+        )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,10 @@ from bench.services import (  # noqa: E402
 )
 
 DATA = ROOT.parent / "shared" / "data"
-READS = [DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz",
-         DATA / "samples" / "rprsv-paired-nextseq" / "paired_2.fq.gz"]
+READS = [
+    DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz",
+    DATA / "samples" / "rprsv-paired-nextseq" / "paired_2.fq.gz",
+]
 SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 HMM7 = DATA / "hmm" / "hmm7"
 SCAFFOLDS = DATA / "nuvs" / "scaffolds_paired.fa"
@@ -61,8 +63,9 @@ class Api:
     def call(self, method: str, path: str, body=None, raw: bytes | None = None) -> dict:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         kind = "application/octet-stream" if raw is not None else "application/json"
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Authorization": self.auth, "Content-Type": kind})
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Authorization": self.auth, "Content-Type": kind}
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return json.loads(response.read() or b"{}")
@@ -90,20 +93,54 @@ def put_reference_and_index(db, data_path: Path) -> tuple[str, str]:
     with gzip.open(SMALL_REFERENCE, "rt") as handle:
         otus = json.load(handle)["otus"]
     ref_id, index_id = new_id(), new_id()
-    db.refs.insert_one({"_id": ref_id, "name": "Small", "data_type": "genome", "organism": "virus", "public": True,
-                        "created_at": now(), "user": {"id": "bench"}, "users": [], "groups": []})
+    db.refs.insert_one(
+        {
+            "_id": ref_id,
+            "name": "Small",
+            "data_type": "genome",
+            "organism": "virus",
+            "public": True,
+            "created_at": now(),
+            "user": {"id": "bench"},
+            "users": [],
+            "groups": [],
+        }
+    )
     folder = data_path / "indexes" / index_id
     folder.mkdir(parents=True)
     with open(folder / "reference.fa", "w") as handle:
         reference_format.write_fasta(reference_format.iter_default_isolate_fasta(otus), handle)
-    subprocess.run(["bowtie2-build", "--threads", "2", str(folder / "reference.fa"), str(folder / "reference")],
-                   check=True, capture_output=True)
-    files = [{"id": n, "name": p.name, "reference": index_id, "size": p.stat().st_size, "type": "bowtie2",
-              "uploaded_at": now()} for n, p in enumerate(sorted(folder.glob("*.bt2")), 1)]
-    db.indexes.insert_one({"_id": index_id, "version": 0, "created_at": now(), "ready": True, "has_files": True,
-                           "files": files, "job": {"id": new_id()}, "reference": {"id": ref_id},
-                           "user": {"id": "bench"}, "manifest": {otu["_id"]: 0 for otu in otus},
-                           "sequence_otu_map": {}})
+    subprocess.run(
+        ["bowtie2-build", "--threads", "2", str(folder / "reference.fa"), str(folder / "reference")],
+        check=True,
+        capture_output=True,
+    )
+    files = [
+        {
+            "id": n,
+            "name": p.name,
+            "reference": index_id,
+            "size": p.stat().st_size,
+            "type": "bowtie2",
+            "uploaded_at": now(),
+        }
+        for n, p in enumerate(sorted(folder.glob("*.bt2")), 1)
+    ]
+    db.indexes.insert_one(
+        {
+            "_id": index_id,
+            "version": 0,
+            "created_at": now(),
+            "ready": True,
+            "has_files": True,
+            "files": files,
+            "job": {"id": new_id()},
+            "reference": {"id": ref_id},
+            "user": {"id": "bench"},
+            "manifest": {otu["_id"]: 0 for otu in otus},
+            "sequence_otu_map": {},
+        }
+    )
     return ref_id, index_id
 
 
@@ -117,10 +154,26 @@ def put_sample(db, data_path: Path) -> str:
     for number, path in enumerate(READS, 1):
         shutil.copyfile(path, folder / f"reads_{number}.fq.gz")
         reads.append({"name": f"reads_{number}.fq.gz", "size": path.stat().st_size, "uploaded_at": now()})
-    db.samples.insert_one({"_id": sample_id, "name": "RpRSV", "library_type": "normal", "paired": True,
-                           "reads": reads, "files": [], "quality": None, "subtractions": [], "group": "none",
-                           "all_read": True, "all_write": False, "group_read": False, "group_write": False,
-                           "user": {"id": "bench"}, "created_at": now(), "ready": True})
+    db.samples.insert_one(
+        {
+            "_id": sample_id,
+            "name": "RpRSV",
+            "library_type": "normal",
+            "paired": True,
+            "reads": reads,
+            "files": [],
+            "quality": None,
+            "subtractions": [],
+            "group": "none",
+            "all_read": True,
+            "all_write": False,
+            "group_read": False,
+            "group_write": False,
+            "user": {"id": "bench"},
+            "created_at": now(),
+            "ready": True,
+        }
+    )
     return sample_id
 
 
@@ -164,12 +217,17 @@ def nuvs_end_to_end(proc: int, mem_gb: int) -> None:
         start_web(services, env, ROOT)
         api = Api(f"http://127.0.0.1:{port}", user_id, key)
 
-        profiles = api.call("POST", "/api/uploads?name=profiles.hmm.gz&type=hmm",
-                            raw=(HMM7 / "profiles.hmm.gz").read_bytes())
-        annotations = api.call("POST", "/api/uploads?name=annotations.json.gz&type=hmm",
-                               raw=(HMM7 / "annotations.json.gz").read_bytes())
-        install = api.call("POST", "/api/hmms/status/updates",
-                           {"upload_id": profiles["id"], "annotations_upload_id": annotations["id"]})
+        profiles = api.call(
+            "POST", "/api/uploads?name=profiles.hmm.gz&type=hmm", raw=(HMM7 / "profiles.hmm.gz").read_bytes()
+        )
+        annotations = api.call(
+            "POST", "/api/uploads?name=annotations.json.gz&type=hmm", raw=(HMM7 / "annotations.json.gz").read_bytes()
+        )
+        install = api.call(
+            "POST",
+            "/api/hmms/status/updates",
+            {"upload_id": profiles["id"], "annotations_upload_id": annotations["id"]},
+        )
         installed = api.wait(install["id"])
         if installed["state"] != "complete":
             raise RuntimeError(f"install_hmms: {installed['error']}\n{services.tail('worker')}")
@@ -194,17 +252,23 @@ def nuvs_end_to_end(proc: int, mem_gb: int) -> None:
         result = api.call("GET", f"/api/analyses/{analysis['id']}")["results"]["hits"]
         ratio = nuvs_seconds / spades_seconds
         print(f"NuVs on the RpRSV sample (20,000 reads; -t {proc} -m {mem_gb}):")
-        print(f"  SPAdes alone on the reads NuVs assembles (trimmed, eliminated): "
-              f"{alone[0]:.1f} s before the job, {alone[1]:.1f} s after")
+        print(
+            f"  SPAdes alone on the reads NuVs assembles (trimmed, eliminated): "
+            f"{alone[0]:.1f} s before the job, {alone[1]:.1f} s after"
+        )
         print(f"  SPAdes alone on the raw reads: {raw:.1f} s")
-        print(f"  nuvs job, POST to complete: {nuvs_seconds:.1f} s -> {len(result)} contigs, "
-              f"{sum(len(c['orfs']) for c in result)} ORFs, "
-              f"{sum(len(o['hits']) for c in result for o in c['orfs'])} HMM hits")
-        print(f"  ratio to SPAdes alone on the same reads: {ratio:.2f}x (target <= {TARGET_RATIO}x): "
-              f"{'met' if ratio <= TARGET_RATIO else 'MISSED'}; to SPAdes on the raw reads: {nuvs_seconds / raw:.2f}x")
+        print(
+            f"  nuvs job, POST to complete: {nuvs_seconds:.1f} s -> {len(result)} contigs, "
+            f"{sum(len(c['orfs']) for c in result)} ORFs, "
+            f"{sum(len(o['hits']) for c in result for o in c['orfs'])} HMM hits"
+        )
+        print(
+            f"  ratio to SPAdes alone on the same reads: {ratio:.2f}x (target <= {TARGET_RATIO}x): "
+            f"{'met' if ratio <= TARGET_RATIO else 'MISSED'}; to SPAdes on the raw reads: {nuvs_seconds / raw:.2f}x"
+        )
         print("  job steps (as seen polling the process every 50 ms):")
         marks = [("(queued)", started)] + steps + [("(end)", ended)]
-        for (step, at), (_, following) in zip(marks, marks[1:]):
+        for (step, at), (_, following) in zip(marks, marks[1:], strict=False):
             print(f"    {step:<24} {following - at:6.2f} s")
 
 
@@ -220,8 +284,10 @@ def orfs_and_hmmscan(proc: int) -> None:
         contigs = process_contigs(records)
         best = min(best, time.perf_counter() - started)
     orf_count = sum(len(c["orfs"]) for c in contigs)
-    print(f"\nORF finding on {SCAFFOLDS.name}: {len(records)} scaffolds -> {len(contigs)} contigs, {orf_count} ORFs "
-          f"in {best * 1000:.1f} ms (best of 5; target < {ORF_BUDGET} s: {'met' if best < ORF_BUDGET else 'MISSED'})")
+    print(
+        f"\nORF finding on {SCAFFOLDS.name}: {len(records)} scaffolds -> {len(contigs)} contigs, {orf_count} ORFs "
+        f"in {best * 1000:.1f} ms (best of 5; target < {ORF_BUDGET} s: {'met' if best < ORF_BUDGET else 'MISSED'})"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-nuvs-") as work:
         profiles = Path(work, "profiles.hmm")
         profiles.write_bytes(gzip.decompress((HMM7 / "profiles.hmm.gz").read_bytes()))
@@ -235,8 +301,10 @@ def orfs_and_hmmscan(proc: int) -> None:
         seconds = time.perf_counter() - started
         with open(Path(work, "hmm.tsv")) as handle:
             hits = list(parse_tblout(handle))
-        print(f"hmmscan of all {orf_count} ORFs against 7 vFam profiles (--cpu {cpu}): {seconds * 1000:.0f} ms, "
-              f"{len(hits)} hits (runner polls every 0.1 s)")
+        print(
+            f"hmmscan of all {orf_count} ORFs against 7 vFam profiles (--cpu {cpu}): {seconds * 1000:.0f} ms, "
+            f"{len(hits)} hits (runner polls every 0.1 s)"
+        )
 
 
 def main() -> None:

@@ -40,8 +40,10 @@ def main() -> None:
     seconds, contigs = timed(lambda: process_contigs(records), repeat=5)
     orf_count = sum(len(c["orfs"]) for c in contigs)
     print(f"ORFs: {len(records)} scaffolds, {bases:,} bp -> {len(contigs)} contigs, {orf_count} ORFs")
-    print(f"  best of 5: {seconds * 1000:.1f} ms ({bases / seconds / 1e6:.1f} Mbp/s), "
-          f"{seconds / ORF_BUDGET:.1%} of the {ORF_BUDGET} s budget")
+    print(
+        f"  best of 5: {seconds * 1000:.1f} ms ({bases / seconds / 1e6:.1f} Mbp/s), "
+        f"{seconds / ORF_BUDGET:.1%} of the {ORF_BUDGET} s budget"
+    )
 
     # Tool times below include the runner's wait loop, which looks every POLL_INTERVAL seconds.
     print(f"(tool times are rounded up to the runner's {runner.POLL_INTERVAL} s poll interval)")
@@ -58,8 +60,10 @@ def main() -> None:
             seconds, _ = timed(lambda: hmmscan(profiles, orfs_fa, tblout, cpu=cpu), repeat=3)
             with tblout.open() as handle:
                 hits = list(parse_tblout(handle))
-            print(f"hmmscan {orf_count} ORFs x 7 profiles, --cpu {cpu}: best of 3 {seconds * 1000:.0f} ms, "
-                  f"{len(hits)} hits, {seconds / orf_count * 1000:.2f} ms per ORF")
+            print(
+                f"hmmscan {orf_count} ORFs x 7 profiles, --cpu {cpu}: best of 3 {seconds * 1000:.0f} ms, "
+                f"{len(hits)} hits, {seconds / orf_count * 1000:.2f} ms per ORF"
+            )
 
 
 if __name__ == "__main__":

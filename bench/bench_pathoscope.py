@@ -44,6 +44,9 @@ from bench.services import (  # noqa: E402
     start_web,
     start_worker,
 )
+from ringspot.bio import reference as reference_format  # noqa: E402
+from ringspot.core.analyses import load_results  # noqa: E402
+from ringspot.core.db import connect  # noqa: E402
 from tests.analyses_data import (  # noqa: E402
     RPRSV_READS,
     build_index_files,
@@ -52,9 +55,6 @@ from tests.analyses_data import (  # noqa: E402
     insert_sample,
     load_otus,
 )
-from ringspot.bio import reference as reference_format  # noqa: E402
-from ringspot.core.analyses import load_results  # noqa: E402
-from ringspot.core.db import connect  # noqa: E402
 
 MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 
@@ -62,10 +62,10 @@ MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 def build_large_sample(folder: Path, reads: int) -> list[Path]:
     """Two mate files of ``reads / 2`` records each, repeating the real mates with numbered names."""
     paths = []
-    for source, name in zip(RPRSV_READS, ("big_1.fq.gz", "big_2.fq.gz")):
+    for source, name in zip(RPRSV_READS, ("big_1.fq.gz", "big_2.fq.gz"), strict=False):
         with gzip.open(source, "rb") as handle:
             lines = handle.read().splitlines()
-        records = [lines[i:i + 4] for i in range(0, len(lines), 4)]
+        records = [lines[i : i + 4] for i in range(0, len(lines), 4)]
         path = folder / name
         with open(path, "wb") as raw:
             pigz = subprocess.Popen(["pigz", "-4", "-c"], stdin=subprocess.PIPE, stdout=raw)
@@ -92,8 +92,25 @@ def raw_passes(work: Path, reads: list[Path], otus: list[dict], index_prefix: Pa
     """(pass 1 s, pass 2 s, aligned reads, CPU s of both): the mapping passes alone, as run by hand."""
     work.mkdir(exist_ok=True)
     joined = ",".join(map(str, reads))
-    default = ["bowtie2", "-p", "2", "--local", "--no-unal", "--no-hd", "--no-sq", "--score-min", "L,20,1.0",
-               "-N", "0", "-L", "15", "-x", index_prefix, "-U", joined]
+    default = [
+        "bowtie2",
+        "-p",
+        "2",
+        "--local",
+        "--no-unal",
+        "--no-hd",
+        "--no-sq",
+        "--score-min",
+        "L,20,1.0",
+        "-N",
+        "0",
+        "-L",
+        "15",
+        "-x",
+        index_prefix,
+        "-U",
+        joined,
+    ]
     cpu = children_cpu_seconds()
     first = timed(default + ["-S", "/dev/null"])
     cpu = children_cpu_seconds() - cpu
@@ -103,12 +120,35 @@ def raw_passes(work: Path, reads: list[Path], otus: list[dict], index_prefix: Pa
     sequence_otu_map = {s["_id"]: o["_id"] for o in otus for i in o["isolates"] for s in i["sequences"]}
     with open(work / "isolates.fa", "w") as handle:
         reference_format.write_fasta(
-            reference_format.iter_all_isolate_fasta(otus, {sequence_otu_map[c] for c in candidates}), handle)
-    subprocess.run(["bowtie2-build", "--threads", "2", str(work / "isolates.fa"), str(work / "isolates")],
-                   check=True, capture_output=True)
+            reference_format.iter_all_isolate_fasta(otus, {sequence_otu_map[c] for c in candidates}), handle
+        )
+    subprocess.run(
+        ["bowtie2-build", "--threads", "2", str(work / "isolates.fa"), str(work / "isolates")],
+        check=True,
+        capture_output=True,
+    )
     before = children_cpu_seconds()
-    second = timed(["bowtie2", "-p", "2", "--no-hd", "--no-sq", "--no-unal", *MAPPING, "-k", "100",
-                    "--al", work / "aligned.fq", "-x", work / "isolates", "-U", joined, "-S", "/dev/null"])
+    second = timed(
+        [
+            "bowtie2",
+            "-p",
+            "2",
+            "--no-hd",
+            "--no-sq",
+            "--no-unal",
+            *MAPPING,
+            "-k",
+            "100",
+            "--al",
+            work / "aligned.fq",
+            "-x",
+            work / "isolates",
+            "-U",
+            joined,
+            "-S",
+            "/dev/null",
+        ]
+    )
     cpu += children_cpu_seconds() - before
     aligned = sum(1 for _ in open(work / "aligned.fq", "rb")) // 4
     return first, second, aligned, cpu
@@ -143,13 +183,16 @@ def worker_peak_mib(services: Services) -> float:
     return peak / 1024
 
 
-def analyse(services: Services, api: requests.Session, url: str, db, sample_id: str,
-            ref_id: str) -> tuple[float, dict, dict, float]:
+def analyse(
+    services: Services, api: requests.Session, url: str, db, sample_id: str, ref_id: str
+) -> tuple[float, dict, dict, float]:
     """(seconds from request to complete, seconds per step, results, CPU s of the stack) of one analysis."""
     cpu = stack_cpu_seconds(services)
     start = time.perf_counter()
-    response = api.post(f"{url}/api/samples/{sample_id}/analyses",
-                        json={"workflow": "pathoscope_bowtie", "ref_id": ref_id, "subtractions": []})
+    response = api.post(
+        f"{url}/api/samples/{sample_id}/analyses",
+        json={"workflow": "pathoscope_bowtie", "ref_id": ref_id, "subtractions": []},
+    )
     response.raise_for_status()
     job_id = response.json()["job"]["id"]
     total, steps = follow_job(db, job_id, start, poll=0.02, what="analysis")
@@ -167,8 +210,10 @@ def report(label: str, raw: tuple[float, float, int, float], runs: list[tuple[st
     print(f"  raw bowtie2 pass 2 (isolates, -k 100)    {second:7.2f} s   ({aligned:,} reads aligned)")
     print(f"  the two raw passes                       {passes:7.2f} s   CPU {raw_cpu:7.2f} s")
     for name, total, steps, results, cpu in runs:
-        print(f"  analysis, {name:<30} {total:7.2f} s   CPU {cpu:7.2f} s   = {total / passes:.2f}x the raw passes "
-              f"(CPU {cpu / raw_cpu:.2f}x)   read_count {results['read_count']:,}, {len(results['hits'])} hits")
+        print(
+            f"  analysis, {name:<30} {total:7.2f} s   CPU {cpu:7.2f} s   = {total / passes:.2f}x the raw passes "
+            f"(CPU {cpu / raw_cpu:.2f}x)   read_count {results['read_count']:,}, {len(results['hits'])} hits"
+        )
         print("      " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items()))
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} (2 cores; above 2 the wall times are contended)")
 
@@ -193,8 +238,10 @@ def main() -> None:
         otus = load_otus()
         start = time.perf_counter()
         index_files = build_index_files(otus, work / "index")
-        print(f"default-isolate index of {len(otus):,} OTUs built in {time.perf_counter() - start:.1f} s "
-              "(once, not part of any figure)")
+        print(
+            f"default-isolate index of {len(otus):,} OTUs built in {time.perf_counter() - start:.1f} s "
+            "(once, not part of any figure)"
+        )
         reference = insert_reference(db, public=True)
         insert_index(db, str(data_path), reference["_id"], otus, index_files)
 
@@ -215,12 +262,15 @@ def main() -> None:
             large = insert_sample(db, str(data_path), reads, user_id="bench")
             raw = raw_passes(work / "raw-large", reads, otus, index_files / "reference")
             total, steps, results, cpu = analyse(services, api, url, db, large["_id"], reference["_id"])
-            report(f"{args.reads:,} reads (RpRSV reads repeated)", raw,
-                   [("warm index cache", total, steps, results, cpu)])
+            report(
+                f"{args.reads:,} reads (RpRSV reads repeated)", raw, [("warm index cache", total, steps, results, cpu)]
+            )
             print(f"  worker peak RSS {worker_peak_mib(services):.0f} MiB")
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"\npeak RSS of the largest child of this script (bowtie2 of the raw passes, bowtie2-build): "
-              f"{children:.0f} MiB")
+        print(
+            f"\npeak RSS of the largest child of this script (bowtie2 of the raw passes, bowtie2-build): "
+            f"{children:.0f} MiB"
+        )
         shutil.rmtree(data_path, ignore_errors=True)
 
 

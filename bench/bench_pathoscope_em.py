@@ -72,8 +72,10 @@ def bench_real(repeat: int) -> list:
     hits_s, _ = best_of(repeat, reassign, matrix)
     full_s, full = best_of(repeat, lambda: em(matrix, epsilon=0))
     cov_s, _ = best_of(repeat, calculate_coverage, matrix, result.x, ref_lengths)
-    print(f"test.vta.gz: {len(alignments):,} alignments, {len(matrix.reads):,} reads, "
-          f"{len(matrix.refs)} refs, {len(matrix.nu_read):,} multi-mapped, EM iterations {result.iterations}")
+    print(
+        f"test.vta.gz: {len(alignments):,} alignments, {len(matrix.reads):,} reads, "
+        f"{len(matrix.refs)} refs, {len(matrix.nu_read):,} multi-mapped, EM iterations {result.iterations}"
+    )
     print(f"  parse (gzip + read_vta)      {parse_s * 1000:8.1f} ms   (best of {repeat})")
     print(f"  build_matrix                 {build_s * 1000:8.1f} ms")
     print(f"  em                           {em_s * 1000:8.1f} ms")
@@ -93,15 +95,19 @@ def bench_synthetic(alignments: list, copies: int, repeat: int) -> None:
     em_s, result = best_of(max(1, repeat // 5), em, matrix)
     full_s, full = best_of(1, lambda: em(matrix, epsilon=0))
     hits_s, _ = best_of(1, reassign, matrix)
-    print(f"synthetic: {count:,} alignments, {len(matrix.reads):,} reads, "
-          f"{len(matrix.nu_read):,} multi-mapped, EM iterations {result.iterations}")
+    print(
+        f"synthetic: {count:,} alignments, {len(matrix.reads):,} reads, "
+        f"{len(matrix.nu_read):,} multi-mapped, EM iterations {result.iterations}"
+    )
     print(f"  generating the tuples alone  {generate_s:8.2f} s")
     print(f"  build_matrix (incl. gen.)    {build_s:8.2f} s  -> {build_s - generate_s:.2f} s without generation")
     print(f"  em                           {em_s:8.2f} s   (best of {max(1, repeat // 5)})")
     print(f"  em, epsilon=0 ({full.iterations} iterations) {full_s:6.2f} s")
     print(f"  em + 2 x compute_best_hit    {hits_s:8.2f} s")
-    print(f"  peak RSS: {rss_before:.0f} MiB before the build, {rss_matrix:.0f} MiB after it, "
-          f"{peak_rss_mb():.0f} MiB at the end")
+    print(
+        f"  peak RSS: {rss_before:.0f} MiB before the build, {rss_matrix:.0f} MiB after it, "
+        f"{peak_rss_mb():.0f} MiB at the end"
+    )
 
 
 def main() -> None:

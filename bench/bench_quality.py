@@ -68,8 +68,7 @@ def main() -> None:
         start = time.perf_counter()
         build_reads(path, reads)
         size = path.stat().st_size
-        print(f"built {reads:,} reads, {size / 2**20:.1f} MiB gzipped, "
-              f"in {time.perf_counter() - start:.1f} s")
+        print(f"built {reads:,} reads, {size / 2**20:.1f} MiB gzipped, in {time.perf_counter() - start:.1f} s")
         rss_before = peak_rss_mib()
 
         results = {}
@@ -88,8 +87,10 @@ def main() -> None:
         timed("count_records (validate)", lambda: count_records(path), reads, floor)
         timed("fastqc_report (quality pass)", quality_pass, reads, floor)
         report = results["report"]
-        print(f"wc -l / 4 = {results['lines'] // 4:,}; report: count {report.count:,}, "
-              f"length {report.length}, gc {report.gc}%")
+        print(
+            f"wc -l / 4 = {results['lines'] // 4:,}; report: count {report.count:,}, "
+            f"length {report.length}, gc {report.gc}%"
+        )
         print(f"peak RSS {peak_rss_mib():.0f} MiB (before the passes: {rss_before:.0f} MiB)")
 
 

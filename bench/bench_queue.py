@@ -86,20 +86,24 @@ def epoch(timestamp: datetime.datetime | str) -> float:
     """Seconds since the epoch of a stored UTC time (an ISO string with ``Z``, or a naive datetime)."""
     if isinstance(timestamp, str):
         timestamp = datetime.datetime.fromisoformat(timestamp.removesuffix("Z"))
-    return timestamp.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return timestamp.replace(tzinfo=datetime.UTC).timestamp()
 
 
 def status_times(db, ids: list[str]) -> dict[str, dict[str, float]]:
     """Process id -> {state: epoch seconds} from the status histories."""
-    return {doc["_id"]: {entry["state"]: epoch(entry["timestamp"]) for entry in doc["status"]}
-            for doc in db.processes.find({"_id": {"$in": ids}}, {"status": 1})}
+    return {
+        doc["_id"]: {entry["state"]: epoch(entry["timestamp"]) for entry in doc["status"]}
+        for doc in db.processes.find({"_id": {"$in": ids}}, {"status": 1})
+    }
 
 
 def summary(label: str, values_ms: list[float]) -> str:
     if not values_ms:
         return f"  {label:<34} no data"
-    return (f"  {label:<34} median {percentile(values_ms, 0.5):7.1f} ms   p90 {percentile(values_ms, 0.9):7.1f} ms"
-            f"   max {max(values_ms):7.1f} ms   (n={len(values_ms)})")
+    return (
+        f"  {label:<34} median {percentile(values_ms, 0.5):7.1f} ms   p90 {percentile(values_ms, 0.9):7.1f} ms"
+        f"   max {max(values_ms):7.1f} ms   (n={len(values_ms)})"
+    )
 
 
 def latency(queue: Queue, db, noop, noop_bare, create, count: int, pause: float = 0.0) -> dict:
@@ -143,14 +147,24 @@ def burst(queue: Queue, send, count: int, services: Services) -> dict:
     after = services.cpu_seconds()
     if not finished:
         queue.purge()
-    return {"sent": sent, "elapsed": elapsed, "done": done, "finished": finished, "rate": done / elapsed,
-            "cpu": {name: (after[name] - before.get(name, 0.0)) / elapsed for name in after}}
+    return {
+        "sent": sent,
+        "elapsed": elapsed,
+        "done": done,
+        "finished": finished,
+        "rate": done / elapsed,
+        "cpu": {name: (after[name] - before.get(name, 0.0)) / elapsed for name in after},
+    }
 
 
 def show_burst(label: str, result: dict, count: int) -> None:
-    partial = "" if result["finished"] else f"  !! only {result['done']:,} of {count:,} done after {BURST_TIMEOUT:.0f} s"
-    print(f"  {label:<34} {result['rate']:>7,.0f} messages/s   {result['done']:,} in {result['elapsed']:.2f} s "
-          f"(sending took {result['sent']:.2f} s){partial}")
+    partial = (
+        "" if result["finished"] else f"  !! only {result['done']:,} of {count:,} done after {BURST_TIMEOUT:.0f} s"
+    )
+    print(
+        f"  {label:<34} {result['rate']:>7,.0f} messages/s   {result['done']:,} in {result['elapsed']:.2f} s "
+        f"(sending took {result['sent']:.2f} s){partial}"
+    )
     cores = ", ".join(f"{name} {used:.2f}" for name, used in result["cpu"].items())
     print(f"  {'':<34} CPU cores busy: {cores} (total {sum(result['cpu'].values()):.2f} of {os.cpu_count()})")
 
@@ -164,8 +178,12 @@ def run_pool(services: Services, name: str, env: dict, redis_url: str, db, creat
     """Start one worker, measure (a) and (b) on it, stop it; returns the headline figures."""
     from bench.queue_actors import noop, noop_bare
 
-    services.start(name, [str(VENV_BIN / "dramatiq"), "bench.queue_actors", "--processes", "1",
-                          "--threads", "2", "--queues", QUEUE], env=env, cwd=ROOT)
+    services.start(
+        name,
+        [str(VENV_BIN / "dramatiq"), "bench.queue_actors", "--processes", "1", "--threads", "2", "--queues", QUEUE],
+        env=env,
+        cwd=ROOT,
+    )
     queue = Queue(redis_url, services, name)
     # Warm-up: the worker is ready once it has run both kinds of message.
     noop.send(process_id=create())
@@ -174,14 +192,18 @@ def run_pool(services: Services, name: str, env: dict, redis_url: str, db, creat
         raise RuntimeError(f"the worker ran nothing in 60 s:\n{services.tail(name)}")
     latency(queue, db, noop, noop_bare, create, 5)
 
-    print(f"(a) enqueue -> start, {LATENCY_MESSAGES} messages one at a time, each sent once the previous "
-          "one is acknowledged")
+    print(
+        f"(a) enqueue -> start, {LATENCY_MESSAGES} messages one at a time, each sent once the previous "
+        "one is acknowledged"
+    )
     warm = latency(queue, db, noop, noop_bare, create, LATENCY_MESSAGES)
     print(summary("send -> running (noop)", warm["running"]))
     print(summary("send -> complete (noop)", warm["complete"]))
     print(summary("send -> acked (noop)", warm["acked"]))
     print(summary("send -> acked (noop_bare, baseline)", warm["bare_acked"]))
-    print(f"  acked: {percentile(warm['acked'], 0.5) / percentile(warm['bare_acked'], 0.5):.2f}x the broker-only median")
+    print(
+        f"  acked: {percentile(warm['acked'], 0.5) / percentile(warm['bare_acked'], 0.5):.2f}x the broker-only median"
+    )
     print(f"    the same after the pool was idle {IDLE_SECONDS:.0f} s, {IDLE_MESSAGES} messages")
     idle = latency(queue, db, noop, None, create, IDLE_MESSAGES, pause=IDLE_SECONDS)
     print(summary("send -> running (noop)", idle["running"]))
@@ -198,8 +220,12 @@ def run_pool(services: Services, name: str, env: dict, redis_url: str, db, creat
     states = [doc["state"] for doc in db.processes.find({"_id": {"$in": ids}}, {"state": 1})]
     print(f"  process documents complete: {states.count('complete'):,} of {count:,}")
     services.close_one(name)
-    return {"warm": percentile(warm["running"], 0.5), "idle": percentile(idle["running"], 0.5),
-            "rate": booked["rate"], "bare_rate": bare["rate"]}
+    return {
+        "warm": percentile(warm["running"], 0.5),
+        "idle": percentile(idle["running"], 0.5),
+        "rate": booked["rate"],
+        "bare_rate": bare["rate"],
+    }
 
 
 def command_counter():
@@ -237,9 +263,11 @@ def bookkeeping_cost(rounds: int = 200) -> None:
     ids = [processes.create_process(db, "bench_noop", user_id=None)[0]["_id"] for _ in range(rounds)]
     stores = [DbStore(from_env(), process_id) for process_id in ids]
     timings = {}
-    for label, call in (("claim", lambda store: store.claim()),
-                        ("finish", lambda store: store.finish("complete", None)),
-                        ("ping", lambda store: db.command("ping"))):
+    for label, call in (
+        ("claim", lambda store: store.claim()),
+        ("finish", lambda store: store.finish("complete", None)),
+        ("ping", lambda store: db.command("ping")),
+    ):
         commands = counter.count
         start = time.perf_counter()
         for store in stores:
@@ -250,17 +278,23 @@ def bookkeeping_cost(rounds: int = 200) -> None:
         print(f"  {label:<34} {ms:6.2f} ms   {trips:4.1f} database round trips")
     per_message = timings["claim"][0] + timings["finish"][0]
     trips = timings["claim"][1] + timings["finish"][1]
-    print(f"  => {trips:.0f} round trips, {per_message:.1f} ms of database time per message: one thread runs at most "
-          f"{1000 / per_message:,.0f} messages/s, two at most {2000 / per_message:,.0f}/s if nx-27017 served them "
-          "in parallel")
+    print(
+        f"  => {trips:.0f} round trips, {per_message:.1f} ms of database time per message: one thread runs at most "
+        f"{1000 / per_message:,.0f} messages/s, two at most {2000 / per_message:,.0f}/s if nx-27017 served them "
+        "in parallel"
+    )
 
 
 def main(count: int = 2000) -> None:
     with Services("queue") as services:
         base = services.database()
         redis_url = services.redis()
-        settings_env = {"MONGODB_URI": f"{base}/ringspot_bench", "REDIS_URL": redis_url, "BROKER_URL": redis_url,
-                        "DATA_PATH": str(services.path / "data")}
+        settings_env = {
+            "MONGODB_URI": f"{base}/ringspot_bench",
+            "REDIS_URL": redis_url,
+            "BROKER_URL": redis_url,
+            "DATA_PATH": str(services.path / "data"),
+        }
         os.environ.update(settings_env)  # before the actors bind to a broker
         env = {k: v for k, v in os.environ.items() if k not in TUNED_ENV}
 
@@ -282,16 +316,24 @@ def main(count: int = 2000) -> None:
         tuned = run_pool(services, "worker-tuned", {**env, **TUNED_ENV}, redis_url, db, create, count)
 
         print("\nagainst the targets (default pool / tuned pool):")
-        for label, key, target in (("start latency median, warm pool", "warm", TARGET_LATENCY_MS),
-                                   ("start latency median, idle 2 s", "idle", TARGET_LATENCY_MS)):
-            print(f"  {label:<36} {default[key]:7.1f} ms / {tuned[key]:7.1f} ms   vs target < {target:.0f} ms "
-                  f"({default[key] / target:.2f}x / {tuned[key] / target:.2f}x the target)")
-        print(f"  {'throughput with bookkeeping':<36} {default['rate']:7,.0f} /s  / {tuned['rate']:7,.0f} /s    "
-              f"vs target >= {TARGET_RATE:.0f}/s ({default['rate'] / TARGET_RATE:.2f}x / "
-              f"{tuned['rate'] / TARGET_RATE:.2f}x the target)")
-        print(f"  {'broker-only baseline':<36} {default['bare_rate']:7,.0f} /s  / {tuned['bare_rate']:7,.0f} /s    "
-              f"(bookkeeping runs at {default['rate'] / default['bare_rate']:.2f}x / "
-              f"{tuned['rate'] / tuned['bare_rate']:.2f}x of it)")
+        for label, key, target in (
+            ("start latency median, warm pool", "warm", TARGET_LATENCY_MS),
+            ("start latency median, idle 2 s", "idle", TARGET_LATENCY_MS),
+        ):
+            print(
+                f"  {label:<36} {default[key]:7.1f} ms / {tuned[key]:7.1f} ms   vs target < {target:.0f} ms "
+                f"({default[key] / target:.2f}x / {tuned[key] / target:.2f}x the target)"
+            )
+        print(
+            f"  {'throughput with bookkeeping':<36} {default['rate']:7,.0f} /s  / {tuned['rate']:7,.0f} /s    "
+            f"vs target >= {TARGET_RATE:.0f}/s ({default['rate'] / TARGET_RATE:.2f}x / "
+            f"{tuned['rate'] / TARGET_RATE:.2f}x the target)"
+        )
+        print(
+            f"  {'broker-only baseline':<36} {default['bare_rate']:7,.0f} /s  / {tuned['bare_rate']:7,.0f} /s    "
+            f"(bookkeeping runs at {default['rate'] / default['bare_rate']:.2f}x / "
+            f"{tuned['rate'] / tuned['bare_rate']:.2f}x of it)"
+        )
         bookkeeping_cost()
 
 

@@ -84,8 +84,12 @@ def main() -> None:
             baseline = rss_mb()
 
             started = time.monotonic()
-            response = client.post("/api/uploads?name=reference.json.gz&type=reference", data=PLANT_VIRUSES.read_bytes(),
-                                   content_type="application/octet-stream", **credentials)
+            response = client.post(
+                "/api/uploads?name=reference.json.gz&type=reference",
+                data=PLANT_VIRUSES.read_bytes(),
+                content_type="application/octet-stream",
+                **credentials,
+            )
             upload_id = response.json["id"]
             print(f"upload:                {time.monotonic() - started:6.2f} s")
 
@@ -94,10 +98,14 @@ def main() -> None:
             process = wait_process(db, ref["process"]["id"])
             import_seconds = time.monotonic() - started
             counts = [db[c].count_documents({"reference.id": ref["id"]}) for c in ("otus", "sequences", "history")]
-            print(f"import until complete: {import_seconds:6.2f} s   (target <= 15 s; state {process['state']}; "
-                  f"otus/sequences/history {counts})")
-            print(f"peak RSS of API + worker: {baseline:.0f} MB before, {rss_mb():.0f} MB after the import; "
-                  f"database server peak {server_peak_mb(dict(services.procs)['db'].pid):.0f} MB")
+            print(
+                f"import until complete: {import_seconds:6.2f} s   (target <= 15 s; state {process['state']}; "
+                f"otus/sequences/history {counts})"
+            )
+            print(
+                f"peak RSS of API + worker: {baseline:.0f} MB before, {rss_mb():.0f} MB after the import; "
+                f"database server peak {server_peak_mb(dict(services.procs)['db'].pid):.0f} MB"
+            )
 
             started = time.monotonic()
             clone = client.post("/api/refs", json={"name": "Clone", "clone_from": ref["id"]}, **credentials).json
@@ -117,14 +125,18 @@ def main() -> None:
                 response = client.get(url, **credentials)
                 timings.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200 and len(response.json["documents"]) == 100
-            print(f"history page 10 x{REQUESTS}: median {percentile(timings, 0.5):.1f} ms, "
-                  f"p99 {percentile(timings, 0.99):.1f} ms   (target p99 < 100 ms)")
+            print(
+                f"history page 10 x{REQUESTS}: median {percentile(timings, 0.5):.1f} ms, "
+                f"p99 {percentile(timings, 0.99):.1f} ms   (target p99 < 100 ms)"
+            )
 
             otu_ids = [o["_id"] for o in db.otus.find({"reference.id": ref["id"]}, {"_id": 1})]
             started = time.monotonic()
             for otu_id in otu_ids:
                 get_joined_otu(db, otu_id)
-            print(f"get_joined_otu x{len(otu_ids)}: {time.monotonic() - started:6.2f} s (an index build's per-OTU reads)")
+            print(
+                f"get_joined_otu x{len(otu_ids)}: {time.monotonic() - started:6.2f} s (an index build's per-OTU reads)"
+            )
             print(f"peak RSS at the end: {rss_mb():.0f} MB")
         finally:
             worker.stop()

@@ -9,6 +9,7 @@ directory (database files, logs) goes last.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -85,7 +86,7 @@ class Services:
         self.path = Path(self.tmp.name)
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def __enter__(self) -> "Services":
+    def __enter__(self) -> Services:
         # SIGINT too, even when the shell that started us ignores it (a background job).
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -100,8 +101,15 @@ class Services:
 
     def start(self, name: str, argv: list[str], env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
         with open(self.log(name), "ab") as log:
-            proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.procs.append((name, proc))
         return proc
 
@@ -127,8 +135,20 @@ class Services:
         port = free_port()
         data = self.path / "db"
         data.mkdir()
-        self.start("db", [str(VENV_BIN / "nx-27017"), "--data-dir", str(data), "-p", str(port),
-                          "--log-file", str(self.path / "nx-27017.log"), "--pid-file", str(self.path / "db.pid")])
+        self.start(
+            "db",
+            [
+                str(VENV_BIN / "nx-27017"),
+                "--data-dir",
+                str(data),
+                "-p",
+                str(port),
+                "--log-file",
+                str(self.path / "nx-27017.log"),
+                "--pid-file",
+                str(self.path / "db.pid"),
+            ],
+        )
         self.wait_port("db", port)
         return f"mongodb://127.0.0.1:{port}"
 
@@ -136,8 +156,22 @@ class Services:
         port = free_port()
         data = self.path / "redis"
         data.mkdir()
-        self.start("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(data)])
+        self.start(
+            "redis",
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(data),
+            ],
+        )
         self.wait_port("redis", port)
         return f"redis://127.0.0.1:{port}/0"
 
@@ -151,10 +185,8 @@ class Services:
         proc = dict(self.procs)[name]
         self.procs = [(n, p) for n, p in self.procs if n != name]
         _signal_group(proc, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
         _signal_group(proc, signal.SIGKILL)
         proc.wait()
 
@@ -167,10 +199,8 @@ class Services:
                 _signal_group(proc, signal.SIGTERM)
             deadline = time.monotonic() + grace
             for _, proc in procs:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-                except subprocess.TimeoutExpired:
-                    pass
                 # The group too: gunicorn and dramatiq workers are children of their masters.
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
@@ -181,10 +211,8 @@ class Services:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def follow_job(db, job_id: str, start: float, poll: float = 0.02, what: str = "job") -> tuple[float, dict[str, float]]:
@@ -212,9 +240,17 @@ def follow_job(db, job_id: str, start: float, poll: float = 0.02, what: str = "j
 def stack_env(services: Services, port: int, **extra: str) -> dict:
     """The environment of a private API and its workers: this run's database, Redis and file store."""
     mongo, redis_url = services.database(), services.redis()
-    env = {**os.environ, "MONGODB_URI": f"{mongo}/bench", "REDIS_URL": redis_url, "BROKER_URL": redis_url,
-           "DATA_PATH": str(services.path / "data"), "RINGSPOT_PORT": str(port),
-           "RINGSPOT_API_URL": f"http://127.0.0.1:{port}", "RINGSPOT_PROC": "2", **extra}
+    env = {
+        **os.environ,
+        "MONGODB_URI": f"{mongo}/bench",
+        "REDIS_URL": redis_url,
+        "BROKER_URL": redis_url,
+        "DATA_PATH": str(services.path / "data"),
+        "RINGSPOT_PORT": str(port),
+        "RINGSPOT_API_URL": f"http://127.0.0.1:{port}",
+        "RINGSPOT_PROC": "2",
+        **extra,
+    }
     env.pop("PYTHONPATH", None)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
@@ -223,16 +259,45 @@ def stack_env(services: Services, port: int, **extra: str) -> dict:
 def start_web(services: Services, env: dict, cwd: Path) -> None:
     """The API as the Procfile's ``web`` line runs it (2 workers x 4 threads)."""
     port = int(env["RINGSPOT_PORT"])
-    services.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
-                           f"127.0.0.1:{port}", "ringspot.api:create_app()"], env=env, cwd=cwd)
+    services.start(
+        "web",
+        [
+            str(VENV_BIN / "gunicorn"),
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "ringspot.api:create_app()",
+        ],
+        env=env,
+        cwd=cwd,
+    )
     services.wait_port("web", port)
 
 
 def start_worker(services: Services, env: dict, cwd: Path, *queues: str, name: str = "worker", nice: int = 0) -> None:
     """One worker pool (1 process, 1 thread) on ``queues``; ``name`` names the service and its log,
     so several pools can run side by side; ``nice`` as the Procfile gives tool-heavy pools."""
-    services.start(name, ["nice", "-n", str(nice), str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes",
-                          "1", "--threads", "1", "--queues", *queues], env=env, cwd=cwd)
+    services.start(
+        name,
+        [
+            "nice",
+            "-n",
+            str(nice),
+            str(VENV_BIN / "dramatiq"),
+            "ringspot.workers.app",
+            "--processes",
+            "1",
+            "--threads",
+            "1",
+            "--queues",
+            *queues,
+        ],
+        env=env,
+        cwd=cwd,
+    )
 
 
 def bench_user(db) -> tuple[str, str]:

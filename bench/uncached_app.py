@@ -1,6 +1,6 @@
 """The API with its API-key cache switched off: ``bench_api.py`` measures what the cache saves.
 
-    gunicorn "bench.uncached_app:create_app()"
+gunicorn "bench.uncached_app:create_app()"
 """
 
 from ringspot.core import auth

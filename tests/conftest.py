@@ -57,9 +57,20 @@ def start_database(tmp: Path, port: int | None = None) -> tuple[subprocess.Popen
     port = port or free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [str(VENV_BIN / "nx-27017"), "--data-dir", str(tmp), "-p", str(port),
-         "--log-file", str(tmp / "db.log"), "--pid-file", str(tmp / "db.pid")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(VENV_BIN / "nx-27017"),
+            "--data-dir",
+            str(tmp),
+            "-p",
+            str(port),
+            "--log-file",
+            str(tmp / "db.log"),
+            "--pid-file",
+            str(tmp / "db.pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     wait_port(port)
     return proc, port
@@ -73,7 +84,9 @@ def start_redis(tmp: Path, port: int | None = None, persistent: bool = False) ->
     persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence, "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     wait_port(port)
     return proc, port
@@ -87,16 +100,28 @@ def start_rabbitmq(tmp: Path) -> tuple[subprocess.Popen, int]:
     (tmp / "rabbitmq-env.conf").write_text("")
     (tmp / "enabled_plugins").write_text("[].\n")
     env = {
-        **os.environ, "HOME": str(tmp), "RABBITMQ_NODENAME": f"ringspot{port}@localhost",
-        "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
-        "RABBITMQ_CONFIG_FILE": str(tmp / "rabbitmq.conf"), "RABBITMQ_CONF_ENV_FILE": str(tmp / "rabbitmq-env.conf"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(tmp / "enabled_plugins"), "RABBITMQ_MNESIA_BASE": str(tmp / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(tmp / "log"), "ERL_EPMD_ADDRESS": "127.0.0.1",
+        **os.environ,
+        "HOME": str(tmp),
+        "RABBITMQ_NODENAME": f"ringspot{port}@localhost",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_CONFIG_FILE": str(tmp / "rabbitmq.conf"),
+        "RABBITMQ_CONF_ENV_FILE": str(tmp / "rabbitmq-env.conf"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(tmp / "enabled_plugins"),
+        "RABBITMQ_MNESIA_BASE": str(tmp / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(tmp / "log"),
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
     }
     # The server script itself, not Debian's wrapper (which would switch to the rabbitmq user).
-    proc = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=env, stdin=subprocess.DEVNULL,
-                            stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["/usr/lib/rabbitmq/bin/rabbitmq-server"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=open(tmp / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     wait_port(port, timeout=90)
     return proc, port
 
@@ -251,4 +276,3 @@ def wait_for(predicate, timeout=30.0, interval=0.05, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
-

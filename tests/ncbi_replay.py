@@ -82,7 +82,7 @@ class NcbiReplay:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/Blast.cgi"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "NcbiReplay":
+    def __enter__(self) -> NcbiReplay:
         self.thread.start()
         return self
 

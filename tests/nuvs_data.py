@@ -26,11 +26,20 @@ def scaffold_contigs() -> list[dict]:
 def insert_nuvs_analysis(db, sample: dict, *, workflow: str = "nuvs", ready: bool = True, **fields) -> dict:
     """An analysis as the analyses API leaves it once a NuVs job finalized it."""
     doc = {
-        "_id": new_id(), "workflow": workflow, "ready": ready, "created_at": now(), "updated_at": now(),
-        "job": {"id": new_id()}, "sample": {"id": sample["_id"], "name": sample.get("name")},
-        "index": {"id": new_id(), "version": 0}, "reference": {"id": new_id(), "name": "Plant viruses"},
-        "subtractions": [], "user": {"id": sample["user"]["id"]},
-        "results": {"hits": scaffold_contigs()} if ready else None, "files": [], **fields,
+        "_id": new_id(),
+        "workflow": workflow,
+        "ready": ready,
+        "created_at": now(),
+        "updated_at": now(),
+        "job": {"id": new_id()},
+        "sample": {"id": sample["_id"], "name": sample.get("name")},
+        "index": {"id": new_id(), "version": 0},
+        "reference": {"id": new_id(), "name": "Plant viruses"},
+        "subtractions": [],
+        "user": {"id": sample["user"]["id"]},
+        "results": {"hits": scaffold_contigs()} if ready else None,
+        "files": [],
+        **fields,
     }
     db.analyses.insert_one(doc)
     return doc

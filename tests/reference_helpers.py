@@ -14,8 +14,22 @@ EXAMPLE = REFERENCE_DIR / "example-20otus.reference.json.gz"
 PLANT_VIRUSES = REFERENCE_DIR / "ref-plant-viruses-v1.5.0.reference.json.gz"
 FINISHED = ("complete", "error", "cancelled")
 REF_FIELDS = {
-    "id", "created_at", "data_type", "description", "name", "organism", "public", "restrict_source_types",
-    "source_types", "groups", "users", "user", "contributors", "internal_control", "latest_build", "otu_count",
+    "id",
+    "created_at",
+    "data_type",
+    "description",
+    "name",
+    "organism",
+    "public",
+    "restrict_source_types",
+    "source_types",
+    "groups",
+    "users",
+    "user",
+    "contributors",
+    "internal_control",
+    "latest_build",
+    "otu_count",
     "unbuilt_change_count",
 }
 CHANGE_FIELDS = {"id", "method_name", "description", "created_at", "otu", "reference", "index", "user"}
@@ -30,8 +44,9 @@ def read_example() -> dict:
 
 
 def upload(user, content: bytes, name: str = "reference.json.gz") -> str:
-    response = user.post(f"/api/uploads?name={name}&type=reference", data=content,
-                         content_type="application/octet-stream")
+    response = user.post(
+        f"/api/uploads?name={name}&type=reference", data=content, content_type="application/octet-stream"
+    )
     assert response.status_code == 201, response.json
     return response.json["id"]
 
@@ -56,8 +71,9 @@ def import_ref(user, db, content: bytes, name: str = "Imported", timeout: float 
     return ref, wait_process(db, ref["process"]["id"], timeout)
 
 
-def add_otu(user, ref_id: str, name: str = "Foo virus", abbreviation: str = "FV", sequence: str = "ACGTACGTAC",
-            schema=None) -> dict:
+def add_otu(
+    user, ref_id: str, name: str = "Foo virus", abbreviation: str = "FV", sequence: str = "ACGTACGTAC", schema=None
+) -> dict:
     """An OTU with one default isolate holding one sequence (so it is verified)."""
     body = {"name": name, "abbreviation": abbreviation}
     if schema is not None:
@@ -80,21 +96,23 @@ def content_of(export: dict) -> list:
     """A reference file's OTUs without ids, by name: what must survive an export and re-import."""
     otus = []
     for otu in export["otus"]:
-        otus.append({
-            "name": otu["name"],
-            "abbreviation": otu.get("abbreviation") or "",
-            "schema": otu.get("schema") or [],
-            "isolates": [
-                {
-                    "id": isolate["id"],
-                    "source_type": isolate["source_type"],
-                    "source_name": isolate["source_name"],
-                    "default": isolate["default"],
-                    "sequences": [{k: v for k, v in s.items() if k != "_id"} for s in isolate["sequences"]],
-                }
-                for isolate in otu["isolates"]
-            ],
-        })
+        otus.append(
+            {
+                "name": otu["name"],
+                "abbreviation": otu.get("abbreviation") or "",
+                "schema": otu.get("schema") or [],
+                "isolates": [
+                    {
+                        "id": isolate["id"],
+                        "source_type": isolate["source_type"],
+                        "source_name": isolate["source_name"],
+                        "default": isolate["default"],
+                        "sequences": [{k: v for k, v in s.items() if k != "_id"} for s in isolate["sequences"]],
+                    }
+                    for isolate in otu["isolates"]
+                ],
+            }
+        )
     return sorted(otus, key=lambda o: o["name"].lower())
 
 
@@ -138,12 +156,14 @@ class ReleaseServer:
             "body": f"Release {tag}",
             "html_url": f"https://github.com/{slug}/releases/tag/{tag}",
             "published_at": published_at,
-            "assets": [{
-                "name": "reference.json.gz",
-                "size": len(content),
-                "browser_download_url": f"{self.url}{asset_path}",
-                "content_type": "application/gzip",
-            }],
+            "assets": [
+                {
+                    "name": "reference.json.gz",
+                    "size": len(content),
+                    "browser_download_url": f"{self.url}{asset_path}",
+                    "content_type": "application/gzip",
+                }
+            ],
         }
 
     def close(self) -> None:

@@ -50,7 +50,21 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     errors.register(app)
     api_auth.register(app)
-    for module in (openapi, processes, jobs, users, groups, account, uploads, indexes, samples, subtractions, hmms, blast, analyses):
+    for module in (
+        openapi,
+        processes,
+        jobs,
+        users,
+        groups,
+        account,
+        uploads,
+        indexes,
+        samples,
+        subtractions,
+        hmms,
+        blast,
+        analyses,
+    ):
         app.register_blueprint(module.bp)
     for module in (refs, otus, history, webhooks):
         app.register_blueprint(module.bp)

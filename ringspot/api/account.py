@@ -59,7 +59,9 @@ def edit(data: EditAccount):
 
 @bp.get("/keys")
 def find_keys():
-    return json_response([serialize_key(k) for k in db().keys.find({"user.id": client().user_id}).sort("created_at", 1)])
+    return json_response(
+        [serialize_key(k) for k in db().keys.find({"user.id": client().user_id}).sort("created_at", 1)]
+    )
 
 
 @bp.post("/keys")

@@ -73,8 +73,9 @@ def serialize_alignment(doc: dict) -> dict:
         "job": {"$ref": f"/api/jobs/{data['job']['id']}"},
         "job_args": data.get("job_args"),
         "sample": {"$ref": f"/api/samples/{data['sample']['id']}"},
-        "reference": {key: reference.get(key) for key in ("id", "name", "sequence_id", "accession", "definition",
-                                                          "otu")},
+        "reference": {
+            key: reference.get(key) for key in ("id", "name", "sequence_id", "accession", "definition", "otu")
+        },
         "statistics": data.get("statistics"),
         "files": [{**f, "download_url": f"/api/alignments/{alignment_id}/{f['name']}"} for f in data.get("files", [])],
         "user": data.get("user"),
@@ -102,9 +103,14 @@ def get_own_alignment(alignment_id: str) -> dict:
 @query(AlignmentsQuery)
 def find(args: AlignmentsQuery):
     """Alignments of the samples the caller may read, newest first."""
-    envelope = alignments.find_alignments(db(), page=args.page, per_page=args.per_page,
-                                          base_query=alignments.visible_query(db(), client()),
-                                          sample_id=args.sample, complete=args.complete)
+    envelope = alignments.find_alignments(
+        db(),
+        page=args.page,
+        per_page=args.per_page,
+        base_query=alignments.visible_query(db(), client()),
+        sample_id=args.sample,
+        complete=args.complete,
+    )
     return paginated(envelope, serialize_alignment)
 
 
@@ -114,12 +120,17 @@ def create(data: CreateAlignmentBody, sample_id: str):
     """Align the sample's reads to one reference sequence (write right on the sample)."""
     sample = samples.get_sample_or_404(db(), sample_id)
     rights.require_sample_write(client(), sample)
-    alignment = alignment_tasks.start_alignment(db(), client(), sample, sequence_id=data.sequence_id,
-                                                accession=data.accession, ref_id=data.ref_id)
-    return json_response(serialize_alignment(alignment), 201, {
-        "Location": f"/api/alignments/{alignment['_id']}",
-        "Content-Location": f"/api/processes/{alignment['job']['id']}",
-    })
+    alignment = alignment_tasks.start_alignment(
+        db(), client(), sample, sequence_id=data.sequence_id, accession=data.accession, ref_id=data.ref_id
+    )
+    return json_response(
+        serialize_alignment(alignment),
+        201,
+        {
+            "Location": f"/api/alignments/{alignment['_id']}",
+            "Content-Location": f"/api/processes/{alignment['job']['id']}",
+        },
+    )
 
 
 @bp.get("/api/alignments/<alignment_id>")
@@ -154,8 +165,9 @@ def remove(alignment_id: str):
 def upload(args: FileQuery, alignment_id: str):
     """Job API: store one of the alignment's files (raw body or multipart ``file``); a name sent again replaces it."""
     get_own_alignment(alignment_id)
-    entry = alignments.add_file(db(), settings().data_path, alignment_id, args.name, incoming_stream(),
-                                settings().max_upload_bytes)
+    entry = alignments.add_file(
+        db(), settings().data_path, alignment_id, args.name, incoming_stream(), settings().max_upload_bytes
+    )
     return json_response(entry, 201, {"Location": f"/api/alignments/{alignment_id}/{args.name}"})
 
 

@@ -74,9 +74,15 @@ def get_own_analysis(analysis_id: str) -> dict:
 @query(AnalysesQuery)
 def find(args: AnalysesQuery):
     """Analyses of the samples the caller may read, newest first, without their results."""
-    envelope = analyses.find_analyses(db(), page=args.page, per_page=args.per_page,
-                                      base_query=analyses.visible_query(db(), client()), sample_id=args.sample,
-                                      workflow=args.workflow, ready=args.ready)
+    envelope = analyses.find_analyses(
+        db(),
+        page=args.page,
+        per_page=args.per_page,
+        base_query=analyses.visible_query(db(), client()),
+        sample_id=args.sample,
+        workflow=args.workflow,
+        ready=args.ready,
+    )
     return paginated(envelope, serialize_analysis)
 
 
@@ -86,8 +92,9 @@ def find_for_sample(args: SampleAnalysesQuery, sample_id: str):
     """Analyses of one sample (read right on it)."""
     sample = samples.get_sample_or_404(db(), sample_id)
     rights.require_sample_read(client(), sample)
-    envelope = analyses.find_analyses(db(), page=args.page, per_page=args.per_page, sample_id=sample_id,
-                                      workflow=args.workflow, ready=args.ready)
+    envelope = analyses.find_analyses(
+        db(), page=args.page, per_page=args.per_page, sample_id=sample_id, workflow=args.workflow, ready=args.ready
+    )
     return paginated(envelope, serialize_analysis)
 
 
@@ -99,12 +106,17 @@ def create(data: CreateAnalysisBody, sample_id: str):
     sample = samples.get_sample_or_404(db(), sample_id)
     rights.require_sample_write(client(), sample)
     rights.require_reference_read(client(), analyses.get_reference_or_400(db(), data.ref_id))
-    analysis = analysis_tasks.start_analysis(db(), sample, data.ref_id, data.subtractions, data.workflow,
-                                             client().user_id)
-    return json_response(serialize_analysis(analysis), 201, {
-        "Location": f"/api/analyses/{analysis['_id']}",
-        "Content-Location": f"/api/processes/{analysis['job']['id']}",
-    })
+    analysis = analysis_tasks.start_analysis(
+        db(), sample, data.ref_id, data.subtractions, data.workflow, client().user_id
+    )
+    return json_response(
+        serialize_analysis(analysis),
+        201,
+        {
+            "Location": f"/api/analyses/{analysis['_id']}",
+            "Content-Location": f"/api/processes/{analysis['job']['id']}",
+        },
+    )
 
 
 @bp.get("/api/analyses/<analysis_id>")
@@ -148,8 +160,9 @@ def remove(analysis_id: str):
 def upload(args: FileQuery, analysis_id: str):
     """Job API: store a result file (multipart ``file`` part or raw body); a name sent again replaces it."""
     get_own_analysis(analysis_id)
-    entry = analyses.add_file(db(), settings().data_path, analysis_id, args.name, incoming_stream(),
-                              settings().max_upload_bytes, args.format)
+    entry = analyses.add_file(
+        db(), settings().data_path, analysis_id, args.name, incoming_stream(), settings().max_upload_bytes, args.format
+    )
     return json_response(entry, 201, {"Location": f"/api/analyses/{analysis_id}/files/{args.name}"})
 
 
@@ -159,5 +172,6 @@ def download(analysis_id: str, name: str):
     """Download a result file by name (or numeric id)."""
     analysis = get_readable_analysis(analysis_id)
     path = analyses.file_path(settings().data_path, analysis, name)
-    return send_file(path, as_attachment=True, download_name=path.name.split("-", 1)[1],
-                     mimetype="application/octet-stream")
+    return send_file(
+        path, as_attachment=True, download_name=path.name.split("-", 1)[1], mimetype="application/octet-stream"
+    )

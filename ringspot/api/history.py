@@ -42,8 +42,9 @@ def load_change(change_id: str, right: str | None = None) -> dict:
 def find(args: HistoryQuery):
     """Find changes in every reference the caller may see, newest first."""
     ref_ids = references.visible_reference_ids(db(), reference_visibility_query(client()))
-    envelope = history.find_history(db(), {"reference.id": {"$in": ref_ids}}, page=args.page,
-                                    per_page=args.per_page, unbuilt=args.unbuilt)
+    envelope = history.find_history(
+        db(), {"reference.id": {"$in": ref_ids}}, page=args.page, per_page=args.per_page, unbuilt=args.unbuilt
+    )
     return paginated(envelope, serialize_change)
 
 
@@ -52,8 +53,9 @@ def find(args: HistoryQuery):
 def find_for_reference(args: HistoryQuery, ref_id: str):
     """Find a reference's changes, newest first; ``unbuilt=true|false`` keeps unbuilt or built ones."""
     rights.require_reference_read(client(), references.get_reference_or_404(db(), ref_id))
-    envelope = history.find_history(db(), {"reference.id": ref_id}, page=args.page, per_page=args.per_page,
-                                    unbuilt=args.unbuilt)
+    envelope = history.find_history(
+        db(), {"reference.id": ref_id}, page=args.page, per_page=args.per_page, unbuilt=args.unbuilt
+    )
     return paginated(envelope, serialize_change)
 
 

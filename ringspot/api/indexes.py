@@ -26,13 +26,20 @@ class FileQuery(Query):
 def serialize_index(doc: dict) -> dict:
     hidden = ("manifest", "sequence_otu_map", "files")
     change_count, modified_otu_count = indexes.change_counts(db(), doc["_id"])
-    return {**to_json({k: v for k, v in doc.items() if k not in hidden}), "change_count": change_count,
-            "modified_otu_count": modified_otu_count}
+    return {
+        **to_json({k: v for k, v in doc.items() if k not in hidden}),
+        "change_count": change_count,
+        "modified_otu_count": modified_otu_count,
+    }
 
 
 def serialize_index_full(doc: dict) -> dict:
-    return {**serialize_index(doc), "manifest": doc["manifest"], "files": to_json(doc.get("files", [])),
-            "contributors": indexes.contributors(db(), doc["_id"])}
+    return {
+        **serialize_index(doc),
+        "manifest": doc["manifest"],
+        "files": to_json(doc.get("files", [])),
+        "contributors": indexes.contributors(db(), doc["_id"]),
+    }
 
 
 def get_readable_index(index_id: str) -> dict:
@@ -61,12 +68,16 @@ def build(ref_id: str):
 @query(IndexQuery)
 def find(args: IndexQuery):
     """Indexes of the references the caller may read (``ready=true``: the latest ready one of each)."""
-    ref_ids = None if client().administrator else references.visible_reference_ids(
-        db(), rights.reference_visibility_query(client()))
+    ref_ids = (
+        None
+        if client().administrator
+        else references.visible_reference_ids(db(), rights.reference_visibility_query(client()))
+    )
     if args.ready:
         return json_response([serialize_index(d) for d in indexes.latest_ready_indexes(db(), ref_ids)])
-    return paginated(indexes.find_indexes(db(), page=args.page, per_page=args.per_page, ref_ids=ref_ids),
-                     serialize_index)
+    return paginated(
+        indexes.find_indexes(db(), page=args.page, per_page=args.per_page, ref_ids=ref_ids), serialize_index
+    )
 
 
 @bp.get("/api/indexes/<index_id>")
@@ -96,8 +107,9 @@ def upload(args: FileQuery, index_id: str):
         raise InsufficientRights()
     if args.name not in indexes.INDEX_FILE_NAMES:
         raise BadRequest("Unsupported index file name")
-    entry = indexes.add_file(db(), settings().data_path, index_id, args.name, incoming_stream(),
-                             settings().max_upload_bytes)
+    entry = indexes.add_file(
+        db(), settings().data_path, index_id, args.name, incoming_stream(), settings().max_upload_bytes
+    )
     return json_response(entry, 201, {"Location": f"/api/indexes/{index_id}/files/{args.name}"})
 
 

@@ -1,6 +1,5 @@
 """``/api/jobs``: the workflow processes, plus the Job API life-cycle endpoints used by workers."""
 
-
 from flask import Blueprint
 
 from ..core import jobs, processes, rights

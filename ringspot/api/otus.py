@@ -150,8 +150,9 @@ class FindOTUs(PageQuery):
 def find_all(args: FindOTUs):
     """Find OTUs in every reference the caller may see."""
     ref_ids = references.visible_reference_ids(db(), reference_visibility_query(client()))
-    envelope = otus.find_otus(db(), {"$in": ref_ids}, term=args.find, verified=args.verified, page=args.page,
-                              per_page=args.per_page)
+    envelope = otus.find_otus(
+        db(), {"$in": ref_ids}, term=args.find, verified=args.verified, page=args.page, per_page=args.per_page
+    )
     return paginated(envelope, serialize_otu)
 
 
@@ -162,8 +163,9 @@ def find(args: FindOTUs, ref_id: str):
     rights.require_reference_read(client(), references.get_reference_or_404(db(), ref_id))
     if args.names:
         return json_response([to_json(o) for o in otus.otu_names(db(), ref_id, term=args.find, verified=args.verified)])
-    envelope = otus.find_otus(db(), ref_id, term=args.find, verified=args.verified, page=args.page,
-                              per_page=args.per_page)
+    envelope = otus.find_otus(
+        db(), ref_id, term=args.find, verified=args.verified, page=args.page, per_page=args.per_page
+    )
     return paginated(envelope, serialize_otu)
 
 
@@ -173,8 +175,14 @@ def create(data: CreateOTU, ref_id: str):
     """Create an OTU (right ``modify_otu``)."""
     ref = references.get_reference_or_404(db(), ref_id)
     rights.require_reference_right(client(), ref, "modify_otu")
-    joined = otus.create_otu(db(), ref, name=data.name, abbreviation=data.abbreviation,
-                             schema=[s.model_dump() for s in data.otu_schema], user_id=client().user_id)
+    joined = otus.create_otu(
+        db(),
+        ref,
+        name=data.name,
+        abbreviation=data.abbreviation,
+        schema=[s.model_dump() for s in data.otu_schema],
+        user_id=client().user_id,
+    )
     doc = otus.complete_otu(db(), otus.get_otu_or_404(db(), joined["_id"]))
     return json_response(serialize_otu(doc), 201, {"Location": f"/api/otus/{joined['_id']}"})
 
@@ -219,8 +227,7 @@ def add_isolate(data: CreateIsolate, otu_id: str):
     """Add an isolate; the first one, or one sent with ``default: true``, is the default."""
     otu, ref = load_otu(otu_id, "modify_otu")
     isolate = otus.add_isolate(db(), ref, otu, **data.model_dump(), user_id=client().user_id)
-    return json_response(serialize_isolate(isolate), 201,
-                         {"Location": f"/api/otus/{otu_id}/isolates/{isolate['id']}"})
+    return json_response(serialize_isolate(isolate), 201, {"Location": f"/api/otus/{otu_id}/isolates/{isolate['id']}"})
 
 
 @bp.get("/api/otus/<otu_id>/isolates/<isolate_id>")
@@ -279,7 +286,9 @@ def create_sequence(data: CreateSequence, otu_id: str, isolate_id: str):
 def get_sequence(otu_id: str, isolate_id: str, sequence_id: str):
     """One sequence."""
     otu, _ = load_otu(otu_id)
-    return json_response(serialize_sequence(otus.get_sequence_or_404(otus.join_otu(db(), otu), isolate_id, sequence_id)))
+    return json_response(
+        serialize_sequence(otus.get_sequence_or_404(otus.join_otu(db(), otu), isolate_id, sequence_id))
+    )
 
 
 @bp.patch("/api/otus/<otu_id>/isolates/<isolate_id>/sequences/<sequence_id>")
@@ -304,8 +313,9 @@ def remove_sequence(otu_id: str, isolate_id: str, sequence_id: str):
 
 
 def fasta_response(records, filename: str) -> Response:
-    return Response("".join(records), mimetype="text/plain",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        "".join(records), mimetype="text/plain", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @bp.get("/download/otus/<otu_id>")

@@ -1,6 +1,5 @@
 """``/api/processes``: every long-running operation, polled by clients; ``DELETE`` cancels."""
 
-
 from flask import Blueprint
 
 from ..core import jobs, processes

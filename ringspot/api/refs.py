@@ -89,7 +89,9 @@ class EditReference(Body):
 
     def changes(self) -> dict:
         """The fields sent; only ``internal_control`` may be null (to clear it)."""
-        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None or k == "internal_control"}
+        return {
+            k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None or k == "internal_control"
+        }
 
 
 class Rights(Body):
@@ -126,8 +128,9 @@ class ExportQuery(Query):
 @query(FindReferences)
 def find(args: FindReferences):
     """Find the references the caller may see."""
-    envelope = references.find_references(db(), reference_visibility_query(client()), term=args.find,
-                                          page=args.page, per_page=args.per_page)
+    envelope = references.find_references(
+        db(), reference_visibility_query(client()), term=args.find, page=args.page, per_page=args.per_page
+    )
     return paginated(envelope, serialize_reference)
 
 
@@ -186,8 +189,9 @@ def remove(ref_id: str):
 def export(args: ExportQuery, ref_id: str):
     """Download the reference as ``reference.json.gz`` (scope ``current``, ``built`` or ``unbuilt``)."""
     data = reference_content.export_file(db(), get_readable_reference(ref_id), args.scope, args.index_version)
-    return send_file(io.BytesIO(data), mimetype="application/gzip", as_attachment=True,
-                     download_name="reference.json.gz")
+    return send_file(
+        io.BytesIO(data), mimetype="application/gzip", as_attachment=True, download_name="reference.json.gz"
+    )
 
 
 @bp.get("/<ref_id>/indexes")
@@ -268,7 +272,9 @@ def add_group(data: AddGroup, ref_id: str):
 @bp.get("/<ref_id>/groups/<member_id>", defaults={"kind": "groups"})
 def get_member(ref_id: str, member_id: str, kind: str):
     """One user's (or group's) rights on the reference."""
-    return json_response(serialize_member(references.get_member_or_404(get_readable_reference(ref_id), kind, member_id)))
+    return json_response(
+        serialize_member(references.get_member_or_404(get_readable_reference(ref_id), kind, member_id))
+    )
 
 
 @bp.patch("/<ref_id>/users/<member_id>", defaults={"kind": "users"})

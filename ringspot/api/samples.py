@@ -118,8 +118,9 @@ def list_query(model):
 
 def serialize_sample(doc: dict) -> dict:
     data = to_json(doc)
-    data["reads"] = [{**r, "download_url": f"/api/samples/{doc['_id']}/reads/{r['name']}"}
-                     for r in data.get("reads", [])]
+    data["reads"] = [
+        {**r, "download_url": f"/api/samples/{doc['_id']}/reads/{r['name']}"} for r in data.get("reads", [])
+    ]
     return data
 
 
@@ -150,8 +151,15 @@ def get_sample_for_create_job(sample_id: str) -> dict:
 @list_query(SampleQuery)
 def find(args: SampleQuery):
     """Samples the caller may read, newest first."""
-    envelope = samples.find_samples(db(), client(), page=args.page, per_page=args.per_page, term=args.find,
-                                    labels=args.label, workflows=args.workflows)
+    envelope = samples.find_samples(
+        db(),
+        client(),
+        page=args.page,
+        per_page=args.per_page,
+        term=args.find,
+        labels=args.label,
+        workflows=args.workflows,
+    )
     return paginated(envelope, serialize_sample)
 
 
@@ -161,8 +169,9 @@ def create(data: CreateSampleBody):
     """Create a sample from one or two read uploads; a create_sample job prepares it."""
     rights.require_permission(client(), "create_sample")
     sample = sample_tasks.start_create_sample(db(), client(), data.model_dump())
-    return json_response(serialize_sample(samples.with_workflows(db(), sample)), 201,
-                         {"Location": f"/api/samples/{sample['_id']}"})
+    return json_response(
+        serialize_sample(samples.with_workflows(db(), sample)), 201, {"Location": f"/api/samples/{sample['_id']}"}
+    )
 
 
 @bp.get("/api/samples/<sample_id>")
@@ -227,6 +236,7 @@ def download_reads(sample_id: str, name: str):
 def upload_reads(sample_id: str, name: str):
     """Job API: store a read file of the sample being created."""
     sample = get_sample_for_create_job(sample_id)
-    entry = samples.store_reads(db(), settings().data_path, sample, name, incoming_stream(),
-                                settings().max_upload_bytes)
+    entry = samples.store_reads(
+        db(), settings().data_path, sample, name, incoming_stream(), settings().max_upload_bytes
+    )
     return json_response(entry, 201, {"Location": f"/api/samples/{sample_id}/reads/{name}"})

@@ -68,8 +68,9 @@ class FileQuery(Query):
 
 def serialize_subtraction(doc: dict) -> dict:
     data = to_json(doc)
-    data["files"] = [{**f, "download_url": f"/api/subtractions/{doc['_id']}/files/{f['name']}"}
-                     for f in data.get("files", [])]
+    data["files"] = [
+        {**f, "download_url": f"/api/subtractions/{doc['_id']}/files/{f['name']}"} for f in data.get("files", [])
+    ]
     return data
 
 
@@ -99,8 +100,9 @@ def find(args: SubtractionQuery):
     """Subtractions by name; ``short=true`` lists the ready ones for pickers."""
     if args.short:
         return json_response([to_json(d) for d in subtractions.ready_subtractions(db())])
-    envelope = subtractions.find_subtractions(db(), page=args.page, per_page=args.per_page, term=args.find,
-                                              ready=args.ready)
+    envelope = subtractions.find_subtractions(
+        db(), page=args.page, per_page=args.per_page, term=args.find, ready=args.ready
+    )
     return paginated(envelope, serialize_subtraction)
 
 
@@ -169,6 +171,7 @@ def upload(args: FileQuery, subtraction_id: str):
     doc = get_subtraction_for_create_job(subtraction_id)
     if args.name not in subtractions.FILE_NAMES:
         raise BadRequest("Unsupported subtraction file name")
-    entry = subtractions.add_file(db(), settings().data_path, doc, args.name, incoming_stream(),
-                                  settings().max_upload_bytes)
+    entry = subtractions.add_file(
+        db(), settings().data_path, doc, args.name, incoming_stream(), settings().max_upload_bytes
+    )
     return json_response(entry, 201, {"Location": f"/api/subtractions/{subtraction_id}/files/{args.name}"})

@@ -52,8 +52,13 @@ def create(args: UploadQuery):
     rights.require_permission(client(), "upload_file")
     require_utf8_query()
     doc = uploads.create_upload(
-        db(), settings().data_path, incoming_stream(), name=args.name, upload_type=args.type,
-        user_id=client().user_id, limit=settings().max_upload_bytes,
+        db(),
+        settings().data_path,
+        incoming_stream(),
+        name=args.name,
+        upload_type=args.type,
+        user_id=client().user_id,
+        limit=settings().max_upload_bytes,
     )
     return json_response(to_json(doc), 201, {"Location": f"/api/uploads/{doc['_id']}"})
 
@@ -61,8 +66,9 @@ def create(args: UploadQuery):
 @bp.get("")
 @query(FindUploadsQuery)
 def find(args: FindUploadsQuery):
-    envelope = uploads.find_uploads(db(), page=args.page, per_page=args.per_page, upload_type=args.type,
-                                    user_id=args.user)
+    envelope = uploads.find_uploads(
+        db(), page=args.page, per_page=args.per_page, upload_type=args.type, user_id=args.user
+    )
     return paginated(envelope, to_json)
 
 

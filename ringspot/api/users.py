@@ -43,7 +43,10 @@ def find():
 @body(CreateUser)
 def create(data: CreateUser):
     user = auth.create_user(
-        db(), data.user_id.strip(), data.password, force_reset=data.force_reset,
+        db(),
+        data.user_id.strip(),
+        data.password,
+        force_reset=data.force_reset,
         minimum_length=settings().minimum_password_length,
     )
     return json_response(serialize_user(user), 201, {"Location": f"/api/users/{user['_id']}"})

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import BinaryIO, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import BinaryIO
 
 import numpy as np
 
@@ -62,8 +63,9 @@ class AlignmentTable:
         self.reads, self.refs, self.chunks = reads, refs, chunks
 
     @classmethod
-    def collect(cls, alignments: Iterable[Alignment], p_score_cutoff: float = P_SCORE_CUTOFF,
-                chunk_rows: int = CHUNK_ROWS) -> "AlignmentTable":
+    def collect(
+        cls, alignments: Iterable[Alignment], p_score_cutoff: float = P_SCORE_CUTOFF, chunk_rows: int = CHUNK_ROWS
+    ) -> AlignmentTable:
         """Pack ``(read_id, ref_id, pos, length, p_score)`` tuples (a SAM stream) in one pass.
 
         Reads and references are numbered by first appearance, alignments scoring below the
@@ -110,7 +112,7 @@ class AlignmentTable:
 
     def _rows(self, chunk: tuple[np.ndarray, ...]) -> Iterator[Alignment]:
         reads, refs = self.reads, self.refs
-        for read, ref, pos, length, score in zip(*(column.tolist() for column in chunk)):
+        for read, ref, pos, length, score in zip(*(column.tolist() for column in chunk), strict=False):
             yield reads[read], refs[ref], pos, length, score
 
     @property
@@ -155,8 +157,9 @@ def _empty_columns() -> tuple[array, ...]:
 
 
 def _to_chunk(columns: tuple[array, ...]) -> tuple[np.ndarray, ...]:
-    return tuple(np.frombuffer(column, dtype=np.float64 if column.typecode == "d" else np.int64).copy()
-                 for column in columns)
+    return tuple(
+        np.frombuffer(column, dtype=np.float64 if column.typecode == "d" else np.int64).copy() for column in columns
+    )
 
 
 def remove_reads(source: BinaryIO, target: BinaryIO, read_ids: set[str]) -> tuple[int, int]:

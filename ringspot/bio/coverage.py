@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -108,7 +108,7 @@ def simplify(points: Sequence[Sequence[int]], ratio: float) -> list[list[int]]:
     if number >= len(ranked):
         return [list(p) for p in points]
     cut = ranked[number]
-    return [list(p) for p, t in zip(points, thresholds) if t > cut]
+    return [list(p) for p, t in zip(points, thresholds, strict=False) if t > cut]
 
 
 def covered_fraction(depth: np.ndarray) -> float:

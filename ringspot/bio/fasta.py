@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import BinaryIO, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -144,12 +145,9 @@ def _fail_before_header(text: bytes, lines_before: int, where: str) -> None:
         if line.strip():
             shown = line[:40].decode("latin-1")
             if line.startswith(b"@"):
-                raise ValueError(
-                    f"{where}line {number} starts with '@': this looks like FASTQ, not FASTA"
-                )
+                raise ValueError(f"{where}line {number} starts with '@': this looks like FASTQ, not FASTA")
             raise ValueError(
-                f"{where}line {number}: expected a '>' header line but found {shown!r}; "
-                "is this a FASTA file?"
+                f"{where}line {number}: expected a '>' header line but found {shown!r}; is this a FASTA file?"
             )
 
 

@@ -17,9 +17,10 @@ import gzip
 import os
 import shutil
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class FastqBlock:
             self.seq_starts.tolist(),
             self.seq_ends.tolist(),
             self.qual_starts.tolist(),
-            self.qual_ends.tolist(),
+            self.qual_ends.tolist(), strict=False,
         ):
             yield FastqRecord(
                 raw[hs + 1 : he].decode("latin-1"),
@@ -204,16 +205,13 @@ def _check_first_bytes(data: bytes, where: str) -> None:
     if text[:1] == b">":
         line = data[: len(data) - len(text)].count(b"\n") + 1
         raise ValueError(
-            f"{where}line {line} starts with '>': this looks like FASTA, not FASTQ; "
-            "reads must be FASTQ with qualities"
+            f"{where}line {line} starts with '>': this looks like FASTA, not FASTQ; reads must be FASTQ with qualities"
         )
     if text[:2] == GZIP_MAGIC:
         raise ValueError(f"{where}file is gzipped twice (gzip data inside gzip data)")
 
 
-def _blocks_from(
-    data: bytes, records_before: int, where: str, final: bool
-) -> Iterator[FastqBlock]:
+def _blocks_from(data: bytes, records_before: int, where: str, final: bool) -> Iterator[FastqBlock]:
     """Parse the whole records at the front of ``data``; the rest stays for later.
 
     With ``final`` the stream has ended, so leftover text is a truncated record.
@@ -242,9 +240,7 @@ def _blocks_from(
             )
 
 
-def _parse_block(
-    buffer: np.ndarray, newlines: np.ndarray, records_before: int, where: str
-) -> FastqBlock:
+def _parse_block(buffer: np.ndarray, newlines: np.ndarray, records_before: int, where: str) -> FastqBlock:
     starts = np.empty(len(newlines), dtype=np.int64)
     starts[0] = 0
     starts[1:] = newlines[:-1] + 1
@@ -266,29 +262,40 @@ def _parse_block(
     if len(bad):
         index = int(bad[0])
         text = _line_text(buffer, header_starts[index], header_ends[index])
-        fail(index, 1, f"header should start with '@' but is {text!r}; "
-             "the file may be corrupt, truncated or not FASTQ")
+        fail(index, 1, f"header should start with '@' but is {text!r}; the file may be corrupt, truncated or not FASTQ")
 
     bad = np.flatnonzero(buffer[plus_starts] != _PLUS)
     if len(bad):
         index = int(bad[0])
         text = _line_text(buffer, plus_starts[index], plus_ends[index])
-        fail(index, 3, f"third line should start with '+' but is {text!r}; "
-             "sequences must be on one line and the file may be corrupt")
+        fail(
+            index,
+            3,
+            f"third line should start with '+' but is {text!r}; "
+            "sequences must be on one line and the file may be corrupt",
+        )
 
     seq_lengths = seq_ends - seq_starts
     qual_lengths = qual_ends - qual_starts
     bad = np.flatnonzero(seq_lengths != qual_lengths)
     if len(bad):
         index = int(bad[0])
-        fail(index, 2, f"sequence has {seq_lengths[index]} letters but quality has "
-             f"{qual_lengths[index]} characters; the file may be corrupt or not FASTQ")
+        fail(
+            index,
+            2,
+            f"sequence has {seq_lengths[index]} letters but quality has "
+            f"{qual_lengths[index]} characters; the file may be corrupt or not FASTQ",
+        )
 
     bad = _first_bad_quality(buffer, qual_starts, qual_ends)
     if bad is not None:
         index, char = bad
-        fail(index, 4, f"quality character {chr(char)!r} (code {char}) is outside "
-             "'!'..'~'; qualities must be Phred+33 or Phred+64 text")
+        fail(
+            index,
+            4,
+            f"quality character {chr(char)!r} (code {char}) is outside "
+            "'!'..'~'; qualities must be Phred+33 or Phred+64 text",
+        )
 
     return FastqBlock(
         data=buffer,
@@ -302,9 +309,7 @@ def _parse_block(
     )
 
 
-def _first_bad_quality(
-    buffer: np.ndarray, qual_starts: np.ndarray, qual_ends: np.ndarray
-) -> tuple[int, int] | None:
+def _first_bad_quality(buffer: np.ndarray, qual_starts: np.ndarray, qual_ends: np.ndarray) -> tuple[int, int] | None:
     """Locate the first quality character outside '!'..'~' as (record index, code)."""
     lengths = qual_ends - qual_starts
     # One reduceat pass over [start, end) pairs gives each quality line's extremes
@@ -315,9 +320,7 @@ def _first_bad_quality(
     lowest = np.minimum.reduceat(buffer, bounds)[0::2]
     highest = np.maximum.reduceat(buffer, bounds)[0::2]
     # reduceat gives buffer[start] for an empty segment: empty reads are fine.
-    bad = np.flatnonzero(
-        (lengths > 0) & ((lowest < LOWEST_QUALITY_CHAR) | (highest > HIGHEST_QUALITY_CHAR))
-    )
+    bad = np.flatnonzero((lengths > 0) & ((lowest < LOWEST_QUALITY_CHAR) | (highest > HIGHEST_QUALITY_CHAR)))
     if not len(bad):
         return None
     index = int(bad[0])
@@ -350,16 +353,12 @@ def count_and_validate_pair(path_1: str | os.PathLike, path_2: str | os.PathLike
     return count_1
 
 
-def check_pair_counts(
-    path_1: str | os.PathLike, count_1: int, path_2: str | os.PathLike, count_2: int
-) -> None:
+def check_pair_counts(path_1: str | os.PathLike, count_1: int, path_2: str | os.PathLike, count_2: int) -> None:
     """Raise ``ValueError`` unless both mates have the same number of records."""
     if count_1 == count_2:
         return
     short, short_count, other, other_count = (
-        (path_1, count_1, path_2, count_2)
-        if count_1 < count_2
-        else (path_2, count_2, path_1, count_1)
+        (path_1, count_1, path_2, count_2) if count_1 < count_2 else (path_2, count_2, path_1, count_1)
     )
     raise ValueError(
         f"mate files differ in record count: {os.fspath(short)} ran out first, at record "
@@ -405,6 +404,4 @@ def _check_gzip(path: Path) -> None:
             while handle.read(BLOCK_BYTES):
                 pass
     except (EOFError, zlib.error, OSError) as error:
-        raise ValueError(
-            f"{path}: gzip data is truncated or corrupt: {error}; upload the file again"
-        ) from error
+        raise ValueError(f"{path}: gzip data is truncated or corrupt: {error}; upload the file again") from error

@@ -12,8 +12,9 @@ import io
 import os
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from ringspot.bio import runner
 
@@ -128,9 +129,7 @@ def _tblout_hit(number: int, target: str, query: str, fields: list[str]) -> dict
         # HMMER's order: full E-value, score, bias, then best-domain E-value, score, bias.
         full_e, full_score, full_bias, best_e, best_score, best_bias = map(float, fields[4:10])
     except (IndexError, ValueError):
-        raise ValueError(
-            f"line {number}: cannot read a cluster from {target!r} or numbers from columns 5-10"
-        ) from None
+        raise ValueError(f"line {number}: cannot read a cluster from {target!r} or numbers from columns 5-10") from None
     return {
         "contig": int(match.group(1)),
         "orf": int(match.group(2)),
@@ -227,8 +226,7 @@ def iter_profile_names(handle: IO[str]) -> Iterator[str]:
             raise ValueError(f"line {number}: new model before the one from line {start} ended with '//'")
     if start is not None:
         raise ValueError(
-            f"line {number}: model {name or '(no NAME)'} (from line {start}) does not end with '//' "
-            "(truncated file?)"
+            f"line {number}: model {name or '(no NAME)'} (from line {start}) does not end with '//' (truncated file?)"
         )
     if not seen:
         raise ValueError("no HMMER3 models found")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Sequence
+from typing import BinaryIO
 
 from ringspot.bio import runner
 from ringspot.bio.fastq import FastqRecord, open_maybe_gzip, read_fastq
@@ -46,15 +47,37 @@ def trimming_min_length(library_type: str, max_length: int) -> int:
     return 160
 
 
-def skewer_argv(reads: Sequence[os.PathLike | str], prefix: os.PathLike | str, *, min_length: int, proc: int) -> list[str]:
+def skewer_argv(
+    reads: Sequence[os.PathLike | str], prefix: os.PathLike | str, *, min_length: int, proc: int
+) -> list[str]:
     """The skewer command of Virtool's trimming step (``-m pe`` for two mate files).
 
     >>> " ".join(skewer_argv(["r1.fq.gz"], "tmp/reads", min_length=100, proc=2))
     'skewer -r 0.1 -d 0.03 -m any -l 100 -q 20 -Q 25 -t 2 --quiet -z -o tmp/reads r1.fq.gz'
     """
     mode = "pe" if len(reads) == 2 else "any"
-    return ["skewer", "-r", "0.1", "-d", "0.03", "-m", mode, "-l", str(min_length), "-q", "20", "-Q", "25",
-            "-t", str(proc), "--quiet", "-z", "-o", os.fspath(prefix), *map(os.fspath, reads)]
+    return [
+        "skewer",
+        "-r",
+        "0.1",
+        "-d",
+        "0.03",
+        "-m",
+        mode,
+        "-l",
+        str(min_length),
+        "-q",
+        "20",
+        "-Q",
+        "25",
+        "-t",
+        str(proc),
+        "--quiet",
+        "-z",
+        "-o",
+        os.fspath(prefix),
+        *map(os.fspath, reads),
+    ]
 
 
 def trim_reads(
@@ -124,15 +147,28 @@ def number_reads(reads: Sequence[Path], target: Path) -> int:
     return count
 
 
-def bowtie2_eliminate_argv(index_prefix: os.PathLike | str, reads: os.PathLike | str, unmapped: os.PathLike | str,
-                           proc: int) -> list[str]:
+def bowtie2_eliminate_argv(
+    index_prefix: os.PathLike | str, reads: os.PathLike | str, unmapped: os.PathLike | str, proc: int
+) -> list[str]:
     """bowtie2 with Virtool's flags; reads that align nowhere go to ``unmapped`` (SAM is discarded).
 
     >>> " ".join(bowtie2_eliminate_argv("idx/reference", "in.fq", "un.fq", 2))
     'bowtie2 -p 2 -k 1 --very-fast-local -x idx/reference --un un.fq -U in.fq'
     """
-    return ["bowtie2", "-p", str(proc), "-k", "1", "--very-fast-local", "-x", os.fspath(index_prefix),
-            "--un", os.fspath(unmapped), "-U", os.fspath(reads)]
+    return [
+        "bowtie2",
+        "-p",
+        str(proc),
+        "-k",
+        "1",
+        "--very-fast-local",
+        "-x",
+        os.fspath(index_prefix),
+        "--un",
+        os.fspath(unmapped),
+        "-U",
+        os.fspath(reads),
+    ]
 
 
 def eliminate_reads(
@@ -171,8 +207,9 @@ def reunite_pairs(trimmed: Sequence[Path], survivors: set[int], targets: Sequenc
     return kept
 
 
-def spades_argv(reads: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, library_type: str, proc: int,
-                mem_gb: int) -> list[str]:
+def spades_argv(
+    reads: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, library_type: str, proc: int, mem_gb: int
+) -> list[str]:
     """SPAdes as NuVs runs it: k-mers by library type, no ``--meta`` or ``--careful``.
 
     >>> " ".join(spades_argv(["u1.fq", "u2.fq"], "spades", library_type="normal", proc=2, mem_gb=8))
@@ -180,8 +217,17 @@ def spades_argv(reads: Sequence[os.PathLike | str], out_dir: os.PathLike | str, 
     >>> " ".join(spades_argv(["u.fq"], "spades", library_type="srna", proc=2, mem_gb=8))
     'spades.py -t 2 -m 8 -k 17,21,23 -o spades -s u.fq'
     """
-    argv = ["spades.py", "-t", str(proc), "-m", str(mem_gb), "-k", KMERS.get(library_type, DEFAULT_KMERS),
-            "-o", os.fspath(out_dir)]
+    argv = [
+        "spades.py",
+        "-t",
+        str(proc),
+        "-m",
+        str(mem_gb),
+        "-k",
+        KMERS.get(library_type, DEFAULT_KMERS),
+        "-o",
+        os.fspath(out_dir),
+    ]
     if len(reads) == 2:
         return argv + ["-1", os.fspath(reads[0]), "-2", os.fspath(reads[1])]
     if len(reads) == 1:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import IO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 #: Contigs shorter than this are dropped before ORF search.
 MIN_CONTIG_LENGTH = 300
@@ -24,8 +25,7 @@ _STANDARD_AMINO_ACIDS = "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAA
 #: position: ``N`` there cannot change the residue, so translating it to ``X`` would only shorten
 #: ORFs in contigs that SPAdes patched with ``N``. Every other codon translates to ``X``.
 CODON_TABLE: dict[str, str] = {
-    "".join(codon): amino_acid
-    for codon, amino_acid in zip(itertools.product(_BASES, repeat=3), _STANDARD_AMINO_ACIDS)
+    "".join(codon): amino_acid for codon, amino_acid in zip(itertools.product(_BASES, repeat=3), _STANDARD_AMINO_ACIDS, strict=False)
 }
 CODON_TABLE.update(
     {
@@ -72,9 +72,7 @@ def read_fasta(handle: IO[str]) -> Iterator[tuple[str, str]]:
         elif not line:
             continue
         elif title is None:
-            raise ValueError(
-                f"line {number}: expected a '>' header before sequence lines (is this a FASTA file?)"
-            )
+            raise ValueError(f"line {number}: expected a '>' header before sequence lines (is this a FASTA file?)")
         elif bad := _NOT_SEQUENCE.search(line):
             raise ValueError(f"line {number}: {bad.group()!r} cannot appear in a sequence")
         else:
@@ -106,8 +104,7 @@ def reverse_complement(seq: str) -> str:
     bad = _NOT_NUCLEOTIDE.search(seq)
     if bad:
         raise ValueError(
-            f"cannot complement {bad.group()!r} at position {bad.start()}: "
-            "only A, C, G, T and N are allowed"
+            f"cannot complement {bad.group()!r} at position {bad.start()}: only A, C, G, T and N are allowed"
         )
     return seq.translate(_COMPLEMENT)[::-1]
 
@@ -138,9 +135,7 @@ def find_orfs(seq: str) -> list[dict]:
                 if len(pro) >= MIN_ORF_LENGTH:
                     start, end = _orf_position(length, strand, frame, aa_start, aa_end)
                     coding = seq[start:end] if strand == 1 else reverse_complement(seq[start:end])
-                    orfs.append(
-                        {"pro": pro, "nuc": coding, "frame": frame, "strand": strand, "pos": [start, end]}
-                    )
+                    orfs.append({"pro": pro, "nuc": coding, "frame": frame, "strand": strand, "pos": [start, end]})
                 aa_start = aa_end + 1  # skip the stop codon
     return orfs
 

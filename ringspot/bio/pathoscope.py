@@ -23,9 +23,10 @@ from __future__ import annotations
 import csv
 import math
 from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -63,9 +64,7 @@ def _as_text(line: str | bytes, number: int, what: str) -> str:
         try:
             return line.decode("ascii")
         except UnicodeDecodeError:
-            raise ValueError(
-                f"{what} line {number}: not ASCII text; is this a compressed or binary file?"
-            ) from None
+            raise ValueError(f"{what} line {number}: not ASCII text; is this a compressed or binary file?") from None
     return line
 
 
@@ -156,8 +155,7 @@ def _parse_sam_fields(fields: list[str], number: int) -> Alignment | None:
     """Return the alignment of split SAM ``fields``, or None for an unmapped line."""
     if len(fields) < 11:
         raise ValueError(
-            f"SAM line {number}: expected at least 11 tab-separated fields, "
-            f"found {len(fields)}; is this a SAM file?"
+            f"SAM line {number}: expected at least 11 tab-separated fields, found {len(fields)}; is this a SAM file?"
         )
     try:
         flag = int(fields[1])
@@ -253,7 +251,11 @@ def collect_alignments(alignments: Iterable[Alignment], p_score_cutoff: float = 
     columns = read_col, ref_col, pos_col, len_col = array("q"), array("q"), array("q"), array("q")
     score_col = array("d")
     add_read, add_ref, add_pos, add_len, add_score = (
-        read_col.append, ref_col.append, pos_col.append, len_col.append, score_col.append
+        read_col.append,
+        ref_col.append,
+        pos_col.append,
+        len_col.append,
+        score_col.append,
     )
     for read_id, ref_id, pos, length, score in alignments:
         if score < p_score_cutoff:
@@ -346,10 +348,7 @@ def _rescale(score: np.ndarray) -> np.ndarray:
     min_score, max_score = min(0.0, float(score.min())), max(0.0, float(score.max()))
     if max_score == min_score:
         raise ValueError("every alignment scores 0; cannot rescale p_scores (is the cutoff <= 0?)")
-    if min_score < 0:
-        scaled = (score - min_score) * (100.0 / (max_score - min_score))
-    else:
-        scaled = score * (100.0 / max_score)
+    scaled = (score - min_score) * (100.0 / (max_score - min_score)) if min_score < 0 else score * (100.0 / max_score)
     # math.exp on the few distinct values: bit for bit what the loop algorithm computes
     # (np.exp may differ in the last ulp), and cheaper than one call per alignment.
     values, inverse = np.unique(scaled, return_inverse=True)
@@ -410,9 +409,7 @@ def em(
     for iterations in range(1, max_iter + 1):
         pi_old = pi
         x = _e_step(matrix, pi, theta)
-        theta_sum = np.bincount(
-            matrix.entry_ref, weights=x * matrix.nu_weight[matrix.entry_row], minlength=ref_count
-        )
+        theta_sum = np.bincount(matrix.entry_ref, weights=x * matrix.nu_weight[matrix.entry_row], minlength=ref_count)
         pip = pi_prior * prior_weight
         pi = (theta_sum + pi_sum_0 + pip) / (u_total + nu_total + pip * ref_count)
         if iterations == 1:
@@ -497,12 +494,21 @@ class ReportRow(NamedTuple):
 def select_report_rows(refs: Sequence[str], result: EmResult, initial: BestHits, final: BestHits) -> list[ReportRow]:
     """Sort the per-reference tuples descending and keep rows until the first uninteresting one."""
     columns = [
-        result.pi, refs, result.init_pi, initial.best, initial.reads,
-        final.best, final.reads, initial.high, initial.low, final.high, final.low,
+        result.pi,
+        refs,
+        result.init_pi,
+        initial.best,
+        initial.reads,
+        final.best,
+        final.reads,
+        initial.high,
+        initial.low,
+        final.high,
+        final.low,
     ]
     lists = [c.tolist() if isinstance(c, np.ndarray) else list(c) for c in columns]
     rows = []
-    for pi, ref, init_pi, b_i, r_i, b_f, r_f, h_i, l_i, h_f, l_f in sorted(zip(*lists), reverse=True):
+    for pi, ref, init_pi, b_i, r_i, b_f, r_f, h_i, l_i, h_f, l_f in sorted(zip(*lists, strict=False), reverse=True):
         if pi < 0.01 and h_f <= 0 and l_f <= 0:
             break
         rows.append(ReportRow(ref, pi, b_f, r_f, h_f, l_f, init_pi, b_i, r_i, h_i, l_i))
@@ -597,7 +603,9 @@ def build_hits(
     return [_hit(row, coverage[row.ref_id], sequence_otu_map, manifest) for row in report_rows]
 
 
-def _hit(row: ReportRow, depth: np.ndarray, sequence_otu_map: Mapping[str, str], manifest: Mapping[str, object]) -> dict:
+def _hit(
+    row: ReportRow, depth: np.ndarray, sequence_otu_map: Mapping[str, str], manifest: Mapping[str, object]
+) -> dict:
     """Return the hit document of one report row."""
     try:
         otu_id = sequence_otu_map[row.ref_id]
@@ -607,10 +615,20 @@ def _hit(row: ReportRow, depth: np.ndarray, sequence_otu_map: Mapping[str, str],
     return {
         "id": row.ref_id,
         "otu": {"id": otu_id, "version": version},
-        "final": {"pi": row.final_pi, "best": row.final_best, "high": row.final_high,
-                  "low": row.final_low, "reads": int(row.final_reads)},
-        "initial": {"pi": row.initial_pi, "best": row.initial_best, "high": row.initial_high,
-                    "low": row.initial_low, "reads": int(row.initial_reads)},
+        "final": {
+            "pi": row.final_pi,
+            "best": row.final_best,
+            "high": row.final_high,
+            "low": row.final_low,
+            "reads": int(row.final_reads),
+        },
+        "initial": {
+            "pi": row.initial_pi,
+            "best": row.initial_best,
+            "high": row.initial_high,
+            "low": row.initial_low,
+            "reads": int(row.initial_reads),
+        },
         "align": depth.tolist(),
         "coverage": round(1 - int(np.count_nonzero(depth == 0)) / len(depth), 3),
         "depth": round(int(depth.sum()) / len(depth)),

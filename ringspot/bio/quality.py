@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ _G, _A, _T, _C, _N, _OTHER, _PAD = range(7)
 #: FastQC upper-cases bases before counting them. A line break can only be read as
 #: padding past the end of a shorter read (see `QualityCounts._add_reads`).
 _BASE_CODE = np.full(256, _OTHER, dtype=np.uint8)
-for _letter, _code in zip("GATCN", (_G, _A, _T, _C, _N)):
+for _letter, _code in zip("GATCN", (_G, _A, _T, _C, _N), strict=False):
     _BASE_CODE[ord(_letter)] = _BASE_CODE[ord(_letter.lower())] = _code
 _BASE_CODE[[ord("\n"), ord("\r")]] = _PAD
 
@@ -146,14 +146,10 @@ class QualityCounts:
 
         codes = quals.astype(np.intp)
         codes += columns * _CHARS
-        self.quality[:longest] += np.bincount(
-            codes.ravel(), minlength=longest * _CHARS
-        ).reshape(longest, _CHARS)
+        self.quality[:longest] += np.bincount(codes.ravel(), minlength=longest * _CHARS).reshape(longest, _CHARS)
         codes = bases.astype(np.intp)
         codes += columns * _BASES
-        self.bases[:longest] += np.bincount(
-            codes.ravel(), minlength=longest * _BASES
-        ).reshape(longest, _BASES)
+        self.bases[:longest] += np.bincount(codes.ravel(), minlength=longest * _BASES).reshape(longest, _BASES)
 
         # FastQC bins a read by (sum of its quality characters) // length, in integers.
         sums = quals.sum(axis=1, dtype=np.int64)
@@ -191,10 +187,7 @@ class QualityCounts:
         seen = np.flatnonzero(self.mean_quality)
         if not len(seen):
             return []
-        return [
-            (raw - offset, int(self.mean_quality[raw]))
-            for raw in range(int(seen[0]), int(seen[-1]) + 1)
-        ]
+        return [(raw - offset, int(self.mean_quality[raw])) for raw in range(int(seen[0]), int(seen[-1]) + 1)]
 
 
 def phred_encoding(lowest_char: int) -> tuple[str, int]:
@@ -265,9 +258,7 @@ def _linear_interval(length: int) -> int:
     raise ValueError(f"no sensible position grouping for reads of {length} bp")
 
 
-def _per_base_quality(
-    quality: np.ndarray, offset: int, groups: list[tuple[int, int]]
-) -> np.ndarray:
+def _per_base_quality(quality: np.ndarray, offset: int, groups: list[tuple[int, int]]) -> np.ndarray:
     """Mean, median, quartiles, 10th and 90th percentiles per group, FastQC style.
 
     Each position gets its own mean and integer percentiles; a group's figure is the
@@ -351,7 +342,7 @@ def quality_document(report: FastqcReport) -> dict:
 
 def _expand(groups: list[tuple[int, int]], table: np.ndarray) -> list[list[int]]:
     rows = []
-    for (low, high), values in zip(groups, table.tolist()):
+    for (low, high), values in zip(groups, table.tolist(), strict=False):
         row = _virtool_row(values)
         rows.extend(list(row) for _ in range(high - low + 1))
     return rows
@@ -398,10 +389,7 @@ def merge_quality_documents(first: dict, second: dict) -> dict:
 
 def _average_rows(first: list[list], second: list[list]) -> list[list]:
     shared = min(len(first), len(second))
-    rows = [
-        [(a + b) / 2 for a, b in zip(row_1, row_2)]
-        for row_1, row_2 in zip(first[:shared], second[:shared])
-    ]
+    rows = [[(a + b) / 2 for a, b in zip(row_1, row_2, strict=False)] for row_1, row_2 in zip(first[:shared], second[:shared], strict=False)]
     longer = first if len(first) > len(second) else second
     return rows + [list(row) for row in longer[shared:]]
 
@@ -410,7 +398,7 @@ def _sum_bins(first: list[int], second: list[int]) -> list[int]:
     size = max(len(first), len(second))
     first = first + [0] * (size - len(first))
     second = second + [0] * (size - len(second))
-    return [a + b for a, b in zip(first, second)]
+    return [a + b for a, b in zip(first, second, strict=False)]
 
 
 def quality_of_files(paths: Sequence[str | os.PathLike]) -> dict:

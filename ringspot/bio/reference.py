@@ -24,7 +24,8 @@ import json
 import os
 import re
 import zlib
-from typing import IO, Any, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from typing import IO, Any
 
 #: First two bytes of every gzip stream.
 GZIP_MAGIC = b"\x1f\x8b"
@@ -124,13 +125,9 @@ def _gunzip(handle: IO[bytes], max_size: int) -> bytes:
         with gzip.GzipFile(fileobj=_Prepended(head, handle), mode="rb") as gz:
             raw = gz.read(max_size + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-        raise ReferenceFileError(
-            "not_gzipped", f"Reference file is a truncated or corrupt gzip stream: {err}"
-        ) from err
+        raise ReferenceFileError("not_gzipped", f"Reference file is a truncated or corrupt gzip stream: {err}") from err
     if len(raw) > max_size:
-        raise ReferenceFileError(
-            "too_large", f"Reference file inflates to more than {max_size:,} bytes"
-        )
+        raise ReferenceFileError("too_large", f"Reference file inflates to more than {max_size:,} bytes")
     return raw
 
 
@@ -150,10 +147,7 @@ class _Prepended:
         if size is not None and 0 <= size <= len(self._head):
             data, self._head = self._head[:size], self._head[size:]
             return data
-        if size is None or size < 0:
-            rest = self._handle.read()
-        else:
-            rest = self._handle.read(size - len(self._head))
+        rest = self._handle.read() if size is None or size < 0 else self._handle.read(size - len(self._head))
         data, self._head = self._head + rest, b""
         return data
 
@@ -215,9 +209,7 @@ def validate_reference(data: Any, *, verify: bool = True) -> dict:
         raise _schema_error(f"{where} must hold a JSON object, not {_json_type(data)}")
     data_type = _field(data, "data_type", where, (str,), default="genome")
     if data_type not in DATA_TYPES:
-        raise _schema_error(
-            f'{where}: "data_type" must be "genome" or "barcode", not "{data_type}"'
-        )
+        raise _schema_error(f'{where}: "data_type" must be "genome" or "barcode", not "{data_type}"')
     organism = _field(data, "organism", where, (str, type(None)), default="") or ""
     name = _field(data, "name", where, (str, type(None)), default=None)
     created_at = _field(data, "created_at", where, (str, type(None)), default=None)
@@ -261,9 +253,7 @@ def _validate_otu(raw: Any, number: int, seen: _Seen) -> dict:
     isolate_ids: set[str] = set()
     for isolate in isolates:
         if isolate["id"] in isolate_ids:
-            raise ReferenceFileError(
-                "duplicates", f'{where}: two isolates have the id "{isolate["id"]}"'
-            )
+            raise ReferenceFileError("duplicates", f'{where}: two isolates have the id "{isolate["id"]}"')
         isolate_ids.add(isolate["id"])
     defaults = [isolate["id"] for isolate in isolates if isolate["default"]]
     if len(defaults) > 1:
@@ -384,9 +374,7 @@ class _Seen:
         # Many OTUs have no abbreviation; only real ones must be unique.
         if abbreviation:
             if abbreviation in self.abbreviations:
-                raise _duplicate(
-                    f'OTU abbreviation "{abbreviation}"', self.abbreviations[abbreviation], where
-                )
+                raise _duplicate(f'OTU abbreviation "{abbreviation}"', self.abbreviations[abbreviation], where)
             self.abbreviations[abbreviation] = where
 
     def add_sequence(self, sequence_id: str, where: str) -> None:
@@ -403,9 +391,7 @@ def _check_verification(otu: dict) -> None:
     issues = verify_otu(otu)
     if blocking_issues(issues):
         message = _describe_blocking_issue(otu, issues)
-        raise ReferenceFileError(
-            "verification", message, details={"otu_id": otu["_id"], "issues": issues}
-        )
+        raise ReferenceFileError("verification", message, details={"otu_id": otu["_id"], "issues": issues})
 
 
 def _describe_blocking_issue(otu: dict, issues: dict) -> str:
@@ -424,9 +410,7 @@ def _describe_blocking_issue(otu: dict, issues: dict) -> str:
         )
         return f'{where} isolate "{isolate_id}" sequence "{sequence_id}" is empty'
     if issues["isolate_inconsistency"]:
-        counts = ", ".join(
-            f'isolate "{isolate["id"]}": {len(isolate["sequences"])}' for isolate in otu["isolates"]
-        )
+        counts = ", ".join(f'isolate "{isolate["id"]}": {len(isolate["sequences"])}' for isolate in otu["isolates"])
         return f"{where}: isolates have different numbers of sequences ({counts})"
     return f"{where} has no default isolate"
 
@@ -545,8 +529,7 @@ def verify_otu(otu: dict) -> dict | None:
         "empty_isolate": empty_isolate,
         "empty_sequence": empty_sequence,
         "isolate_inconsistency": len(sequence_counts) > 1 and not empty_isolate,
-        "no_default_isolate": bool(isolates)
-        and not any(isolate.get("default") is True for isolate in isolates),
+        "no_default_isolate": bool(isolates) and not any(isolate.get("default") is True for isolate in isolates),
         "segment_mismatch": _segment_mismatches(otu.get("schema") or [], isolates),
     }
     return issues if any(issues.values()) else None
@@ -669,10 +652,7 @@ def _export_otu(otu: dict, prefer_remote_ids: bool) -> dict:
                 "source_type": isolate["source_type"],
                 "source_name": isolate["source_name"],
                 "default": isolate["default"],
-                "sequences": [
-                    _export_sequence(sequence, prefer_remote_ids)
-                    for sequence in isolate["sequences"]
-                ],
+                "sequences": [_export_sequence(sequence, prefer_remote_ids) for sequence in isolate["sequences"]],
             }
             for isolate in otu["isolates"]
         ],
@@ -704,7 +684,7 @@ def _timestamp(value: str | datetime.datetime | None) -> str | None:
     if not isinstance(value, datetime.datetime):
         return value
     if value.tzinfo is not None:
-        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -729,9 +709,7 @@ def write_reference_file(data: dict, path_or_fileobj, *, compresslevel: int = 6)
         _write_gzip(payload, path_or_fileobj, compresslevel)
         return
     path = os.fspath(path_or_fileobj)
-    temporary = os.path.join(
-        os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.tmp"
-    )
+    temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
             _write_gzip(payload, handle, compresslevel)
@@ -743,9 +721,7 @@ def write_reference_file(data: dict, path_or_fileobj, *, compresslevel: int = 6)
 
 def _write_gzip(payload: bytes, handle: IO[bytes], compresslevel: int) -> None:
     # filename="" keeps the path out of the gzip header; mtime=0 keeps the clock out.
-    with gzip.GzipFile(
-        filename="", mode="wb", fileobj=handle, compresslevel=compresslevel, mtime=0
-    ) as gz:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=handle, compresslevel=compresslevel, mtime=0) as gz:
         gz.write(payload)
 
 
@@ -783,9 +759,7 @@ def iter_default_isolate_fasta(otus: Iterable[dict]) -> Iterator[tuple[str, str]
             yield sequence["_id"], sequence["sequence"]
 
 
-def iter_all_isolate_fasta(
-    otus: Iterable[dict], otu_ids: Collection[str]
-) -> Iterator[tuple[str, str]]:
+def iter_all_isolate_fasta(otus: Iterable[dict], otu_ids: Collection[str]) -> Iterator[tuple[str, str]]:
     """``(sequence_id, sequence)`` for all isolates of the OTUs whose ``_id`` is in ``otu_ids``.
 
     For Pathoscope's isolate index; order is that of ``otus``, then isolates, then sequences.
@@ -821,9 +795,7 @@ def write_fasta(records: Iterable[tuple[str, str]], handle: IO[str]) -> int:
     count = 0
     for sequence_id, sequence in records:
         if not sequence_id or any(character.isspace() for character in sequence_id):
-            raise ValueError(
-                f"FASTA record {count + 1}: id {sequence_id!r} is empty or contains whitespace"
-            )
+            raise ValueError(f"FASTA record {count + 1}: id {sequence_id!r} is empty or contains whitespace")
         handle.write(f">{sequence_id}\n{sequence}\n")
         count += 1
     return count

@@ -9,13 +9,15 @@ Pipes between tools are chained ``Popen`` objects, not ``bash -c``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Iterator, Sequence
+from typing import IO
 
 #: How often a waiting runner looks at its cancel event and deadline (seconds).
 POLL_INTERVAL = 0.1
@@ -75,10 +77,8 @@ def kill_group(proc: subprocess.Popen) -> None:
     try:
         proc.wait(timeout=2)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
 
@@ -111,10 +111,8 @@ def kill_tools_using(folder: str | os.PathLike) -> int:
             groups.add(group)
     groups.discard(os.getpgrp())
     for group in groups:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     return len(groups)
 
 
@@ -209,7 +207,7 @@ def pipeline(
         raise
     for thread in drains:
         thread.join(timeout=5)
-    for argv, proc, tail in zip(commands, procs, tails):
+    for argv, proc, tail in zip(commands, procs, tails, strict=False):
         if proc.returncode != 0:
             raise ToolError(argv, proc.returncode, "\n".join(tail))
 
@@ -243,8 +241,7 @@ def stream_lines(
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        for line in proc.stdout:
-            yield line
+        yield from proc.stdout
         proc.wait()
     finally:
         watcher_done.set()

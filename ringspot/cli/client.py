@@ -1,15 +1,15 @@
 """A small Python client for the ringspot API (used by the CLI and the demo).
 
-    >>> api = Client("http://127.0.0.1:9950", "admin", key)      # doctest: +SKIP
-    >>> ref = api.post("/api/refs", {"name": "Plant viruses", "import_from": upload["id"]})  # doctest: +SKIP
-    >>> api.wait_process(ref["process"]["id"])                    # doctest: +SKIP
+>>> api = Client("http://127.0.0.1:9950", "admin", key)      # doctest: +SKIP
+>>> ref = api.post("/api/refs", {"name": "Plant viruses", "import_from": upload["id"]})  # doctest: +SKIP
+>>> api.wait_process(ref["process"]["id"])                    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import requests
 
@@ -72,11 +72,17 @@ class Client:
                         on_progress(len(chunk))
                     yield chunk
 
-        return self.request("POST", "/api/uploads", params={"name": path.name, "type": upload_type}, data=chunks(),
-                            headers={"Content-Type": "application/octet-stream"})
+        return self.request(
+            "POST",
+            "/api/uploads",
+            params={"name": path.name, "type": upload_type},
+            data=chunks(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
 
-    def wait_process(self, process_id: str, on_update: Callable[[dict], None] | None = None,
-                     timeout: float = 3600) -> dict:
+    def wait_process(
+        self, process_id: str, on_update: Callable[[dict], None] | None = None, timeout: float = 3600
+    ) -> dict:
         """Poll a process with backoff until it ends; raise ``ProcessFailed`` unless it completed."""
         delay, deadline = 0.2, time.monotonic() + timeout
         while True:

@@ -32,8 +32,13 @@ ADMIN_USER, ADMIN_PASSWORD = "admin", "ringspot-demo"
 
 def start_stack(env: dict) -> subprocess.Popen:
     log = open(Path(env["DATA_PATH"]) / "up.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "ringspot.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ringspot.cli", "up"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_for_api(client: Client, timeout: float = 60) -> None:
@@ -49,10 +54,16 @@ def wait_for_api(client: Client, timeout: float = 60) -> None:
 
 def follow(api: Client, process_id: str, label: str) -> dict:
     """Wait for a process while showing its step and progress."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}% {task.fields[step]}"),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}% {task.fields[step]}"),
+        console=console,
+    ) as progress:
         task = progress.add_task(label, total=1.0, step="")
-        return api.wait_process(process_id, lambda d: progress.update(task, completed=d["progress"], step=d.get("step") or ""))
+        return api.wait_process(
+            process_id, lambda d: progress.update(task, completed=d["progress"], step=d.get("step") or "")
+        )
 
 
 def run_demo(api: Client, nuvs: bool) -> None:
@@ -74,8 +85,9 @@ def demo_reference(api: Client, context: dict) -> None:
     """Import the plant-virus reference"""
     path = SHARED_DATA / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
     upload = api.upload(path, "reference")
-    ref = api.post("/api/refs", {"name": "Plant viruses", "organism": "virus", "data_type": "genome",
-                                 "import_from": upload["id"]})
+    ref = api.post(
+        "/api/refs", {"name": "Plant viruses", "organism": "virus", "data_type": "genome", "import_from": upload["id"]}
+    )
     follow(api, ref["process"]["id"], "import_reference")
     ref = api.get(f"/api/refs/{ref['id']}")
     console.print(f"reference {ref['id']}: {ref['otu_count']} OTUs, {ref['unbuilt_change_count']} unbuilt changes")
@@ -87,7 +99,9 @@ def demo_index(api: Client, context: dict) -> None:
     index = api.post(f"/api/refs/{context['ref']['id']}/indexes")
     follow(api, index["job"]["id"], "build_index")
     index = api.get(f"/api/indexes/{index['id']}")
-    console.print(f"index {index['id']} version {index['version']}: ready={index['ready']}, {len(index['files'])} files")
+    console.print(
+        f"index {index['id']} version {index['version']}: ready={index['ready']}, {len(index['files'])} files"
+    )
 
 
 def create_sample(api: Client, name: str, paths: list[Path]) -> dict:
@@ -107,8 +121,14 @@ def demo_samples(api: Client, context: dict) -> None:
         follow(api, sample["job"]["id"], f"create_sample {name}")
         sample = api.get(f"/api/samples/{sample['id']}")
         quality = sample["quality"]
-        table.add_row(name, str(quality["count"]), str(sample["paired"]), quality["encoding"], str(quality["gc"]),
-                      "-".join(str(n) for n in quality["length"]))
+        table.add_row(
+            name,
+            str(quality["count"]),
+            str(sample["paired"]),
+            quality["encoding"],
+            str(quality["gc"]),
+            "-".join(str(n) for n in quality["length"]),
+        )
         context[name] = sample
     console.print(table)
 
@@ -116,12 +136,20 @@ def demo_samples(api: Client, context: dict) -> None:
 def demo_pathoscope(api: Client, context: dict) -> None:
     """Run Pathoscope on the RpRSV sample and show the viruses found"""
     sample = context["RpRSV NextSeq"]
-    analysis = api.post(f"/api/samples/{sample['id']}/analyses", {"workflow": "pathoscope_bowtie", "ref_id": context["ref"]["id"]})
+    analysis = api.post(
+        f"/api/samples/{sample['id']}/analyses", {"workflow": "pathoscope_bowtie", "ref_id": context["ref"]["id"]}
+    )
     follow(api, analysis["job"]["id"], "pathoscope_bowtie")
     analysis = api.get(f"/api/analyses/{analysis['id']}")
     results = analysis["results"]
-    table = Table("virus", "pi", "reads", "coverage", "depth",
-                  title=f"Viruses found in {sample['name']} ({results['read_count']} reads aligned)")
+    table = Table(
+        "virus",
+        "pi",
+        "reads",
+        "coverage",
+        "depth",
+        title=f"Viruses found in {sample['name']} ({results['read_count']} reads aligned)",
+    )
     for otu in results["hits"]:
         table.add_row(otu["name"], f"{otu['pi']:.4f}", str(otu["reads"]), f"{otu['coverage']:.3f}", str(otu["depth"]))
     console.print(table)
@@ -132,7 +160,9 @@ def demo_hmms(api: Client, context: dict) -> None:
     hmm = SHARED_DATA / "hmm" / "hmm7"
     profiles = api.upload(hmm / "profiles.hmm.gz", "hmm")
     annotations = api.upload(hmm / "annotations.json.gz", "hmm")
-    process = api.post("/api/hmms/status/updates", {"upload_id": profiles["id"], "annotations_upload_id": annotations["id"]})
+    process = api.post(
+        "/api/hmms/status/updates", {"upload_id": profiles["id"], "annotations_upload_id": annotations["id"]}
+    )
     follow(api, (process.get("process") or process)["id"], "install_hmms")
     console.print(f"{api.get('/api/hmms')['found_count']} profiles installed")
 
@@ -147,8 +177,12 @@ def demo_nuvs(api: Client, context: dict) -> None:
     table = Table("contig", "length", "ORFs", "HMM hits", title=f"NuVs: the 10 longest of {len(contigs)} contigs")
     for contig in sorted(contigs, key=lambda c: -len(c["sequence"]))[:10]:
         orfs = contig["orfs"]
-        table.add_row(str(contig["index"]), str(len(contig["sequence"])), str(len(orfs)),
-                      str(sum(len(orf["hits"]) for orf in orfs)))
+        table.add_row(
+            str(contig["index"]),
+            str(len(contig["sequence"])),
+            str(len(orfs)),
+            str(sum(len(orf["hits"]) for orf in orfs)),
+        )
     console.print(table)
     if not contigs:
         return
@@ -159,9 +193,14 @@ def demo_nuvs(api: Client, context: dict) -> None:
         follow(api, process_id, "blast")
     blast = api.get(f"/api/analyses/{analysis['id']}")["results"]["hits"][longest["index"]].get("blast") or {}
     hits = (blast.get("result") or {}).get("hits", [])
-    console.print(f"BLAST of contig {longest['index']} ({len(longest['sequence'])} bp): "
-                  + (f"best hit {hits[0]['accession']} {hits[0]['name']} ({hits[0]['identity']} identities)" if hits
-                     else f"no hit ({blast.get('error') or 'none found'})"))
+    console.print(
+        f"BLAST of contig {longest['index']} ({len(longest['sequence'])} bp): "
+        + (
+            f"best hit {hits[0]['accession']} {hits[0]['name']} ({hits[0]['identity']} identities)"
+            if hits
+            else f"no hit ({blast.get('error') or 'none found'})"
+        )
+    )
 
 
 @click.command()
@@ -173,8 +212,13 @@ def demo(url: str | None, nuvs: bool):
     data_path = Path(settings.data_path)
     data_path.mkdir(parents=True, exist_ok=True)
     url = url or f"http://127.0.0.1:{settings.port}"
-    env = {**os.environ, "DATA_PATH": str(data_path), "RINGSPOT_ADMIN_USER": ADMIN_USER,
-           "RINGSPOT_ADMIN_PASSWORD": ADMIN_PASSWORD, "RINGSPOT_BLAST_BACKEND": "local"}
+    env = {
+        **os.environ,
+        "DATA_PATH": str(data_path),
+        "RINGSPOT_ADMIN_USER": ADMIN_USER,
+        "RINGSPOT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "RINGSPOT_BLAST_BACKEND": "local",
+    }
     stack = None
     if not port_open("127.0.0.1", settings.port):
         console.print(f"starting the stack (logs in {data_path / 'up.log'}) …")

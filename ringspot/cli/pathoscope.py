@@ -60,8 +60,7 @@ def _load_index(path: Path) -> tuple[dict, dict]:
     parts = index.get("sequence_otu_map"), index.get("manifest")
     if not all(isinstance(part, dict) for part in parts):
         raise click.BadParameter(
-            f"{path} needs objects 'manifest' (otu id -> version) and 'sequence_otu_map' "
-            "(sequence id -> otu id)",
+            f"{path} needs objects 'manifest' (otu id -> version) and 'sequence_otu_map' (sequence id -> otu id)",
             param_hint="--index",
         )
     return parts
@@ -82,16 +81,33 @@ def _summarise(results: dict, out_dir: Path) -> None:
 
 
 @click.command("pathoscope")
-@click.option("--vta", type=_input_file, help="Alignments as VTA lines read_id,ref_id,pos,length,p_score (.gz allowed).")
+@click.option(
+    "--vta", type=_input_file, help="Alignments as VTA lines read_id,ref_id,pos,length,p_score (.gz allowed)."
+)
 @click.option("--sam", type=_input_file, help="Alignments as bowtie2 SAM against the isolate index (.gz allowed).")
-@click.option("--ref-lengths", "ref_lengths_path", type=_input_file, required=True,
-              help="JSON object: sequence id -> length.")
-@click.option("--index", "index_path", type=_input_file, required=True,
-              help="JSON with 'manifest' (otu id -> version) and 'sequence_otu_map' (sequence id -> otu id).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for report.tsv and hits.json (created if missing).")
-@click.option("--subtraction-scores", "subtraction_path", type=_input_file,
-              help="JSON object: read id -> best p_score against a subtraction host.")
+@click.option(
+    "--ref-lengths", "ref_lengths_path", type=_input_file, required=True, help="JSON object: sequence id -> length."
+)
+@click.option(
+    "--index",
+    "index_path",
+    type=_input_file,
+    required=True,
+    help="JSON with 'manifest' (otu id -> version) and 'sequence_otu_map' (sequence id -> otu id).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for report.tsv and hits.json (created if missing).",
+)
+@click.option(
+    "--subtraction-scores",
+    "subtraction_path",
+    type=_input_file,
+    help="JSON object: read id -> best p_score against a subtraction host.",
+)
 def pathoscope(vta, sam, ref_lengths_path, index_path, out_dir, subtraction_path):
     """Reassign reads with Pathoscope's EM and write report.tsv and hits.json."""
     if (vta is None) == (sam is None):

@@ -25,8 +25,12 @@ from rich.table import Table
 from .client import ApiError, Client, ProcessFailed
 
 console = Console(highlight=False, soft_wrap=True)
+
+
 def config_path() -> Path:
     return Path(os.environ.get("RINGSPOT_CONFIG", Path.home() / ".config" / "ringspot" / "config.json"))
+
+
 DEFAULT_URL = "http://127.0.0.1:9950"
 
 
@@ -78,10 +82,16 @@ def print_json(data) -> None:
 
 def follow_process(api: Client, process_id: str, label: str) -> dict:
     """Poll a process with backoff, showing its step and progress."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}% {task.fields[step]}"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}% {task.fields[step]}"),
+    )
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task(label, total=1.0, step="")
-        return api.wait_process(process_id, lambda d: progress.update(task, completed=d["progress"], step=d.get("step") or ""))
+        return api.wait_process(
+            process_id, lambda d: progress.update(task, completed=d["progress"], step=d.get("step") or "")
+        )
 
 
 def upload_with_progress(api: Client, path: Path, upload_type: str) -> dict:
@@ -130,8 +140,15 @@ def import_reference(ctx, file: Path, name, wait):
     """Upload a reference.json.gz and import it as a new reference."""
     api = make_client(ctx)
     upload = upload_with_progress(api, file, "reference")
-    ref = api.post("/api/refs", {"name": name or file.name.split(".")[0], "data_type": "genome",
-                                 "organism": "virus", "import_from": upload["id"]})
+    ref = api.post(
+        "/api/refs",
+        {
+            "name": name or file.name.split(".")[0],
+            "data_type": "genome",
+            "organism": "virus",
+            "import_from": upload["id"],
+        },
+    )
     if wait:
         follow_process(api, ref["process"]["id"], "import_reference")
         ref = api.get(f"/api/refs/{ref['id']}")
@@ -147,8 +164,13 @@ def list_refs(ctx):
     table = Table("id", "name", "OTUs", "unbuilt changes", "latest build")
     for ref in api.get("/api/refs", per_page=100)["documents"]:
         build = ref.get("latest_build") or {}
-        table.add_row(ref["id"], ref["name"], str(ref.get("otu_count", "")), str(ref.get("unbuilt_change_count", "")),
-                      str(build.get("version", "")))
+        table.add_row(
+            ref["id"],
+            ref["name"],
+            str(ref.get("otu_count", "")),
+            str(ref.get("unbuilt_change_count", "")),
+            str(build.get("version", "")),
+        )
     console.print(table)
 
 
@@ -193,7 +215,10 @@ def upload_sample(ctx, reads: tuple[Path, ...], name, library_type, wait):
         follow_process(api, sample["job"]["id"], "create_sample")
         sample = api.get(f"/api/samples/{sample['id']}")
     quality = sample.get("quality") or {}
-    print_json({k: sample.get(k) for k in ("id", "name", "ready", "paired")} | {"reads": quality.get("count"), "gc": quality.get("gc")})
+    print_json(
+        {k: sample.get(k) for k in ("id", "name", "ready", "paired")}
+        | {"reads": quality.get("count"), "gc": quality.get("gc")}
+    )
 
 
 # ---------------------------------------------------------------- analyses
@@ -214,8 +239,10 @@ def analyses():
 def create_analysis(ctx, sample_id, ref_id, workflow, subtractions):
     """Start an analysis of a sample against a reference's latest index."""
     api = make_client(ctx)
-    analysis = api.post(f"/api/samples/{sample_id}/analyses",
-                        {"workflow": workflow, "ref_id": ref_id, "subtractions": list(subtractions)})
+    analysis = api.post(
+        f"/api/samples/{sample_id}/analyses",
+        {"workflow": workflow, "ref_id": ref_id, "subtractions": list(subtractions)},
+    )
     click.echo(analysis["id"])
 
 
@@ -256,14 +283,30 @@ def print_hits_table(analysis: dict) -> None:
         table = Table("contig", "length", "ORFs", "HMM hits", title=f"NuVs {analysis['id']}")
         for hit in results.get("hits", []):
             orfs = hit.get("orfs", [])
-            table.add_row(str(hit["index"]), str(len(hit["sequence"])), str(len(orfs)),
-                          str(sum(len(o.get("hits", [])) for o in orfs)))
+            table.add_row(
+                str(hit["index"]),
+                str(len(hit["sequence"])),
+                str(len(orfs)),
+                str(sum(len(o.get("hits", [])) for o in orfs)),
+            )
         console.print(table)
         return
-    table = Table("OTU", "pi", "reads", "coverage", "depth", title=f"Pathoscope {analysis['id']} ({results.get('read_count')} reads)")
+    table = Table(
+        "OTU",
+        "pi",
+        "reads",
+        "coverage",
+        "depth",
+        title=f"Pathoscope {analysis['id']} ({results.get('read_count')} reads)",
+    )
     for otu in results.get("otus") or results.get("hits", []):
-        table.add_row(str(otu.get("name") or otu.get("id")), f"{otu.get('pi', 0):.4f}", str(otu.get("reads", "")),
-                      f"{otu.get('coverage', 0):.3f}", str(otu.get("depth", "")))
+        table.add_row(
+            str(otu.get("name") or otu.get("id")),
+            f"{otu.get('pi', 0):.4f}",
+            str(otu.get("reads", "")),
+            f"{otu.get('coverage', 0):.3f}",
+            str(otu.get("depth", "")),
+        )
     console.print(table)
 
 
@@ -320,9 +363,11 @@ def await_alignment(ctx, alignment_id):
 def summary(alignment: dict) -> str:
     stats = alignment.get("statistics") or {}
     identity = stats.get("identity")
-    return (f"{stats.get('mapped_reads', 0):,} reads mapped to {alignment['reference'].get('accession')}, "
-            f"breadth {stats.get('breadth', 0):.1%}, mean depth {stats.get('mean_depth', 0):.1f}x, "
-            f"identity {'-' if identity is None else f'{identity:.2f}%'}")
+    return (
+        f"{stats.get('mapped_reads', 0):,} reads mapped to {alignment['reference'].get('accession')}, "
+        f"breadth {stats.get('breadth', 0):.1%}, mean depth {stats.get('mean_depth', 0):.1f}x, "
+        f"identity {'-' if identity is None else f'{identity:.2f}%'}"
+    )
 
 
 def alignment_state(alignment: dict) -> str:
@@ -347,7 +392,10 @@ def get_alignment(ctx, alignment_id, output):
     table = Table("field", "value", title=f"Alignment {alignment_id}")
     rows = [
         ("sample", alignment["sample"]["$ref"].rsplit("/", 1)[1]),
-        ("sequence", f"{reference.get('accession')} ({reference.get('sequence_id')}) {reference.get('definition') or ''}"),
+        (
+            "sequence",
+            f"{reference.get('accession')} ({reference.get('sequence_id')}) {reference.get('definition') or ''}",
+        ),
         ("reference", f"{reference.get('name')} ({reference.get('id')})"),
         ("state", alignment_state(alignment)),
         ("error", alignment.get("error_msg") or ""),
@@ -374,16 +422,28 @@ def list_alignments(ctx, sample_id):
     table = Table("id", "sample", "accession", "state", "mapped reads", "breadth", "mean depth")
     for doc in api.get("/api/alignments", **params)["documents"]:
         stats = doc.get("statistics") or {}
-        table.add_row(doc["id"], doc["sample"]["$ref"].rsplit("/", 1)[1], doc["reference"].get("accession") or "",
-                      alignment_state(doc), f"{stats['mapped_reads']:,}" if stats else "",
-                      f"{stats['breadth']:.1%}" if stats else "", f"{stats['mean_depth']:.1f}" if stats else "")
+        table.add_row(
+            doc["id"],
+            doc["sample"]["$ref"].rsplit("/", 1)[1],
+            doc["reference"].get("accession") or "",
+            alignment_state(doc),
+            f"{stats['mapped_reads']:,}" if stats else "",
+            f"{stats['breadth']:.1%}" if stats else "",
+            f"{stats['mean_depth']:.1f}" if stats else "",
+        )
     console.print(table)
 
 
 @alignments.command("plot")
 @click.argument("alignment_id")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("coverage.png"),
-              show_default=True, help="Where to write the plot; a .svg name gets the SVG.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("coverage.png"),
+    show_default=True,
+    help="Where to write the plot; a .svg name gets the SVG.",
+)
 @click.pass_context
 @fail_on_api_errors
 def plot_alignment(ctx, alignment_id, out: Path):
@@ -418,8 +478,14 @@ def list_processes(ctx, state, type_):
     params = {k: v for k, v in {"state": state, "type": type_, "per_page": 100}.items() if v}
     table = Table("id", "type", "state", "step", "progress", "error")
     for doc in api.get("/api/processes", **params)["documents"]:
-        table.add_row(doc["id"], doc["type"], doc["state"], doc.get("step") or "", f"{doc['progress']:.0%}",
-                      doc.get("error") or "")
+        table.add_row(
+            doc["id"],
+            doc["type"],
+            doc["state"],
+            doc.get("step") or "",
+            f"{doc['progress']:.0%}",
+            doc.get("error") or "",
+        )
     console.print(table)
 
 

@@ -7,6 +7,7 @@ exits on its own the others are stopped too, so a broken stack never half-runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -81,8 +82,17 @@ def database_command(uri: str, data_path: Path) -> Command:
     db_dir = data_path / "db"
     db_dir.mkdir(parents=True, exist_ok=True)
     argv = [
-        _venv_bin("nx-27017"), "--data-dir", str(db_dir), "--host", host, "-p", str(port),
-        "--log-file", str(data_path / "logs" / "db.log"), "--pid-file", str(data_path / "db.pid"),
+        _venv_bin("nx-27017"),
+        "--data-dir",
+        str(db_dir),
+        "--host",
+        host,
+        "-p",
+        str(port),
+        "--log-file",
+        str(data_path / "logs" / "db.log"),
+        "--pid-file",
+        str(data_path / "db.pid"),
     ]
     return Command("db", argv)
 
@@ -92,8 +102,19 @@ def redis_command(url: str, data_path: Path) -> Command:
     redis_dir = data_path / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
     # Append-only file: queued messages survive a restart of the embedded Redis.
-    argv = ["redis-server", "--bind", host, "--port", str(port), "--save", "", "--appendonly", "yes",
-            "--dir", str(redis_dir)]
+    argv = [
+        "redis-server",
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--dir",
+        str(redis_dir),
+    ]
     return Command("redis", argv)
 
 
@@ -140,7 +161,9 @@ class Supervisor:
     def stop(self) -> None:
         self.stopping.set()
         # Workers and web first, the database and Redis last, so in-flight work can finish writing.
-        order = [n for n in self.children if n not in ("db", "redis")] + [n for n in ("redis", "db") if n in self.children]
+        order = [n for n in self.children if n not in ("db", "redis")] + [
+            n for n in ("redis", "db") if n in self.children
+        ]
         for name in order:
             self._signal(self.children[name], signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
@@ -154,7 +177,5 @@ class Supervisor:
 
     @staticmethod
     def _signal(proc: subprocess.Popen, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass

@@ -32,8 +32,13 @@ def up(procfile: str, only: tuple[str, ...]):
     settings = from_env()
     data_path = Path(settings.data_path)
     (data_path / "logs").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATA_PATH": str(data_path), "MONGODB_URI": settings.mongodb_uri,
-           "REDIS_URL": settings.redis_url, "RINGSPOT_PORT": str(settings.port)}
+    env = {
+        **os.environ,
+        "DATA_PATH": str(data_path),
+        "MONGODB_URI": settings.mongodb_uri,
+        "REDIS_URL": settings.redis_url,
+        "RINGSPOT_PORT": str(settings.port),
+    }
     procfile_path = Path(procfile)
     if not procfile_path.exists():
         procfile_path = Path(__file__).resolve().parents[2] / "Procfile"

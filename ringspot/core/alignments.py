@@ -28,9 +28,14 @@ from .utils import now
 #: Files the job uploads, all required before it may finalize.
 FILE_NAMES = ("alignment.bam", "alignment.bam.bai", "depth.json.gz", "coverage.svg", "coverage.png")
 REFERENCE_FASTA = "reference.fa"
-MEDIA_TYPES = {"alignment.bam": "application/octet-stream", "alignment.bam.bai": "application/octet-stream",
-               "depth.json.gz": "application/gzip", "coverage.svg": "image/svg+xml", "coverage.png": "image/png",
-               REFERENCE_FASTA: "text/plain"}
+MEDIA_TYPES = {
+    "alignment.bam": "application/octet-stream",
+    "alignment.bam.bai": "application/octet-stream",
+    "depth.json.gz": "application/gzip",
+    "coverage.svg": "image/svg+xml",
+    "coverage.png": "image/png",
+    REFERENCE_FASTA: "text/plain",
+}
 #: Job states in which an alignment is still being worked on.
 ACTIVE_JOB_STATES = ("waiting", "running")
 #: The part of an accession before its version: ``NC_005266.2`` -> ``NC_005266``.
@@ -74,22 +79,31 @@ def visible_query(db: Database, client: Client) -> dict:
     return {"sample.id": {"$in": sample_ids}}
 
 
-def find_alignments(db: Database, *, page: int, per_page: int, base_query: dict | None = None,
-                    sample_id: str | None = None, complete: bool | None = None) -> dict:
+def find_alignments(
+    db: Database,
+    *,
+    page: int,
+    per_page: int,
+    base_query: dict | None = None,
+    sample_id: str | None = None,
+    complete: bool | None = None,
+) -> dict:
     query: dict = {}
     if sample_id is not None:
         query["sample.id"] = sample_id
     if complete is not None:
         query["complete"] = complete
-    return paginate(db.alignments, query, base_query=base_query, page=page, per_page=per_page,
-                    sort=[("created_at", -1), ("_id", 1)])
+    return paginate(
+        db.alignments, query, base_query=base_query, page=page, per_page=per_page, sort=[("created_at", -1), ("_id", 1)]
+    )
 
 
 # ---------------------------------------------------------------- creation
 
 
-def find_sequence(db: Database, *, sequence_id: str | None = None, accession: str | None = None,
-                  ref_id: str | None = None) -> tuple[dict, dict]:
+def find_sequence(
+    db: Database, *, sequence_id: str | None = None, accession: str | None = None, ref_id: str | None = None
+) -> tuple[dict, dict]:
     """The sequence to align to and its reference, by sequence id or by accession in a reference; else a 400.
 
     An accession matches with or without its version (``NC_005266`` finds ``NC_005266.1``).
@@ -108,8 +122,11 @@ def find_sequence(db: Database, *, sequence_id: str | None = None, accession: st
         raise BadRequest("Reference does not exist")
     base = _VERSION.sub("", accession.strip())
     pattern = f"^{re.escape(base)}(\\.[0-9]+)?$"
-    found = list(db.sequences.find({"reference.id": ref_id, "accession": {"$regex": pattern, "$options": "i"}})
-                 .sort("_id", 1).limit(10))
+    found = list(
+        db.sequences.find({"reference.id": ref_id, "accession": {"$regex": pattern, "$options": "i"}})
+        .sort("_id", 1)
+        .limit(10)
+    )
     exact = [s for s in found if s.get("accession") == accession.strip()]
     matches = exact or found
     if not matches:
@@ -120,8 +137,15 @@ def find_sequence(db: Database, *, sequence_id: str | None = None, accession: st
     return matches[0], reference
 
 
-def check_inputs(db: Database, client: Client, sample: dict, *, sequence_id: str | None = None,
-                 accession: str | None = None, ref_id: str | None = None) -> tuple[dict, dict]:
+def check_inputs(
+    db: Database,
+    client: Client,
+    sample: dict,
+    *,
+    sequence_id: str | None = None,
+    accession: str | None = None,
+    ref_id: str | None = None,
+) -> tuple[dict, dict]:
     """The sequence and reference of a new alignment of ``sample``: 400 unless all is usable, 403
     when ``client`` may not read the reference."""
     if not sample.get("ready"):
@@ -153,13 +177,23 @@ def sequence_fasta(sequence: dict) -> bytes:
     b'>NC_1 A virus\\nACGT\\n'
     """
     bases = "".join(sequence["sequence"].split()).upper()
-    lines = [bases[i:i + 80] for i in range(0, len(bases), 80)]
+    lines = [bases[i : i + 80] for i in range(0, len(bases), 80)]
     header = f">{fasta_name(sequence)} {sequence.get('definition') or ''}".rstrip()
     return ("\n".join([header, *lines]) + "\n").encode()
 
 
-def create_alignment(db: Database, data_path: str, *, alignment_id: str, job_id: str, sample: dict, sequence: dict,
-                     reference: dict, user_id: str, job_args: dict) -> dict:
+def create_alignment(
+    db: Database,
+    data_path: str,
+    *,
+    alignment_id: str,
+    job_id: str,
+    sample: dict,
+    sequence: dict,
+    reference: dict,
+    user_id: str,
+    job_args: dict,
+) -> dict:
     """Write the sequence's FASTA, then insert the alignment (incomplete)."""
     fasta = sequence_fasta(sequence)
     target = alignment_dir(data_path, alignment_id) / REFERENCE_FASTA
@@ -213,8 +247,12 @@ def add_file(db: Database, data_path: str, alignment_id: str, name: str, stream:
     size = write_stream(stream, alignment_dir(data_path, alignment_id) / name, limit)
     entry = {"name": name, "size": size, "uploaded_at": now()}
     try:
-        update_array(db.alignments, alignment_id, "files",
-                     lambda files: sorted([f for f in files if f["name"] != name] + [entry], key=lambda f: f["name"]))
+        update_array(
+            db.alignments,
+            alignment_id,
+            "files",
+            lambda files: sorted([f for f in files if f["name"] != name] + [entry], key=lambda f: f["name"]),
+        )
     except KeyError:
         raise NotFound() from None
     return entry
@@ -243,8 +281,9 @@ def finalize(db: Database, alignment_id: str, statistics: dict) -> dict:
         raise Conflict(f"Alignment requires its files before it is finalized. Missing files: {', '.join(missing)}")
     if statistics["length"] != alignment["reference"]["length"]:
         raise BadRequest(f"length {statistics['length']} is not the sequence's ({alignment['reference']['length']})")
-    update = {"$set": {"complete": True, "success": True, "error_msg": None, "statistics": statistics,
-                       "updated_at": now()}}
+    update = {
+        "$set": {"complete": True, "success": True, "error_msg": None, "statistics": statistics, "updated_at": now()}
+    }
     if not db.alignments.update_one({"_id": alignment_id, "complete": False}, update).modified_count:
         raise Conflict("Alignment is complete")
     return get_alignment_or_404(db, alignment_id)
@@ -252,8 +291,9 @@ def finalize(db: Database, alignment_id: str, statistics: dict) -> dict:
 
 def mark_failed(db: Database, data_path: str, alignment_id: str, error_msg: str) -> None:
     """After a failed or cancelled job: complete, not successful, the reason given, no files kept."""
-    update = {"$set": {"complete": True, "success": False, "error_msg": error_msg[:1000], "files": [],
-                       "updated_at": now()}}
+    update = {
+        "$set": {"complete": True, "success": False, "error_msg": error_msg[:1000], "files": [], "updated_at": now()}
+    }
     if db.alignments.update_one({"_id": alignment_id, "complete": False}, update).modified_count:
         remove_tree(alignment_dir(data_path, alignment_id))
 

@@ -23,8 +23,8 @@ from .auth import Client
 from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
 from .files import check_file_name, path_in_store, remove_tree, write_stream
-from .indexes import latest_ready_index
 from .hmms import format_nuvs_results
+from .indexes import latest_ready_index
 from .otus import patch_otu_to_version
 from .pagination import paginate
 from .rights import sample_visibility_query
@@ -33,8 +33,17 @@ from .utils import now
 WORKFLOWS = ("pathoscope_bowtie", "nuvs")
 #: Formats an analysis file may declare (Virtool's analysis file formats).
 FILE_FORMATS = ("sam", "bam", "fasta", "fastq", "csv", "tsv", "json", "unknown")
-_EXTENSION_FORMATS = {"fa": "fasta", "fasta": "fasta", "fq": "fastq", "fastq": "fastq", "sam": "sam", "bam": "bam",
-                      "csv": "csv", "tsv": "tsv", "json": "json"}
+_EXTENSION_FORMATS = {
+    "fa": "fasta",
+    "fasta": "fasta",
+    "fq": "fastq",
+    "fastq": "fastq",
+    "sam": "sam",
+    "bam": "bam",
+    "csv": "csv",
+    "tsv": "tsv",
+    "json": "json",
+}
 #: Results larger than this (BSON bytes) are stored as ``results.json`` beside the files, as
 #: Virtool does, since a MongoDB document may not exceed 16 MiB.
 MAX_INLINE_RESULTS = 12 * 1024 * 1024
@@ -90,8 +99,15 @@ def find_analyses(
         query["workflow"] = workflow
     if ready is not None:
         query["ready"] = ready
-    return paginate(db.analyses, query, base_query=base_query, page=page, per_page=per_page,
-                    sort=[("created_at", -1)], projection={"results": 0})
+    return paginate(
+        db.analyses,
+        query,
+        base_query=base_query,
+        page=page,
+        per_page=per_page,
+        sort=[("created_at", -1)],
+        projection={"results": 0},
+    )
 
 
 # ---------------------------------------------------------------- creation
@@ -104,8 +120,9 @@ def get_reference_or_400(db: Database, ref_id: str) -> dict:
     return reference
 
 
-def check_inputs(db: Database, sample: dict, ref_id: str, subtraction_ids: list[str] | None,
-                 workflow: str) -> tuple[dict, dict, list[dict]]:
+def check_inputs(
+    db: Database, sample: dict, ref_id: str, subtraction_ids: list[str] | None, workflow: str
+) -> tuple[dict, dict, list[dict]]:
     """The reference, its latest ready index and the subtractions of a new analysis, or a 400.
 
     ``subtraction_ids`` None means the sample's own subtractions.
@@ -119,7 +136,9 @@ def check_inputs(db: Database, sample: dict, ref_id: str, subtraction_ids: list[
     if subtraction_ids is None:
         subtraction_ids = list(sample.get("subtractions") or [])
     subtraction_ids = list(dict.fromkeys(subtraction_ids))
-    found = {doc["_id"]: doc for doc in db.subtractions.find({"_id": {"$in": subtraction_ids}}, {"name": 1, "ready": 1})}
+    found = {
+        doc["_id"]: doc for doc in db.subtractions.find({"_id": {"$in": subtraction_ids}}, {"name": 1, "ready": 1})
+    }
     if any(subtraction_id not in found for subtraction_id in subtraction_ids):
         raise BadRequest("Subtraction does not exist")
     if any(not found[subtraction_id].get("ready") for subtraction_id in subtraction_ids):
@@ -129,8 +148,18 @@ def check_inputs(db: Database, sample: dict, ref_id: str, subtraction_ids: list[
     return reference, index, [found[subtraction_id] for subtraction_id in subtraction_ids]
 
 
-def create_analysis(db: Database, *, analysis_id: str, job_id: str, workflow: str, sample: dict, reference: dict,
-                    index: dict, subtractions: list[dict], user_id: str) -> dict:
+def create_analysis(
+    db: Database,
+    *,
+    analysis_id: str,
+    job_id: str,
+    workflow: str,
+    sample: dict,
+    reference: dict,
+    index: dict,
+    subtractions: list[dict],
+    user_id: str,
+) -> dict:
     created = now()
     doc = {
         "_id": analysis_id,
@@ -196,8 +225,12 @@ def format_analysis(db: Database, data_path: str, analysis: dict) -> dict:
     if not analysis.get("ready") or not isinstance(results, dict):
         return analysis
     if analysis["workflow"] == "pathoscope_bowtie":
-        return {**analysis, "read_count": results.get("read_count"), "subtracted_count": results.get("subtracted_count"),
-                "results": format_pathoscope(db, results)}
+        return {
+            **analysis,
+            "read_count": results.get("read_count"),
+            "subtracted_count": results.get("subtracted_count"),
+            "results": format_pathoscope(db, results),
+        }
     if analysis["workflow"] == "nuvs":
         return {**analysis, "results": format_nuvs_results(db, results)}
     return analysis
@@ -225,8 +258,11 @@ def _format_otu(db: Database, otu_id: str, version, hits: list[dict], read_count
     by_sequence = {hit["id"]: hit for hit in hits}
     isolates, depths = [], []
     for isolate in otu["isolates"]:
-        matched = [(sequence, by_sequence[sequence["_id"]]) for sequence in isolate["sequences"]
-                   if sequence["_id"] in by_sequence]
+        matched = [
+            (sequence, by_sequence[sequence["_id"]])
+            for sequence in isolate["sequences"]
+            if sequence["_id"] in by_sequence
+        ]
         if matched:
             formatted, depth = _format_isolate(isolate, matched)
             isolates.append(formatted)
@@ -253,8 +289,13 @@ def _format_isolate(isolate: dict, matched: list[tuple[dict, dict]]) -> tuple[di
     aligns = sorted((np.asarray(hit["align"], dtype=np.int64) for _, hit in matched), key=len)
     depth = np.concatenate(aligns) if aligns else np.zeros(0, dtype=np.int64)
     fields = {key: value for key, value in isolate.items() if key != "sequences"}
-    return {**fields, "pi": sum(s["pi"] for s in sequences), "coverage": covered_fraction(depth),
-            "depth": median_depth(depth), "sequences": sequences}, depth
+    return {
+        **fields,
+        "pi": sum(s["pi"] for s in sequences),
+        "coverage": covered_fraction(depth),
+        "depth": median_depth(depth),
+        "sequences": sequences,
+    }, depth
 
 
 def _format_sequence(sequence: dict, hit: dict) -> dict:
@@ -289,8 +330,15 @@ def _otu_from_hits(otu_id: str, version, hits: list[dict]) -> dict:
         "name": None,
         "abbreviation": "",
         "version": version,
-        "isolates": [{"id": "unknown", "default": False, "source_type": "unknown", "source_name": "",
-                      "sequences": [{"_id": hit["id"]} for hit in hits]}],
+        "isolates": [
+            {
+                "id": "unknown",
+                "default": False,
+                "source_type": "unknown",
+                "source_name": "",
+                "sequences": [{"_id": hit["id"]} for hit in hits],
+            }
+        ],
     }
 
 
@@ -311,8 +359,15 @@ def file_format(name: str, declared: str | None = None) -> str:
     return _EXTENSION_FORMATS.get(base.rsplit(".", 1)[-1].lower() if "." in base else "", "unknown")
 
 
-def add_file(db: Database, data_path: str, analysis_id: str, name: str, stream: BinaryIO, limit: int,
-             declared_format: str | None = None) -> dict:
+def add_file(
+    db: Database,
+    data_path: str,
+    analysis_id: str,
+    name: str,
+    stream: BinaryIO,
+    limit: int,
+    declared_format: str | None = None,
+) -> dict:
     """Store an uploaded result file; uploading a name again replaces it (a retried job re-uploads)."""
     check_file_name(name)
     if name == RESULTS_FILE:
@@ -325,8 +380,16 @@ def add_file(db: Database, data_path: str, analysis_id: str, name: str, stream: 
     file_id = previous["id"] if previous else max((f["id"] for f in analysis.get("files", [])), default=0) + 1
     name_on_disk = f"{file_id}-{name}"
     size = write_stream(stream, analysis_dir(data_path, analysis_id) / name_on_disk, limit)
-    entry = {"id": file_id, "analysis": analysis_id, "name": name, "name_on_disk": name_on_disk, "description": None,
-             "format": fmt, "size": size, "uploaded_at": now()}
+    entry = {
+        "id": file_id,
+        "analysis": analysis_id,
+        "name": name,
+        "name_on_disk": name_on_disk,
+        "description": None,
+        "format": fmt,
+        "size": size,
+        "uploaded_at": now(),
+    }
     try:
         update_array(db.analyses, analysis_id, "files", lambda files: [f for f in files if f["name"] != name] + [entry])
     except KeyError:
@@ -370,4 +433,3 @@ def remove_unfinished(db: Database, data_path: str, analysis: dict) -> None:
 def discard_unfinished(db: Database, data_path: str, analysis_id: str) -> None:
     """Clean-up of a failed or cancelled job: its unfinished analysis and files go."""
     _delete(db, data_path, analysis_id, {"ready": False})
-

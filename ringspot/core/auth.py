@@ -191,7 +191,9 @@ def edit_group_permissions(db: Database, group_id: str, permissions: dict[str, b
 
 def refresh_member_permissions(db: Database, group_id: str) -> None:
     for user in db.users.find({"groups": group_id}, {"groups": 1}):
-        db.users.update_one({"_id": user["_id"]}, {"$set": {"permissions": merge_group_permissions(db, user["groups"])}})
+        db.users.update_one(
+            {"_id": user["_id"]}, {"$set": {"permissions": merge_group_permissions(db, user["groups"])}}
+        )
 
 
 def remove_group(db: Database, group_id: str) -> None:

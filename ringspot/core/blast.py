@@ -21,8 +21,8 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pymongo.database import Database
 
@@ -176,8 +176,9 @@ def _write_reference_fasta(db: Database, fasta: Path) -> dict[str, str]:
     return names
 
 
-def ensure_local_database(db: Database, data_path: str, *, timeout: float | None = None,
-                          cancel: threading.Event | None = None) -> Path:
+def ensure_local_database(
+    db: Database, data_path: str, *, timeout: float | None = None, cancel: threading.Event | None = None
+) -> Path:
     """The BLAST database of all reference sequences, built once per content under ``cache/blastdb/<key>``."""
     key = database_key(db)
     root = path_in_store(data_path, "cache", "blastdb")

@@ -16,7 +16,7 @@ checks each shape against nx-27017 and SecantusDB):
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import pymongo
@@ -90,7 +90,9 @@ class ConcurrentUpdate(RuntimeError):
     """An array kept changing under ``update_array``; the caller may retry."""
 
 
-def update_array(collection, doc_id: str, field: str, change: Callable[[list], list | None], attempts: int = 50) -> list | None:
+def update_array(
+    collection, doc_id: str, field: str, change: Callable[[list], list | None], attempts: int = 50
+) -> list | None:
     """Replace array ``field`` of one document by ``change(current)``, safely under concurrency.
 
     An optimistic loop on a ``_rev`` counter: read, compute, write only if nobody wrote in

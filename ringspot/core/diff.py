@@ -15,7 +15,8 @@ caller handles those before or after :func:`patch_back`.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import dictdiffer
 

@@ -9,7 +9,7 @@ sends it later, so no event is lost when the broker is briefly away.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from pymongo.database import Database
 

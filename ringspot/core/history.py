@@ -82,9 +82,7 @@ def get_change_or_404(db: Database, change_id: str) -> dict:
     return doc
 
 
-def find_history(
-    db: Database, base_query: dict, *, page: int, per_page: int, unbuilt: bool | None = None
-) -> dict:
+def find_history(db: Database, base_query: dict, *, page: int, per_page: int, unbuilt: bool | None = None) -> dict:
     """Changes within ``base_query``, newest first; ``unbuilt`` keeps only unbuilt (or built) ones."""
     query = {}
     if unbuilt is True:
@@ -92,23 +90,40 @@ def find_history(
     elif unbuilt is False:
         query = {"index.id": {"$ne": "unbuilt"}}
     return paginate(
-        db.history, query, base_query=base_query, page=page, per_page=per_page, sort=NEWEST_FIRST,
+        db.history,
+        query,
+        base_query=base_query,
+        page=page,
+        per_page=per_page,
+        sort=NEWEST_FIRST,
         projection=LIST_PROJECTION,
     )
 
 
 def otu_history(db: Database, otu_id: str) -> list[dict]:
     """Every change of one OTU, newest first, without diffs."""
-    return list(db.history.aggregate([
-        {"$match": {"otu.id": otu_id}}, {"$sort": NEWEST_FIRST}, {"$project": LIST_PROJECTION},
-    ]))
+    return list(
+        db.history.aggregate(
+            [
+                {"$match": {"otu.id": otu_id}},
+                {"$sort": NEWEST_FIRST},
+                {"$project": LIST_PROJECTION},
+            ]
+        )
+    )
 
 
 def most_recent_change(db: Database, otu_id: str) -> dict | None:
-    changes = list(db.history.aggregate([
-        {"$match": {"otu.id": otu_id}}, {"$sort": NEWEST_FIRST}, {"$limit": 1},
-        {"$project": {"_id": 1, "created_at": 1, "description": 1, "method_name": 1, "user": 1}},
-    ]))
+    changes = list(
+        db.history.aggregate(
+            [
+                {"$match": {"otu.id": otu_id}},
+                {"$sort": NEWEST_FIRST},
+                {"$limit": 1},
+                {"$project": {"_id": 1, "created_at": 1, "description": 1, "method_name": 1, "user": 1}},
+            ]
+        )
+    )
     return changes[0] if changes else None
 
 

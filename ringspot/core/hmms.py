@@ -10,6 +10,7 @@ Old sets' annotations stay (hidden): finished NuVs analyses point at their ids.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -33,10 +34,25 @@ ANNOTATIONS_FILE = "annotations.json.gz"
 #: Files of a set that jobs may download.
 SET_FILES = (PROFILES_FILE, ANNOTATIONS_FILE)
 #: Annotation fields kept from an uploaded annotation (Virtool's ``annotations.json``).
-ANNOTATION_FIELDS = ("cluster", "count", "length", "mean_entropy", "total_entropy", "names", "families", "genera",
-                     "entries")
-INSTALL_STEPS = ["unpack_profiles", "check_profiles", "check_annotations", "press_profiles", "import_annotations",
-                 "switch_profiles"]
+ANNOTATION_FIELDS = (
+    "cluster",
+    "count",
+    "length",
+    "mean_entropy",
+    "total_entropy",
+    "names",
+    "families",
+    "genera",
+    "entries",
+)
+INSTALL_STEPS = [
+    "unpack_profiles",
+    "check_profiles",
+    "check_annotations",
+    "press_profiles",
+    "import_annotations",
+    "switch_profiles",
+]
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -56,10 +72,8 @@ def get_status(db: Database) -> dict:
 
 
 def ensure_status(db: Database) -> None:
-    try:
+    with contextlib.suppress(DuplicateKeyError):
         db.status.insert_one(_default_status())
-    except DuplicateKeyError:
-        pass
 
 
 def installed_set(db: Database) -> dict | None:
@@ -111,14 +125,19 @@ def format_nuvs_results(db: Database, results: dict) -> dict:
     ``families`` and ``names`` (Virtool's ``format_nuvs``), whichever set the analysis used."""
     contigs = results.get("hits") or []
     ids = list({hit["hit"] for contig in contigs for orf in contig.get("orfs", []) for hit in orf.get("hits", [])})
-    annotations = {doc["_id"]: doc for doc in db.hmm.find({"_id": {"$in": ids}}, {"cluster": 1, "families": 1,
-                                                                                   "names": 1})} if ids else {}
+    annotations = (
+        {doc["_id"]: doc for doc in db.hmm.find({"_id": {"$in": ids}}, {"cluster": 1, "families": 1, "names": 1})}
+        if ids
+        else {}
+    )
     formatted = []
     for contig in contigs:
         orfs = []
         for orf in contig.get("orfs", []):
-            hits = [{**hit, **{key: annotations.get(hit["hit"], {}).get(key) for key in ("cluster", "families", "names")}}
-                    for hit in orf.get("hits", [])]
+            hits = [
+                {**hit, **{key: annotations.get(hit["hit"], {}).get(key) for key in ("cluster", "families", "names")}}
+                for hit in orf.get("hits", [])
+            ]
             orfs.append({**orf, "hits": hits})
         formatted.append({**contig, "orfs": orfs})
     return {**results, "hits": formatted}
@@ -161,8 +180,9 @@ def create_install(db: Database, upload_id: str, annotations_upload_id: str, use
     process_id = new_id()
     claim_install(db, process_id)
     context = {"upload_id": upload_id, "annotations_upload_id": annotations_upload_id, "set_id": new_id()}
-    doc, _ = processes.create_process(db, "install_hmms", user_id=user_id, context=context, steps=INSTALL_STEPS,
-                                      process_id=process_id)
+    doc, _ = processes.create_process(
+        db, "install_hmms", user_id=user_id, context=context, steps=INSTALL_STEPS, process_id=process_id
+    )
     uploads.reserve(db, [upload_id, annotations_upload_id])
     return doc
 
@@ -189,7 +209,7 @@ def load_annotations(path: Path) -> list[dict]:
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == _GZIP_MAGIC
     try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
             data = json.load(handle)
     except (EOFError, OSError, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"annotations are not readable JSON ({error})") from None
@@ -236,8 +256,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def switch_installed(db: Database, *, process_id: str, set_id: str, profile_names: list[str], sha256: str,
-                     uploads_used: dict, user_id: str | None) -> dict:
+def switch_installed(
+    db: Database,
+    *,
+    process_id: str,
+    set_id: str,
+    profile_names: list[str],
+    sha256: str,
+    uploads_used: dict,
+    user_id: str | None,
+) -> dict:
     """Make ``set_id`` the installed set in one write, then hide the previous set's annotations."""
     status = get_status(db)
     previous = status.get("installed")
@@ -272,5 +300,4 @@ def abandon_install(db: Database, data_path: str, process_id: str, set_id: str, 
         return
     db.hmm.delete_many({"set.id": set_id})
     remove_tree(set_dir(data_path, set_id))
-    db.status.update_one({"_id": STATUS_ID, "process.id": process_id},
-                         {"$set": {"updating": False, "errors": [error]}})
+    db.status.update_one({"_id": STATUS_ID, "process.id": process_id}, {"$set": {"updating": False, "errors": [error]}})

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from pymongo.database import Database
 
@@ -36,8 +37,14 @@ INDEX_FILE_NAMES = (
     "reference.rev.1.bt2",
     "reference.rev.2.bt2",
 )
-BOWTIE2_FILES = ("reference.1.bt2", "reference.2.bt2", "reference.3.bt2", "reference.4.bt2",
-                 "reference.rev.1.bt2", "reference.rev.2.bt2")
+BOWTIE2_FILES = (
+    "reference.1.bt2",
+    "reference.2.bt2",
+    "reference.3.bt2",
+    "reference.4.bt2",
+    "reference.rev.1.bt2",
+    "reference.rev.2.bt2",
+)
 REQUIRED_FILES = ("reference.json.gz", "reference.fa.gz") + BOWTIE2_FILES
 
 
@@ -72,8 +79,9 @@ def change_counts(db: Database, index_id: str) -> tuple[int, int]:
 
 
 def contributors(db: Database, index_id: str) -> list[dict]:
-    groups = db.history.aggregate([{"$match": {"index.id": index_id}},
-                                   {"$group": {"_id": "$user.id", "count": {"$sum": 1}}}])
+    groups = db.history.aggregate(
+        [{"$match": {"index.id": index_id}}, {"$group": {"_id": "$user.id", "count": {"$sum": 1}}}]
+    )
     return sorted(({"id": g["_id"], "count": g["count"]} for g in groups), key=lambda c: -c["count"])
 
 
@@ -82,11 +90,19 @@ def _of_references(ref_ids: list[str] | None) -> dict:
     return {} if ref_ids is None else {"reference.id": {"$in": list(ref_ids)}}
 
 
-def find_indexes(db: Database, *, page: int, per_page: int, ref_id: str | None = None,
-                 ref_ids: list[str] | None = None) -> dict:
+def find_indexes(
+    db: Database, *, page: int, per_page: int, ref_id: str | None = None, ref_ids: list[str] | None = None
+) -> dict:
     query = {"reference.id": ref_id} if ref_id else {}
-    return paginate(db.indexes, query, base_query=_of_references(ref_ids), page=page, per_page=per_page,
-                    sort=[("created_at", -1)], projection={"manifest": 0, "sequence_otu_map": 0})
+    return paginate(
+        db.indexes,
+        query,
+        base_query=_of_references(ref_ids),
+        page=page,
+        per_page=per_page,
+        sort=[("created_at", -1)],
+        projection={"manifest": 0, "sequence_otu_map": 0},
+    )
 
 
 def latest_ready_indexes(db: Database, ref_ids: list[str] | None = None) -> list[dict]:
@@ -115,7 +131,9 @@ def create_index(db: Database, ref_id: str, user_id: str, job_id: str) -> dict:
     """Snapshot the manifest and tag unbuilt history; the build job fills in the files."""
     check_buildable(db, ref_id)
     manifest = {otu["_id"]: otu["version"] for otu in db.otus.find({"reference.id": ref_id}, {"version": 1})}
-    previous = list(db.indexes.find({"reference.id": ref_id, "ready": True}, {"version": 1}).sort("version", -1).limit(1))
+    previous = list(
+        db.indexes.find({"reference.id": ref_id, "ready": True}, {"version": 1}).sort("version", -1).limit(1)
+    )
     index = {
         "_id": new_id(),
         "version": previous[0]["version"] + 1 if previous else 0,
@@ -185,9 +203,13 @@ def finalize(db: Database, data_path: str, index_id: str) -> dict:
     if index.get("ready"):
         raise Conflict("Index is already finalized")
     names = {f["name"] for f in index.get("files", [])}
-    missing = [n for n in REQUIRED_FILES if n not in names and not (n == "reference.4.bt2" and "reference.4.bt4" in names)]
+    missing = [
+        n for n in REQUIRED_FILES if n not in names and not (n == "reference.4.bt2" and "reference.4.bt4" in names)
+    ]
     if missing:
-        raise Conflict(f"Reference requires that all Bowtie2 index files have been uploaded. Missing files: {', '.join(missing)}")
+        raise Conflict(
+            f"Reference requires that all Bowtie2 index files have been uploaded. Missing files: {', '.join(missing)}"
+        )
     sequence_otu_map = read_sequence_otu_map(index_dir(data_path, index_id) / "reference.json.gz")
     by_version: dict[int, list[str]] = {}
     for otu_id, version in index["manifest"].items():
@@ -199,7 +221,9 @@ def finalize(db: Database, data_path: str, index_id: str) -> dict:
         {"_id": index_id},
         {"$set": {"ready": True, "has_files": True, "sequence_otu_map": sequence_otu_map, "ready_at": now()}},
     )
-    events.emit(db, "index.ready", {"index": {"id": index_id, "version": index["version"], "reference": index["reference"]}})
+    events.emit(
+        db, "index.ready", {"index": {"id": index_id, "version": index["version"], "reference": index["reference"]}}
+    )
     return get_index_or_404(db, index_id)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from pymongo.database import Database
 
@@ -137,8 +137,10 @@ def _otu_query(ref_id: str | dict, term: str | None, verified: bool | None) -> d
     query: dict = {"reference.id": ref_id}
     if term:
         pattern = _escape(term)
-        query["$or"] = [{"name": {"$regex": pattern, "$options": "i"}},
-                        {"abbreviation": {"$regex": pattern, "$options": "i"}}]
+        query["$or"] = [
+            {"name": {"$regex": pattern, "$options": "i"}},
+            {"abbreviation": {"$regex": pattern, "$options": "i"}},
+        ]
     if verified is not None:
         query["verified"] = verified
     return query
@@ -153,8 +155,12 @@ def find_otus(
 ) -> dict:
     """One page of a reference's OTUs by name, plus ``modified_count`` (OTUs with unbuilt changes)."""
     envelope = paginate(
-        db.otus, _otu_query(ref_id, term, verified), page=page, per_page=per_page,
-        sort={"lower_name": 1}, projection=LIST_PROJECTION,
+        db.otus,
+        _otu_query(ref_id, term, verified),
+        page=page,
+        per_page=per_page,
+        sort={"lower_name": 1},
+        projection=LIST_PROJECTION,
     )
     if isinstance(ref_id, str):
         envelope["modified_count"] = history.modified_otu_count(db, ref_id)
@@ -170,8 +176,16 @@ def otu_names(db: Database, ref_id: str, *, term: str | None, verified: bool | N
 # ---------------------------------------------------------------- versioned changes
 
 
-def _commit(db: Database, old: dict, method_name: str, description: str, user_id: str, *,
-            otu_set: dict | None = None, sequences=None) -> dict:
+def _commit(
+    db: Database,
+    old: dict,
+    method_name: str,
+    description: str,
+    user_id: str,
+    *,
+    otu_set: dict | None = None,
+    sequences=None,
+) -> dict:
     """Apply one change as version ``old.version + 1``, re-verify, and record it in history.
 
     The version bump is conditional on the version read, so two concurrent edits cannot both
@@ -179,12 +193,18 @@ def _commit(db: Database, old: dict, method_name: str, description: str, user_id
     is written whole with ``replace_one``: nx-27017 stores booleans set by ``$set`` as 0/1.
     """
     version = old["version"] + 1
-    if not db.otus.update_one({"_id": old["_id"], "version": old["version"]}, {"$set": {"version": version}}).modified_count:
+    if not db.otus.update_one(
+        {"_id": old["_id"], "version": old["version"]}, {"$set": {"version": version}}
+    ).modified_count:
         raise Conflict("The OTU was changed by another request; reload it and try again")
     if sequences is not None:
         sequences()
-    otu = {**{k: v for k, v in old.items() if k != "isolates"}, "isolates": _isolates_without_sequences(old),
-           **(otu_set or {}), "version": version}
+    otu = {
+        **{k: v for k, v in old.items() if k != "isolates"},
+        "isolates": _isolates_without_sequences(old),
+        **(otu_set or {}),
+        "version": version,
+    }
     new = merge_sequences(otu, db.sequences.find({"otu_id": old["_id"]}))
     otu["issues"], otu["verified"] = verify(new)
     new.update(issues=otu["issues"], verified=otu["verified"])
@@ -193,14 +213,16 @@ def _commit(db: Database, old: dict, method_name: str, description: str, user_id
     return new
 
 
-def _check_unique_names(db: Database, ref_id: str, name: str | None, abbreviation: str | None,
-                        otu_id: str | None = None) -> None:
+def _check_unique_names(
+    db: Database, ref_id: str, name: str | None, abbreviation: str | None, otu_id: str | None = None
+) -> None:
     others = {"reference.id": ref_id}
     if otu_id:
         others["_id"] = {"$ne": otu_id}
     name_taken = bool(name) and db.otus.find_one({**others, "lower_name": name.lower()}, {"_id": 1}) is not None
-    abbreviation_taken = bool(abbreviation) and db.otus.find_one(
-        {**others, "abbreviation": abbreviation}, {"_id": 1}) is not None
+    abbreviation_taken = (
+        bool(abbreviation) and db.otus.find_one({**others, "abbreviation": abbreviation}, {"_id": 1}) is not None
+    )
     if name_taken and abbreviation_taken:
         raise BadRequest("Name and abbreviation already exist")
     if name_taken:
@@ -274,8 +296,9 @@ def remove_otu(db: Database, otu: dict, user_id: str) -> None:
     db.sequences.delete_many({"otu_id": otu["_id"]})
     description = f"Removed {otu['name']}" + (f" ({otu['abbreviation']})" if otu.get("abbreviation") else "")
     history.add(db, "remove", description, old, None, user_id)
-    db.refs.update_one({"_id": otu["reference"]["id"], "internal_control.id": otu["_id"]},
-                       {"$set": {"internal_control": None}})
+    db.refs.update_one(
+        {"_id": otu["reference"]["id"], "internal_control.id": otu["_id"]}, {"$set": {"internal_control": None}}
+    )
 
 
 # ---------------------------------------------------------------- isolates
@@ -290,8 +313,9 @@ def _isolates_without_sequences(joined: dict) -> list[dict]:
     return [{k: v for k, v in i.items() if k != "sequences"} for i in joined["isolates"]]
 
 
-def add_isolate(db: Database, ref: dict, otu: dict, *, source_type: str, source_name: str, default: bool,
-                user_id: str) -> dict:
+def add_isolate(
+    db: Database, ref: dict, otu: dict, *, source_type: str, source_name: str, default: bool, user_id: str
+) -> dict:
     """Add an isolate; the first one is always the default, and a new default unsets the others."""
     check_source_type(ref, source_type)
     old = join_otu(db, otu)
@@ -352,8 +376,15 @@ def remove_isolate(db: Database, otu: dict, isolate_id: str, user_id: str) -> No
     if removed["default"] and isolates:
         isolates[0]["default"] = True
         description += f" and set {format_isolate_name(isolates[0])} as default"
-    _commit(db, old, "remove_isolate", description, user_id, otu_set={"isolates": isolates},
-            sequences=lambda: db.sequences.delete_many({"otu_id": otu["_id"], "isolate_id": isolate_id}))
+    _commit(
+        db,
+        old,
+        "remove_isolate",
+        description,
+        user_id,
+        otu_set={"isolates": isolates},
+        sequences=lambda: db.sequences.delete_many({"otu_id": otu["_id"], "isolate_id": isolate_id}),
+    )
 
 
 # ---------------------------------------------------------------- sequences
@@ -383,8 +414,7 @@ def create_sequence(db: Database, otu: dict, isolate_id: str, data: dict, user_i
     if data.get("target") is not None:
         sequence["target"] = data["target"]
     description = f"Created new sequence {sequence['accession']} in {format_isolate_name(isolate)}"
-    new = _commit(db, old, "create_sequence", description, user_id,
-                  sequences=lambda: db.sequences.insert_one(sequence))
+    new = _commit(db, old, "create_sequence", description, user_id, sequences=lambda: db.sequences.insert_one(sequence))
     return get_sequence_or_404(new, isolate_id, sequence["_id"])
 
 
@@ -399,8 +429,14 @@ def edit_sequence(db: Database, otu: dict, isolate_id: str, sequence_id: str, ch
         return current
     accession = changes.get("accession", current["accession"])
     description = f"Edited sequence {accession} in {format_isolate_name(isolate)}"
-    new = _commit(db, old, "edit_sequence", description, user_id,
-                  sequences=lambda: db.sequences.update_one({"_id": sequence_id}, {"$set": changes}))
+    new = _commit(
+        db,
+        old,
+        "edit_sequence",
+        description,
+        user_id,
+        sequences=lambda: db.sequences.update_one({"_id": sequence_id}, {"$set": changes}),
+    )
     return get_sequence_or_404(new, isolate_id, sequence_id)
 
 
@@ -409,8 +445,14 @@ def remove_sequence(db: Database, otu: dict, isolate_id: str, sequence_id: str, 
     isolate = get_isolate_or_404(old, isolate_id)
     sequence = get_sequence_or_404(old, isolate_id, sequence_id)
     description = f"Removed sequence {sequence['accession']} from {format_isolate_name(isolate)}"
-    _commit(db, old, "remove_sequence", description, user_id,
-            sequences=lambda: db.sequences.delete_one({"_id": sequence_id}))
+    _commit(
+        db,
+        old,
+        "remove_sequence",
+        description,
+        user_id,
+        sequences=lambda: db.sequences.delete_one({"_id": sequence_id}),
+    )
 
 
 # ---------------------------------------------------------------- older versions and revert
@@ -456,10 +498,7 @@ def revert_change(db: Database, change: dict) -> None:
     if change["index"]["id"] != "unbuilt":
         raise Conflict("Change is already built")
     otu_id = change["otu"]["id"]
-    if change["otu"]["version"] == "removed":
-        target = change["diff"]["version"]
-    else:
-        target = change["otu"]["version"] - 1
+    target = change["diff"]["version"] if change["otu"]["version"] == "removed" else change["otu"]["version"] - 1
     _, patched, reverted = patch_with_history(db, otu_id, target)
     built = db.history.find_one({"_id": {"$in": reverted}, "index.id": {"$ne": "unbuilt"}}, {"_id": 1})
     if built:

@@ -8,7 +8,7 @@ every document (about 300 ms on 2,000 history entries).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from pymongo.collection import Collection
 

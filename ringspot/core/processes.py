@@ -124,15 +124,27 @@ def request_cancel(db: Database, process_id: str) -> dict:
     raise Conflict("Not cancellable")
 
 
-def _transition(db: Database, doc: dict, state: str, fields: dict, error: str | None = None,
-                extra_guard: dict | None = None, inc: dict | None = None) -> dict | None:
+def _transition(
+    db: Database,
+    doc: dict,
+    state: str,
+    fields: dict,
+    error: str | None = None,
+    extra_guard: dict | None = None,
+    inc: dict | None = None,
+) -> dict | None:
     """Move ``doc`` to ``state`` in one write: the fields, a status entry, the ``_rev`` bump.
 
     Guarded on the state and ``_rev`` that were read, so of two racing transitions (a claim
     and a cancel, two claims of a redelivered message) exactly one lands; the other gets None.
     """
     rev = doc.get("_rev", 0)
-    guard = {"_id": doc["_id"], "state": doc["state"], "_rev": rev if rev else {"$exists": False}, **(extra_guard or {})}
+    guard = {
+        "_id": doc["_id"],
+        "state": doc["state"],
+        "_rev": rev if rev else {"$exists": False},
+        **(extra_guard or {}),
+    }
     entry = _status_entry(state, fields.get("step", doc.get("step")), fields.get("progress", doc["progress"]), error)
     changes = {**fields, "state": state, "status": doc.get("status", []) + [entry], "_rev": rev + 1}
     update = {"$set": changes, **({"$inc": inc} if inc else {})}

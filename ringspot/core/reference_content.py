@@ -11,7 +11,7 @@ keep the file's order.
 from __future__ import annotations
 
 import io
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from pymongo.database import Database
 
@@ -54,8 +54,16 @@ def _ordered_ids(count: int) -> list[str]:
     return sorted(ids)
 
 
-def build_otu(source: dict, ref_id: str, user_id: str, *, remote: bool, created_at,
-              otu_id: str | None = None, sequence_ids: dict[str, str] | None = None) -> tuple[dict, list[dict]]:
+def build_otu(
+    source: dict,
+    ref_id: str,
+    user_id: str,
+    *,
+    remote: bool,
+    created_at,
+    otu_id: str | None = None,
+    sequence_ids: dict[str, str] | None = None,
+) -> tuple[dict, list[dict]]:
     """The OTU and sequence documents for one file-shaped (or joined) OTU, at version 0.
 
     ``remote`` keeps the file's ids as ``remote.id``. ``otu_id`` and ``sequence_ids`` (file
@@ -84,8 +92,14 @@ def build_otu(source: dict, ref_id: str, user_id: str, *, remote: bool, created_
         otu["remote"] = {"id": source["_id"]}
     sequences = []
     for isolate in source["isolates"]:
-        otu["isolates"].append({"id": isolate["id"], "source_type": isolate["source_type"],
-                                "source_name": isolate["source_name"], "default": isolate["default"]})
+        otu["isolates"].append(
+            {
+                "id": isolate["id"],
+                "source_type": isolate["source_type"],
+                "source_name": isolate["source_name"],
+                "default": isolate["default"],
+            }
+        )
         fresh = iter(_ordered_ids(len(isolate["sequences"])))
         for sequence in isolate["sequences"]:
             local_id = (sequence_ids or {}).get(sequence["_id"]) or next(fresh)
@@ -114,8 +128,15 @@ def _set_verification(otu: dict, joined: dict) -> None:
     joined.update(issues=issues, verified=verified)
 
 
-def build_documents(sources: Iterable[dict], ref_id: str, user_id: str, method_name: str, *,
-                    remote: bool = False, describe: Callable[[dict], str]) -> tuple[list, list, list]:
+def build_documents(
+    sources: Iterable[dict],
+    ref_id: str,
+    user_id: str,
+    method_name: str,
+    *,
+    remote: bool = False,
+    describe: Callable[[dict], str],
+) -> tuple[list, list, list]:
     """OTU, sequence and history documents for a whole file (or a cloned reference)."""
     created_at = now()
     otus, sequences, entries = [], [], []
@@ -131,7 +152,7 @@ def build_documents(sources: Iterable[dict], ref_id: str, user_id: str, method_n
 
 def insert_batches(db: Database, collection: str, docs: list[dict], progress: Progress = _no_progress) -> None:
     for start in range(0, len(docs), BATCH):
-        db[collection].insert_many(docs[start:start + BATCH], ordered=False)
+        db[collection].insert_many(docs[start : start + BATCH], ordered=False)
         progress(min(start + BATCH, len(docs)) / len(docs))
 
 
@@ -167,9 +188,18 @@ def plan_update(db: Database, ref_id: str, data: dict, user_id: str, release_nam
             new_sources.append(source)
             continue
         old = merge_sequences(existing, local_sequences.get(existing["_id"], ()))
-        sequence_ids = {s["remote"]["id"]: s["_id"] for s in local_sequences.get(existing["_id"], ()) if s.get("remote")}
-        otu, sequences = build_otu(source, ref_id, user_id, remote=True, created_at=existing.get("created_at"),
-                                   otu_id=existing["_id"], sequence_ids=sequence_ids)
+        sequence_ids = {
+            s["remote"]["id"]: s["_id"] for s in local_sequences.get(existing["_id"], ()) if s.get("remote")
+        }
+        otu, sequences = build_otu(
+            source,
+            ref_id,
+            user_id,
+            remote=True,
+            created_at=existing.get("created_at"),
+            otu_id=existing["_id"],
+            sequence_ids=sequence_ids,
+        )
         for field in ("version", "last_indexed_version", "imported", "user", "created_at"):
             if field in existing:
                 otu[field] = existing[field]
@@ -180,8 +210,14 @@ def plan_update(db: Database, ref_id: str, data: dict, user_id: str, release_nam
 
     file_ids = {source["_id"] for source in data["otus"]}
     removed = [otu for remote_id, otu in local.items() if remote_id not in file_ids]
-    added = build_documents(new_sources, ref_id, user_id, "remote", remote=True,
-                            describe=lambda otu: f"Added {otu['name']} from release {release_name}")
+    added = build_documents(
+        new_sources,
+        ref_id,
+        user_id,
+        "remote",
+        remote=True,
+        describe=lambda otu: f"Added {otu['name']} from release {release_name}",
+    )
     return {"changed": changed, "added": added, "removed": removed}
 
 
@@ -209,8 +245,9 @@ def apply_removals(db: Database, plan: dict, user_id: str, release_name: str) ->
     """Remove OTUs the release no longer has, each with a ``remove`` history entry."""
     for otu in plan["removed"]:
         old = merge_sequences(otu, db.sequences.find({"otu_id": otu["_id"]}))
-        entry = history.history_entry("remove", f"Removed {otu['name']} (not in release {release_name})",
-                                      old, None, user_id)
+        entry = history.history_entry(
+            "remove", f"Removed {otu['name']} (not in release {release_name})", old, None, user_id
+        )
         db.history.replace_one({"_id": entry["_id"]}, entry, upsert=True)
         db.sequences.delete_many({"otu_id": otu["_id"]})
         db.otus.delete_one({"_id": otu["_id"]})
@@ -301,8 +338,13 @@ def export_otus(db: Database, ref: dict, scope: str, index_version: int | None =
 
 def export_file(db: Database, ref: dict, scope: str, index_version: int | None = None) -> bytes:
     """``reference.json.gz`` bytes of the reference (see :func:`export_otus`)."""
-    data = export_reference(export_otus(db, ref, scope, index_version), ref.get("data_type") or "genome",
-                            ref.get("organism") or "", name=ref["name"], created_at=now())
+    data = export_reference(
+        export_otus(db, ref, scope, index_version),
+        ref.get("data_type") or "genome",
+        ref.get("organism") or "",
+        name=ref["name"],
+        created_at=now(),
+    )
     buffer = io.BytesIO()
     write_reference_file(data, buffer)
     return buffer.getvalue()

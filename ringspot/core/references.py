@@ -50,12 +50,19 @@ def get_reference_or_404(db: Database, ref_id: str) -> dict:
 
 def latest_build(db: Database, ref_id: str) -> dict | None:
     """``{id, version, created_at, user}`` of the newest ready index, or None."""
-    docs = list(db.indexes.find({"reference.id": ref_id, "ready": True},
-                                {"_id": 1, "version": 1, "created_at": 1, "user": 1}).sort("version", -1).limit(1))
+    docs = list(
+        db.indexes.find({"reference.id": ref_id, "ready": True}, {"_id": 1, "version": 1, "created_at": 1, "user": 1})
+        .sort("version", -1)
+        .limit(1)
+    )
     if not docs:
         return None
-    return {"id": docs[0]["_id"], "version": docs[0]["version"], "created_at": docs[0].get("created_at"),
-            "user": docs[0].get("user")}
+    return {
+        "id": docs[0]["_id"],
+        "version": docs[0]["version"],
+        "created_at": docs[0].get("created_at"),
+        "user": docs[0].get("user"),
+    }
 
 
 def complete_reference(db: Database, ref: dict) -> dict:
@@ -81,8 +88,9 @@ def find_references(db: Database, visible: dict, *, term: str | None, page: int,
     query = {}
     if term:
         pattern = "".join(f"\\{c}" if c in r".^$*+?{}[]\|()" else c for c in term)
-        query = {"$or": [{"name": {"$regex": pattern, "$options": "i"}},
-                         {"data_type": {"$regex": pattern, "$options": "i"}}]}
+        query = {
+            "$or": [{"name": {"$regex": pattern, "$options": "i"}}, {"data_type": {"$regex": pattern, "$options": "i"}}]
+        }
     envelope = paginate(db.refs, query, base_query=visible, page=page, per_page=per_page, sort=[("name", 1)])
     envelope["documents"] = [complete_reference(db, ref) for ref in envelope["documents"]]
     return envelope
@@ -94,14 +102,23 @@ def visible_reference_ids(db: Database, visible: dict) -> list[str]:
 
 def find_indexes(db: Database, ref_id: str, *, page: int, per_page: int) -> dict:
     """The reference's indexes, newest first, without their manifests and sequence maps."""
-    return paginate(db.indexes, {}, base_query={"reference.id": ref_id}, page=page, per_page=per_page,
-                    sort=[("version", -1)], projection={"manifest": 0, "sequence_otu_map": 0, "files": 0})
+    return paginate(
+        db.indexes,
+        {},
+        base_query={"reference.id": ref_id},
+        page=page,
+        per_page=per_page,
+        sort=[("version", -1)],
+        projection={"manifest": 0, "sequence_otu_map": 0, "files": 0},
+    )
 
 
 def index_change_counts(db: Database, index_id: str) -> dict:
     """``change_count`` (history entries an index built) and ``modified_otu_count`` (their OTUs)."""
-    return {"change_count": count(db.history, {"index.id": index_id}),
-            "modified_otu_count": len(db.history.distinct("otu.id", {"index.id": index_id}))}
+    return {
+        "change_count": count(db.history, {"index.id": index_id}),
+        "modified_otu_count": len(db.history.distinct("otu.id", {"index.id": index_id})),
+    }
 
 
 # ---------------------------------------------------------------- creating
@@ -111,8 +128,17 @@ def _owner(user_id: str) -> dict:
     return {"id": user_id, "created_at": now(), **{right: True for right in REFERENCE_RIGHTS}}
 
 
-def _new_reference(ref_id: str, user_id: str, *, name: str, description: str, data_type: str | None,
-                   organism: str | None, public: bool, **extra) -> dict:
+def _new_reference(
+    ref_id: str,
+    user_id: str,
+    *,
+    name: str,
+    description: str,
+    data_type: str | None,
+    organism: str | None,
+    public: bool,
+    **extra,
+) -> dict:
     return {
         "_id": ref_id,
         "name": name,
@@ -133,7 +159,10 @@ def _new_reference(ref_id: str, user_id: str, *, name: str, description: str, da
 
 def _start(db: Database, process_type: str, user_id: str, ref_id: str, **context) -> dict:
     process, _ = processes.create_process(
-        db, process_type, user_id=user_id, context={"ref_id": ref_id, "user_id": user_id, **context},
+        db,
+        process_type,
+        user_id=user_id,
+        context={"ref_id": ref_id, "user_id": user_id, **context},
         steps=STEPS[process_type],
     )
     return process
@@ -158,8 +187,13 @@ def create_clone(db: Database, source: dict, user_id: str, **fields) -> tuple[di
     fields.update(data_type=source.get("data_type"), organism=source.get("organism"))
     ref_id = new_id()
     process = _start(db, "clone_reference", user_id, ref_id, source_id=source["_id"])
-    ref = _new_reference(ref_id, user_id, **fields, cloned_from={"id": source["_id"], "name": source["name"]},
-                         process={"id": process["_id"]})
+    ref = _new_reference(
+        ref_id,
+        user_id,
+        **fields,
+        cloned_from={"id": source["_id"], "name": source["name"]},
+        process={"id": process["_id"]},
+    )
     db.refs.insert_one(ref)
     return ref, process
 
@@ -195,8 +229,17 @@ def create_remote(db: Database, slug: str, user_id: str, **fields) -> tuple[dict
     process = _start(db, "remote_reference", user_id, ref_id)
     created = now()
     remotes_from = {"slug": slug, "update": None, "last_checked": created, "last_updated": created}
-    ref = _new_reference(ref_id, user_id, **fields, remotes_from=remotes_from, release=None, installed=None,
-                         updates=[], updating=False, process={"id": process["_id"]})
+    ref = _new_reference(
+        ref_id,
+        user_id,
+        **fields,
+        remotes_from=remotes_from,
+        release=None,
+        installed=None,
+        updates=[],
+        updating=False,
+        process={"id": process["_id"]},
+    )
     db.refs.insert_one(ref)
     return ref, process
 
@@ -272,7 +315,9 @@ def add_member(db: Database, ref: dict, kind: str, member_id: str, rights: dict)
 def edit_member(db: Database, ref: dict, kind: str, member_id: str, changes: dict) -> dict:
     get_member_or_404(ref, kind, member_id)
     rights = {k: bool(v) for k, v in changes.items() if k in REFERENCE_RIGHTS}
-    members = update_array(db.refs, ref["_id"], kind, lambda ms: [{**m, **rights} if m["id"] == member_id else m for m in ms])
+    members = update_array(
+        db.refs, ref["_id"], kind, lambda ms: [{**m, **rights} if m["id"] == member_id else m for m in ms]
+    )
     return get_member_or_404({kind: members}, kind, member_id)
 
 
@@ -340,11 +385,16 @@ def start_update(db: Database, ref: dict, user_id: str) -> tuple[dict, dict]:
         raise BadRequest("Target release does not exist")
     if ref.get("updating"):
         raise Conflict("Update already in progress")
-    update = {**{k: release.get(k) for k in UPDATE_FIELDS}, "created_at": now(), "user": {"id": user_id},
-              "ready": False}
+    update = {
+        **{k: release.get(k) for k in UPDATE_FIELDS},
+        "created_at": now(),
+        "user": {"id": user_id},
+        "ready": False,
+    }
     process = _start(db, "update_remote_reference", user_id, ref["_id"], release=release)
-    claimed = db.refs.update_one({"_id": ref["_id"], "updating": {"$ne": True}},
-                                 {"$set": {"updating": True, "process": {"id": process["_id"]}}})
+    claimed = db.refs.update_one(
+        {"_id": ref["_id"], "updating": {"$ne": True}}, {"$set": {"updating": True, "process": {"id": process["_id"]}}}
+    )
     if not claimed.modified_count:
         processes.finish(db, process["_id"], "cancelled")
         raise Conflict("Update already in progress")
@@ -353,30 +403,42 @@ def start_update(db: Database, ref: dict, user_id: str) -> tuple[dict, dict]:
 
 
 def installed_release(release: dict, user_id: str, created_at: datetime.datetime | None = None) -> dict:
-    return {**{k: release.get(k) for k in UPDATE_FIELDS}, "created_at": created_at or now(),
-            "user": {"id": user_id}, "ready": True}
+    return {
+        **{k: release.get(k) for k in UPDATE_FIELDS},
+        "created_at": created_at or now(),
+        "user": {"id": user_id},
+        "ready": True,
+    }
 
 
 def finish_update(db: Database, ref_id: str, release: dict, user_id: str, data_type: str, organism: str) -> None:
     """Mark the update installed: ``installed``, the ``updates`` entry ready, ``updating`` off."""
-    updates = update_array(db.refs, ref_id, "updates",
-                           lambda us: [{**u, "ready": True} if u.get("id") == release["id"] else u for u in us])
+    updates = update_array(
+        db.refs, ref_id, "updates", lambda us: [{**u, "ready": True} if u.get("id") == release["id"] else u for u in us]
+    )
     installed = next((u for u in updates if u.get("id") == release["id"]), None) or installed_release(release, user_id)
     stored = get_reference_or_404(db, ref_id).get("release") or release
-    db.refs.update_one({"_id": ref_id}, {"$set": {
-        "installed": installed,
-        "updating": False,
-        "release": {**stored, "newer": is_newer(stored, installed)},
-        "remotes_from.last_updated": now(),
-        "data_type": data_type,
-        "organism": organism,
-    }})
+    db.refs.update_one(
+        {"_id": ref_id},
+        {
+            "$set": {
+                "installed": installed,
+                "updating": False,
+                "release": {**stored, "newer": is_newer(stored, installed)},
+                "remotes_from.last_updated": now(),
+                "data_type": data_type,
+                "organism": organism,
+            }
+        },
+    )
 
 
 def abandon_update(db: Database, ref_id: str, release_id) -> None:
     """After a failed update: drop its unfinished ``updates`` entry and let a new one start."""
     try:
-        update_array(db.refs, ref_id, "updates", lambda us: [u for u in us if u.get("id") != release_id or u.get("ready")])
+        update_array(
+            db.refs, ref_id, "updates", lambda us: [u for u in us if u.get("id") != release_id or u.get("ready")]
+        )
     except KeyError:
         return
     db.refs.update_one({"_id": ref_id}, {"$set": {"updating": False}})

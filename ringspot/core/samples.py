@@ -74,7 +74,8 @@ def workflow_states(db: Database, samples: list[dict]) -> dict[str, dict[str, st
     states = {}
     for sample in samples:
         states[sample["_id"]] = {
-            name: "incompatible" if sample.get("library_type") in INCOMPATIBLE[name]
+            name: "incompatible"
+            if sample.get("library_type") in INCOMPATIBLE[name]
             else seen.get((sample["_id"], workflow), "none")
             for name, workflow in WORKFLOWS.items()
         }
@@ -98,8 +99,9 @@ def parse_workflow_filters(values: list[str]) -> dict[str, set[str]]:
                 continue
             workflow, sep, state = pair.partition(":")
             if not sep or workflow not in WORKFLOWS or state not in WORKFLOW_STATES:
-                raise BadRequest(f"Invalid workflow filter: {pair!r} "
-                                 f"(use <pathoscope|nuvs>:<{'|'.join(WORKFLOW_STATES)}>)")
+                raise BadRequest(
+                    f"Invalid workflow filter: {pair!r} (use <pathoscope|nuvs>:<{'|'.join(WORKFLOW_STATES)}>)"
+                )
             wanted.setdefault(workflow, set()).add(state)
     return wanted
 
@@ -125,22 +127,36 @@ def _workflow_query(db: Database, wanted: dict[str, set[str]]) -> list[dict]:
 
 
 def find_samples(
-    db: Database, client: Client, *, page: int, per_page: int, term: str | None = None,
-    labels: list[str] | None = None, workflows: list[str] | None = None,
+    db: Database,
+    client: Client,
+    *,
+    page: int,
+    per_page: int,
+    term: str | None = None,
+    labels: list[str] | None = None,
+    workflows: list[str] | None = None,
 ) -> dict:
     """The samples ``client`` may read, newest first, with their workflow states."""
     clauses: list[dict] = []
     if term:
         pattern = re.escape(term)
-        clauses.append({"$or": [{"name": {"$regex": pattern, "$options": "i"}},
-                                {"user.id": {"$regex": pattern, "$options": "i"}}]})
+        clauses.append(
+            {"$or": [{"name": {"$regex": pattern, "$options": "i"}}, {"user.id": {"$regex": pattern, "$options": "i"}}]}
+        )
     if labels:
         clauses.append({"labels": {"$in": labels}})
     if workflows:
         clauses += _workflow_query(db, parse_workflow_filters(workflows))
     query = {"$and": clauses} if len(clauses) > 1 else (clauses[0] if clauses else {})
-    envelope = paginate(db.samples, query, base_query=sample_visibility_query(client), page=page,
-                        per_page=per_page, sort=[("created_at", -1), ("_id", 1)], projection=LIST_PROJECTION)
+    envelope = paginate(
+        db.samples,
+        query,
+        base_query=sample_visibility_query(client),
+        page=page,
+        per_page=per_page,
+        sort=[("created_at", -1), ("_id", 1)],
+        projection=LIST_PROJECTION,
+    )
     states = workflow_states(db, envelope["documents"])
     envelope["documents"] = [{**d, "workflows": states[d["_id"]]} for d in envelope["documents"]]
     return envelope
@@ -193,11 +209,13 @@ def reserve_uploads(db: Database, upload_ids: list[str], upload_type: str, missi
 
 def active_jobs_using(db: Database, kind: str, object_id: str) -> int:
     """How many waiting or running jobs have ``object_id`` in their context."""
-    return db.processes.count_documents({
-        "workflow": {"$exists": True},
-        "state": {"$in": ACTIVE_JOB_STATES},
-        "$or": [{f"context.{kind}_id": object_id}, {f"context.{kind}_ids": object_id}],
-    })
+    return db.processes.count_documents(
+        {
+            "workflow": {"$exists": True},
+            "state": {"$in": ACTIVE_JOB_STATES},
+            "$or": [{f"context.{kind}_id": object_id}, {f"context.{kind}_ids": object_id}],
+        }
+    )
 
 
 # ---------------------------------------------------------------- create, edit, remove
@@ -321,8 +339,12 @@ def store_reads(db: Database, data_path: str, sample: dict, name: str, stream: B
     if size == 0:
         raise BadRequest("Read file is empty")
     entry = {"name": name, "size": size, "uploaded_at": now()}
-    update_array(db.samples, sample["_id"], "reads",
-                 lambda reads: sorted([r for r in reads if r["name"] != name] + [entry], key=lambda r: r["name"]))
+    update_array(
+        db.samples,
+        sample["_id"],
+        "reads",
+        lambda reads: sorted([r for r in reads if r["name"] != name] + [entry], key=lambda r: r["name"]),
+    )
     return entry
 
 
@@ -340,8 +362,9 @@ def finalize(db: Database, data_path: str, sample: dict, quality: dict) -> dict:
     missing = [n for n in read_names(sample) if n not in have]
     if missing:
         raise Conflict(f"Sample requires its read files before it is finalized. Missing files: {', '.join(missing)}")
-    if not db.samples.update_one({"_id": sample["_id"], "ready": False},
-                                 {"$set": {"quality": quality, "ready": True}}).modified_count:
+    if not db.samples.update_one(
+        {"_id": sample["_id"], "ready": False}, {"$set": {"quality": quality, "ready": True}}
+    ).modified_count:
         raise Conflict("Sample is already finalized")
     consume_uploads(db, data_path, [f["id"] for f in sample.get("files", [])])
     return get_sample_or_404(db, sample["_id"])
@@ -349,7 +372,8 @@ def finalize(db: Database, data_path: str, sample: dict, quality: dict) -> dict:
 
 def consume_uploads(db: Database, data_path: str, upload_ids: list[str]) -> None:
     """The uploads became part of a finished object: drop them (reserved ones included)."""
-    db.uploads.update_many({"_id": {"$in": upload_ids}},
-                           {"$set": {"removed": True, "reserved": False, "removed_at": now()}})
+    db.uploads.update_many(
+        {"_id": {"$in": upload_ids}}, {"$set": {"removed": True, "reserved": False, "removed_at": now()}}
+    )
     for upload_id in upload_ids:
         uploads.upload_path(data_path, upload_id).unlink(missing_ok=True)

@@ -44,7 +44,7 @@ class Settings:
     def effective_broker_url(self) -> str:
         return self.broker_url or self.redis_url
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
 

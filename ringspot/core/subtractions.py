@@ -45,17 +45,26 @@ def get_subtraction_or_404(db: Database, subtraction_id: str) -> dict:
 
 
 def linked_samples(db: Database, subtraction_id: str) -> list[dict]:
-    return [{"id": s["_id"], "name": s["name"]}
-            for s in db.samples.find({"subtractions": subtraction_id}, {"name": 1}).sort("name", 1)]
+    return [
+        {"id": s["_id"], "name": s["name"]}
+        for s in db.samples.find({"subtractions": subtraction_id}, {"name": 1}).sort("name", 1)
+    ]
 
 
-def find_subtractions(db: Database, *, page: int, per_page: int, term: str | None = None,
-                      ready: bool | None = None) -> dict:
+def find_subtractions(
+    db: Database, *, page: int, per_page: int, term: str | None = None, ready: bool | None = None
+) -> dict:
     clauses: list[dict] = []
     if term:
         pattern = re.escape(term)
-        clauses.append({"$or": [{"name": {"$regex": pattern, "$options": "i"}},
-                                {"nickname": {"$regex": pattern, "$options": "i"}}]})
+        clauses.append(
+            {
+                "$or": [
+                    {"name": {"$regex": pattern, "$options": "i"}},
+                    {"nickname": {"$regex": pattern, "$options": "i"}},
+                ]
+            }
+        )
     if ready is not None:
         clauses.append({"ready": ready})
     query = {"$and": clauses} if len(clauses) > 1 else (clauses[0] if clauses else {})
@@ -153,8 +162,12 @@ def add_file(db: Database, data_path: str, subtraction: dict, name: str, stream:
     if size == 0:
         raise BadRequest("File is empty")
     entry = {"name": name, "size": size, "type": file_type(name), "uploaded_at": now()}
-    update_array(db.subtractions, subtraction["_id"], "files",
-                 lambda files: sorted([f for f in files if f["name"] != name] + [entry], key=lambda f: f["name"]))
+    update_array(
+        db.subtractions,
+        subtraction["_id"],
+        "files",
+        lambda files: sorted([f for f in files if f["name"] != name] + [entry], key=lambda f: f["name"]),
+    )
     return entry
 
 
@@ -179,8 +192,10 @@ def finalize(db: Database, data_path: str, subtraction: dict, count: int, gc: di
         raise Conflict("Subtraction is already finalized")
     missing = missing_files(subtraction)
     if missing:
-        raise Conflict(f"Subtraction requires its FASTA and Bowtie2 files before it is finalized. "
-                       f"Missing files: {', '.join(missing)}")
+        raise Conflict(
+            f"Subtraction requires its FASTA and Bowtie2 files before it is finalized. "
+            f"Missing files: {', '.join(missing)}"
+        )
     if set(gc) != set(GC_KEYS):
         raise BadRequest(f"gc must have exactly the keys {', '.join(GC_KEYS)}")
     update = {"count": count, "gc": {k: gc[k] for k in GC_KEYS}, "ready": True}

@@ -60,8 +60,9 @@ def find_uploads(db: Database, *, page: int, per_page: int, upload_type: str | N
         query["type"] = upload_type
     if user_id:
         query["user.id"] = user_id
-    return paginate(db.uploads, query, base_query={"removed": False}, page=page, per_page=per_page,
-                    sort=[("created_at", -1)])
+    return paginate(
+        db.uploads, query, base_query={"removed": False}, page=page, per_page=per_page, sort=[("created_at", -1)]
+    )
 
 
 def reserve(db: Database, upload_ids: list[str]) -> None:

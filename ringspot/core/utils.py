@@ -19,7 +19,7 @@ def new_id(length: int = 8) -> str:
 
 
 def _utcnow() -> datetime.datetime:
-    t = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    t = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
@@ -65,18 +65,44 @@ def iso(value: datetime.datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 #: Fields that hold booleans. nx-27017 stores a boolean written by ``$set`` on a
 #: scalar path as 0/1, so responses turn these names back into booleans.
-BOOLEAN_FIELDS = frozenset({
-    "administrator", "all_read", "all_write", "build", "cancel_requested", "complete", "default", "force_reset",
-    "group_read", "group_write", "has_files", "has_json", "hidden", "imported", "modify", "modify_otu", "newer",
-    "paired", "public", "ready", "remove", "removed", "required", "reserved", "restrict_source_types", "success",
-    "updating", "verified",
-})
+BOOLEAN_FIELDS = frozenset(
+    {
+        "administrator",
+        "all_read",
+        "all_write",
+        "build",
+        "cancel_requested",
+        "complete",
+        "default",
+        "force_reset",
+        "group_read",
+        "group_write",
+        "has_files",
+        "has_json",
+        "hidden",
+        "imported",
+        "modify",
+        "modify_otu",
+        "newer",
+        "paired",
+        "public",
+        "ready",
+        "remove",
+        "removed",
+        "required",
+        "reserved",
+        "restrict_source_types",
+        "success",
+        "updating",
+        "verified",
+    }
+)
 
 
 def to_json(value):

@@ -64,8 +64,9 @@ def remove_webhook(db: Database, webhook_id: str) -> None:
 
 
 def find_deliveries(db: Database, webhook_id: str, *, page: int, per_page: int) -> dict:
-    return paginate(db.webhook_deliveries, {"webhook_id": webhook_id}, page=page, per_page=per_page,
-                    sort=[("created_at", -1)])
+    return paginate(
+        db.webhook_deliveries, {"webhook_id": webhook_id}, page=page, per_page=per_page, sort=[("created_at", -1)]
+    )
 
 
 def record_attempt(db: Database, delivery_id: str, *, status: int | None, error: str | None, final: bool) -> None:
@@ -74,16 +75,22 @@ def record_attempt(db: Database, delivery_id: str, *, status: int | None, error:
     state = "delivered" if delivered else ("failed" if final else "pending")
     db.webhook_deliveries.update_one(
         {"_id": delivery_id},
-        {"$set": {"state": state, "last_status": status, "last_error": error, "updated_at": now()},
-         "$inc": {"attempts": 1}},
+        {
+            "$set": {"state": state, "last_status": status, "last_error": error, "updated_at": now()},
+            "$inc": {"attempts": 1},
+        },
     )
     delivery = db.webhook_deliveries.find_one({"_id": delivery_id}, {"webhook_id": 1})
     if delivery:
-        db.webhooks.update_one({"_id": delivery["webhook_id"]},
-                               {"$set": {"last_delivery": {"state": state, "status": status, "at": now()}}})
+        db.webhooks.update_one(
+            {"_id": delivery["webhook_id"]},
+            {"$set": {"last_delivery": {"state": state, "status": status, "at": now()}}},
+        )
 
 
 def stale_pending(db: Database, older_than: int) -> list[str]:
     """Pending deliveries not touched for ``older_than`` seconds: their message was lost."""
     cutoff = ago(older_than)
-    return [d["_id"] for d in db.webhook_deliveries.find({"state": "pending", "updated_at": {"$lt": cutoff}}, {"_id": 1})]
+    return [
+        d["_id"] for d in db.webhook_deliveries.find({"state": "pending", "updated_at": {"$lt": cutoff}}, {"_id": 1})
+    ]

@@ -50,27 +50,65 @@ BOWTIE2_FLAGS = ["--local", "--no-unal"]
 # ---------------------------------------------------------------- server side
 
 
-def start_alignment(db: Database, client: Client, sample: dict, *, sequence_id: str | None = None,
-                    accession: str | None = None, ref_id: str | None = None) -> dict:
+def start_alignment(
+    db: Database,
+    client: Client,
+    sample: dict,
+    *,
+    sequence_id: str | None = None,
+    accession: str | None = None,
+    ref_id: str | None = None,
+) -> dict:
     """Check the inputs, create the alignment and its job, then enqueue; a failed enqueue undoes both."""
     settings = from_env()
-    sequence, reference = alignments.check_inputs(db, client, sample, sequence_id=sequence_id, accession=accession,
-                                                  ref_id=ref_id)
+    sequence, reference = alignments.check_inputs(
+        db, client, sample, sequence_id=sequence_id, accession=accession, ref_id=ref_id
+    )
     job_id, alignment_id = new_id(), new_id()
     read_files = list(samples.read_names(sample))
-    job_args = {"ref_id": reference["_id"], "sequence_id": sequence["_id"], "accession": sequence.get("accession"),
-                "aligner": "bowtie2 " + " ".join(BOWTIE2_FLAGS), "read_files": read_files}
-    alignment = alignments.create_alignment(db, settings.data_path, alignment_id=alignment_id, job_id=job_id,
-                                            sample=sample, sequence=sequence, reference=reference,
-                                            user_id=client.user_id, job_args=job_args)
-    context = {"alignment_id": alignment_id, "sample_id": sample["_id"], "ref_id": reference["_id"],
-               "sequence_id": sequence["_id"]}
-    args = {**context, "read_files": read_files, "sample_name": sample.get("name"),
-            "name": alignments.fasta_name(sequence), "length": alignment["reference"]["length"],
-            "sha256": alignment["reference"]["sha256"]}
+    job_args = {
+        "ref_id": reference["_id"],
+        "sequence_id": sequence["_id"],
+        "accession": sequence.get("accession"),
+        "aligner": "bowtie2 " + " ".join(BOWTIE2_FLAGS),
+        "read_files": read_files,
+    }
+    alignment = alignments.create_alignment(
+        db,
+        settings.data_path,
+        alignment_id=alignment_id,
+        job_id=job_id,
+        sample=sample,
+        sequence=sequence,
+        reference=reference,
+        user_id=client.user_id,
+        job_args=job_args,
+    )
+    context = {
+        "alignment_id": alignment_id,
+        "sample_id": sample["_id"],
+        "ref_id": reference["_id"],
+        "sequence_id": sequence["_id"],
+    }
+    args = {
+        **context,
+        "read_files": read_files,
+        "sample_name": sample.get("name"),
+        "name": alignments.fasta_name(sequence),
+        "length": alignment["reference"]["length"],
+        "sha256": alignment["reference"]["sha256"],
+    }
     try:
-        _, key = processes.create_process(db, WORKFLOW, user_id=client.user_id, context=context, steps=STEPS,
-                                          workflow=True, args=args, process_id=job_id)
+        _, key = processes.create_process(
+            db,
+            WORKFLOW,
+            user_id=client.user_id,
+            context=context,
+            steps=STEPS,
+            workflow=True,
+            args=args,
+            process_id=job_id,
+        )
         align_reads.send(process_id=job_id, job_key=key)
     except Exception:
         if db.processes.find_one({"_id": job_id}, {"_id": 1}):
@@ -105,29 +143,40 @@ def align_reads(process_id: str, job_key: str) -> None:
             """Download the sample's reads while the genome's Bowtie2 index is built (cached per sequence)."""
 
             def download_reads():
-                for name, path in zip(args["read_files"], reads):
+                for name, path in zip(args["read_files"], reads, strict=False):
                     job.download(f"/api/samples/{sample_id}/reads/{name}", path)
                     run.check_cancelled()
 
             def fill(folder: Path) -> None:
                 job.download(f"/api/alignments/{alignment_id}/reference.fa", folder / "reference.fa")
-                run_tool(["bowtie2-build", "--quiet", "--threads", proc, folder / "reference.fa", folder / "reference"],
-                         timeout=timeout, cancel=cancel)
+                run_tool(
+                    ["bowtie2-build", "--quiet", "--threads", proc, folder / "reference.fa", folder / "reference"],
+                    timeout=timeout,
+                    cancel=cancel,
+                )
 
             with ThreadPoolExecutor(1) as pool:
                 downloading = pool.submit(download_reads)
                 folder, reused = cached(cache_root(settings, "alignment-refs"), args["sha256"], fill)
                 downloading.result()
             state["index"] = folder / "reference"
-            log.info("alignment_index_%s alignment_id=%s sha256=%s", "reused" if reused else "built", alignment_id,
-                     args["sha256"])
+            log.info(
+                "alignment_index_%s alignment_id=%s sha256=%s",
+                "reused" if reused else "built",
+                alignment_id,
+                args["sha256"],
+            )
 
         def map_reads():
             """Map the reads with bowtie2 --local, streamed into samtools sort."""
-            pipeline([
-                ["bowtie2", *BOWTIE2_FLAGS, "-p", proc, "-x", state["index"], "-U", ",".join(map(str, reads))],
-                ["samtools", "sort", "-T", work / "sort", "-o", bam, "-"],
-            ], timeout=timeout, cancel=cancel)
+            pipeline(
+                [
+                    ["bowtie2", *BOWTIE2_FLAGS, "-p", proc, "-x", state["index"], "-U", ",".join(map(str, reads))],
+                    ["samtools", "sort", "-T", work / "sort", "-o", bam, "-"],
+                ],
+                timeout=timeout,
+                cancel=cancel,
+            )
             for path in reads:
                 path.unlink()
 
@@ -136,8 +185,9 @@ def align_reads(process_id: str, job_key: str) -> None:
             run_tool(["samtools", "index", bam], timeout=timeout, cancel=cancel)
             depth, statistics = depth_and_statistics(bam, args["name"])
             if statistics.length != args["length"]:
-                raise ValueError(f"the BAM's reference has {statistics.length} positions, "
-                                 f"the sequence {args['length']}")
+                raise ValueError(
+                    f"the BAM's reference has {statistics.length} positions, the sequence {args['length']}"
+                )
             with gzip.open(depth_file, "wt", compresslevel=6) as handle:
                 json.dump(depth.tolist(), handle, separators=(",", ":"))
             state["depth"], state["statistics"] = depth, statistics
@@ -155,8 +205,13 @@ def align_reads(process_id: str, job_key: str) -> None:
                 run.check_cancelled()
             statistics = state["statistics"].as_dict()
             finalize_once(job, f"/api/alignments/{alignment_id}", {"statistics": statistics}, done="complete")
-            log.info("alignment_finalized alignment_id=%s mapped_reads=%d breadth=%.4f mean_depth=%.2f identity=%s",
-                     alignment_id, statistics["mapped_reads"], statistics["breadth"], statistics["mean_depth"],
-                     statistics["identity"])
+            log.info(
+                "alignment_finalized alignment_id=%s mapped_reads=%d breadth=%.4f mean_depth=%.2f identity=%s",
+                alignment_id,
+                statistics["mapped_reads"],
+                statistics["breadth"],
+                statistics["mean_depth"],
+                statistics["identity"],
+            )
 
         run.run_steps([download_inputs, map_reads, compute_coverage, plot_coverage, upload_results])

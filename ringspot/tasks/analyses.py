@@ -42,8 +42,14 @@ from .workdir import work_dir
 
 log = logging.getLogger("ringspot.tasks.analyses")
 
-STEPS = ["download_inputs", "map_default_isolates", "build_isolate_index", "map_isolates", "eliminate_subtraction",
-         "reassignment"]
+STEPS = [
+    "download_inputs",
+    "map_default_isolates",
+    "build_isolate_index",
+    "map_isolates",
+    "eliminate_subtraction",
+    "reassignment",
+]
 BOWTIE2_SUFFIXES = ("1", "2", "3", "4", "rev.1", "rev.2")
 #: Mapping flags shared by the default-isolate and isolate passes (spec 1.1).
 MAPPING_FLAGS = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
@@ -66,8 +72,9 @@ def workflow_actor(workflow: str):
     raise BadRequest(f"Unknown workflow: {workflow}")
 
 
-def start_analysis(db: Database, sample: dict, ref_id: str, subtraction_ids: list[str] | None, workflow: str,
-                   user_id: str) -> dict:
+def start_analysis(
+    db: Database, sample: dict, ref_id: str, subtraction_ids: list[str] | None, workflow: str, user_id: str
+) -> dict:
     """Create the analysis and its job on the reference's latest ready index, then enqueue.
 
     ``subtraction_ids`` None means the sample's subtractions. A failed enqueue undoes both.
@@ -75,16 +82,36 @@ def start_analysis(db: Database, sample: dict, ref_id: str, subtraction_ids: lis
     task, steps = workflow_actor(workflow)
     reference, index, subtractions = analyses.check_inputs(db, sample, ref_id, subtraction_ids, workflow)
     job_id, analysis_id = new_id(), new_id()
-    analysis = analyses.create_analysis(db, analysis_id=analysis_id, job_id=job_id, workflow=workflow, sample=sample,
-                                        reference=reference, index=index, subtractions=subtractions, user_id=user_id)
-    context = {"analysis_id": analysis_id, "sample_id": sample["_id"], "index_id": index["_id"], "ref_id": ref_id,
-               "subtraction_ids": [s["_id"] for s in subtractions]}
-    args = {**context, "sample_name": sample.get("name"), "paired": bool(sample.get("paired")),
-            "library_type": sample.get("library_type", "normal"), "index_version": index["version"],
-            "read_files": list(samples.read_names(sample))}
+    analysis = analyses.create_analysis(
+        db,
+        analysis_id=analysis_id,
+        job_id=job_id,
+        workflow=workflow,
+        sample=sample,
+        reference=reference,
+        index=index,
+        subtractions=subtractions,
+        user_id=user_id,
+    )
+    context = {
+        "analysis_id": analysis_id,
+        "sample_id": sample["_id"],
+        "index_id": index["_id"],
+        "ref_id": ref_id,
+        "subtraction_ids": [s["_id"] for s in subtractions],
+    }
+    args = {
+        **context,
+        "sample_name": sample.get("name"),
+        "paired": bool(sample.get("paired")),
+        "library_type": sample.get("library_type", "normal"),
+        "index_version": index["version"],
+        "read_files": list(samples.read_names(sample)),
+    }
     try:
-        _, key = processes.create_process(db, workflow, user_id=user_id, context=context, steps=steps, workflow=True,
-                                          args=args, process_id=job_id)
+        _, key = processes.create_process(
+            db, workflow, user_id=user_id, context=context, steps=steps, workflow=True, args=args, process_id=job_id
+        )
         task.send(process_id=job_id, job_key=key)
     except Exception:
         if db.processes.find_one({"_id": job_id}, {"_id": 1}):
@@ -134,7 +161,7 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
 
         def download_inputs():
             """Download the sample's reads and the index (cached per index on this worker)."""
-            for name, path in zip(args["read_files"], reads):
+            for name, path in zip(args["read_files"], reads, strict=False):
                 job.download(f"/api/samples/{sample_id}/reads/{name}", path)
                 run.check_cancelled()
             state["index_dir"], reused, index = cached_mapping_files(job, run, settings, "indexes", index_id)
@@ -143,8 +170,25 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
 
         def map_default_isolates():
             """Map all reads to the default isolates; the references hit are the candidates."""
-            argv = ["bowtie2", "-p", proc, "--local", "--no-unal", "--no-hd", "--no-sq", "--score-min", "L,20,1.0",
-                    "-N", "0", "-L", "15", "-x", state["index_dir"] / "reference", "-U", ",".join(map(str, reads))]
+            argv = [
+                "bowtie2",
+                "-p",
+                proc,
+                "--local",
+                "--no-unal",
+                "--no-hd",
+                "--no-sq",
+                "--score-min",
+                "L,20,1.0",
+                "-N",
+                "0",
+                "-L",
+                "15",
+                "-x",
+                state["index_dir"] / "reference",
+                "-U",
+                ",".join(map(str, reads)),
+            ]
             state["candidates"] = mapped_refs(stream_lines(argv, timeout=timeout, cancel=cancel))
             log.info("default_isolates_mapped analysis_id=%s candidates=%d", analysis_id, len(state["candidates"]))
 
@@ -163,13 +207,20 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
                 return
 
             def fill(folder: Path) -> None:
-                run_tool(["bowtie2-build", "--threads", proc, fasta, folder / "isolates"], timeout=timeout,
-                         cancel=cancel)
+                run_tool(
+                    ["bowtie2-build", "--threads", proc, fasta, folder / "isolates"], timeout=timeout, cancel=cancel
+                )
 
             folder, reused = cached(cache_root(settings, "isolates"), sha, fill)
             state["isolate_index"] = folder / "isolates"
-            log.info("isolate_index_%s analysis_id=%s sha256=%s otus=%d sequences=%d",
-                     "reused" if reused else "built", analysis_id, sha, len(otu_ids), len(state["ref_lengths"]))
+            log.info(
+                "isolate_index_%s analysis_id=%s sha256=%s otus=%d sequences=%d",
+                "reused" if reused else "built",
+                analysis_id,
+                sha,
+                len(otu_ids),
+                len(state["ref_lengths"]),
+            )
 
         def map_isolates():
             """Map all reads to the isolate index with -k 100, keeping alignments as arrays and aligned reads."""
@@ -177,11 +228,31 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
                 state["table"] = AlignmentTable.collect([])
                 aligned_reads.touch()
                 return
-            argv = ["bowtie2", "-p", proc, "--no-hd", "--no-sq", "--no-unal", *MAPPING_FLAGS, "-k", "100",
-                    "--al", aligned_reads, "-x", state["isolate_index"], "-U", ",".join(map(str, reads))]
+            argv = [
+                "bowtie2",
+                "-p",
+                proc,
+                "--no-hd",
+                "--no-sq",
+                "--no-unal",
+                *MAPPING_FLAGS,
+                "-k",
+                "100",
+                "--al",
+                aligned_reads,
+                "-x",
+                state["isolate_index"],
+                "-U",
+                ",".join(map(str, reads)),
+            ]
             state["table"] = AlignmentTable.collect(read_sam(stream_lines(argv, timeout=timeout, cancel=cancel)))
-            log.info("isolates_mapped analysis_id=%s alignments=%d reads=%d bytes=%d", analysis_id,
-                     len(state["table"]), len(state["table"].reads), state["table"].nbytes)
+            log.info(
+                "isolates_mapped analysis_id=%s alignments=%d reads=%d bytes=%d",
+                analysis_id,
+                len(state["table"]),
+                len(state["table"].reads),
+                state["table"].nbytes,
+            )
 
         def eliminate_subtraction():
             """Drop alignments that score at least as well on each subtraction, and their reads."""
@@ -189,8 +260,21 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
                 if not len(state["table"]):
                     break
                 folder = subtraction_files(subtraction_id)
-                argv = ["bowtie2", "--local", "--no-unal", "--no-hd", "--no-sq", "-N", "0", "-p", proc,
-                        "-x", folder / "subtraction", "-U", aligned_reads]
+                argv = [
+                    "bowtie2",
+                    "--local",
+                    "--no-unal",
+                    "--no-hd",
+                    "--no-sq",
+                    "-N",
+                    "0",
+                    "-p",
+                    proc,
+                    "-x",
+                    folder / "subtraction",
+                    "-U",
+                    aligned_reads,
+                ]
                 scores = read_subtraction_scores(stream_lines(argv, timeout=timeout, cancel=cancel))
                 subtracted = state["table"].eliminate(scores)
                 state["subtracted_count"] += len(subtracted)
@@ -199,8 +283,12 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
                     with open(aligned_reads, "rb") as source, open(rest, "wb") as target:
                         remove_reads(source, target, subtracted)
                     rest.replace(aligned_reads)
-                log.info("subtraction_eliminated analysis_id=%s subtraction_id=%s reads=%d", analysis_id,
-                         subtraction_id, len(subtracted))
+                log.info(
+                    "subtraction_eliminated analysis_id=%s subtraction_id=%s reads=%d",
+                    analysis_id,
+                    subtraction_id,
+                    len(subtracted),
+                )
                 run.check_cancelled()
 
         def subtraction_files(subtraction_id: str) -> Path:
@@ -210,16 +298,35 @@ def pathoscope_bowtie(process_id: str, job_key: str) -> None:
             """Reassign reads with PathoScope's EM, upload report.tsv and the aligned reads, finalize."""
             with ThreadPoolExecutor(1) as pool:  # zlib lets go of the GIL: the reads pack on the other core
                 packing = pool.submit(gzip_copy, aligned_reads, work / f"{ALIGNED_READS}.gz", compresslevel=4)
-                results = run_pathoscope(state["table"].drain(), state["ref_lengths"], state["sequence_otu_map"],
-                                         state["manifest"], results_dir)
+                results = run_pathoscope(
+                    state["table"].drain(),
+                    state["ref_lengths"],
+                    state["sequence_otu_map"],
+                    state["manifest"],
+                    results_dir,
+                )
                 packed = packing.result()
             results["subtracted_count"] = state["subtracted_count"]
-            send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name=report.tsv&format=tsv",
-                      results_dir / "report.tsv")
+            send_file(
+                job, "POST", f"/api/analyses/{analysis_id}/files?name=report.tsv&format=tsv", results_dir / "report.tsv"
+            )
             send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={packed.name}&format=fastq", packed)
             finalize_once(job, f"/api/analyses/{analysis_id}", {"results": results})
-            log.info("analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d", analysis_id,
-                     results["read_count"], results["subtracted_count"], len(results["hits"]))
+            log.info(
+                "analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d",
+                analysis_id,
+                results["read_count"],
+                results["subtracted_count"],
+                len(results["hits"]),
+            )
 
-        run.run_steps([download_inputs, map_default_isolates, build_isolate_index, map_isolates,
-                       eliminate_subtraction, reassignment])
+        run.run_steps(
+            [
+                download_inputs,
+                map_default_isolates,
+                build_isolate_index,
+                map_isolates,
+                eliminate_subtraction,
+                reassignment,
+            ]
+        )

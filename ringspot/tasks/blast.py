@@ -159,15 +159,18 @@ def blast(process_id: str) -> None:
 
     def prepare_database():
         """Build (or reuse) the BLAST database of every reference sequence."""
-        state["prefix"] = core_blast.ensure_local_database(db, settings.data_path, timeout=settings.tool_timeout,
-                                                           cancel=run.cancel)
+        state["prefix"] = core_blast.ensure_local_database(
+            db, settings.data_path, timeout=settings.tool_timeout, cancel=run.cancel
+        )
 
     def search():
         """Run blastn against the reference sequences."""
-        result = bio_blast.blastn_local(sequence, state["prefix"], threads=settings.proc,
-                                        timeout=settings.tool_timeout, cancel=run.cancel)
-        update(ready=True, result=core_blast.name_local_hits(result, state["prefix"]), last_checked_at=now(),
-               error=None)
+        result = bio_blast.blastn_local(
+            sequence, state["prefix"], threads=settings.proc, timeout=settings.tool_timeout, cancel=run.cancel
+        )
+        update(
+            ready=True, result=core_blast.name_local_hits(result, state["prefix"]), last_checked_at=now(), error=None
+        )
 
     steps = [prepare_database, search] if backend == "local" else [submit, wait_for_result, fetch_result]
     try:

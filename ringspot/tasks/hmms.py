@@ -29,8 +29,9 @@ def start_install(db: Database, upload_id: str, annotations_upload_id: str, user
     except Exception:
         processes.finish(db, process["_id"], "error", "Could not enqueue the install")
         uploads.release(db, [upload_id, annotations_upload_id])
-        hmms.abandon_install(db, from_env().data_path, process["_id"], process["context"]["set_id"],
-                             "Could not enqueue the install")
+        hmms.abandon_install(
+            db, from_env().data_path, process["_id"], process["context"]["set_id"], "Could not enqueue the install"
+        )
         raise
     return process
 
@@ -74,17 +75,28 @@ def install_hmms(process_id: str) -> None:
 
     def switch_profiles():
         """Make the new set the installed one."""
-        used = {name: {"id": upload["_id"], "name": upload["name"]}
-                for name, upload in (("profiles", uploads.get_upload_or_404(db, context["upload_id"])),
-                                     ("annotations", uploads.get_upload_or_404(db, context["annotations_upload_id"])))}
-        installed = hmms.switch_installed(db, process_id=process_id, set_id=set_id, profile_names=state["names"],
-                                          sha256=hmms.file_sha256(state["profiles"]), uploads_used=used,
-                                          user_id=user_id)
+        used = {
+            name: {"id": upload["_id"], "name": upload["name"]}
+            for name, upload in (
+                ("profiles", uploads.get_upload_or_404(db, context["upload_id"])),
+                ("annotations", uploads.get_upload_or_404(db, context["annotations_upload_id"])),
+            )
+        }
+        installed = hmms.switch_installed(
+            db,
+            process_id=process_id,
+            set_id=set_id,
+            profile_names=state["names"],
+            sha256=hmms.file_sha256(state["profiles"]),
+            uploads_used=used,
+            user_id=user_id,
+        )
         log.info("hmms_installed set_id=%s version=%s profiles=%d", set_id, installed["version"], installed["count"])
 
     try:
-        run.run_steps([unpack_profiles, check_profiles, check_annotations, press_profiles, import_annotations,
-                       switch_profiles])
+        run.run_steps(
+            [unpack_profiles, check_profiles, check_annotations, press_profiles, import_annotations, switch_profiles]
+        )
     except BaseException as error:
         message = "Cancelled" if isinstance(error, Cancelled) else (str(error) or type(error).__name__)
         hmms.abandon_install(db, settings.data_path, process_id, set_id, message)

@@ -31,10 +31,20 @@ def start_build(db: Database, ref_id: str, user_id: str) -> dict:
     index = indexes.create_index(db, ref_id, user_id, job_id)
     context = {"ref_id": ref_id, "index_id": index["_id"]}
     _, key = processes.create_process(
-        db, "build_index", user_id=user_id, context=context, steps=STEPS, workflow=True,
-        args={"index_id": index["_id"], "ref_id": ref_id, "index_version": index["version"],
-              "ref_name": reference.get("name"), "data_type": reference.get("data_type") or "genome",
-              "organism": reference.get("organism") or ""},
+        db,
+        "build_index",
+        user_id=user_id,
+        context=context,
+        steps=STEPS,
+        workflow=True,
+        args={
+            "index_id": index["_id"],
+            "ref_id": ref_id,
+            "index_version": index["version"],
+            "ref_name": reference.get("name"),
+            "data_type": reference.get("data_type") or "genome",
+            "organism": reference.get("organism") or "",
+        },
         process_id=job_id,
     )
     try:
@@ -73,7 +83,11 @@ def build_index(process_id: str, job_key: str) -> None:
             # Runs beside bowtie2-build: zlib releases the GIL, so packing costs no wall time.
             args = run.document["args"]
             exported = reference_format.export_reference(
-                otus, args["data_type"], args["organism"], name=args["ref_name"], prefer_remote_ids=False,
+                otus,
+                args["data_type"],
+                args["organism"],
+                name=args["ref_name"],
+                prefer_remote_ids=False,
             )
             reference_format.write_reference_file(exported, json_path, compresslevel=PACK_LEVEL)
             with open(fasta, "rb") as src, gzip.open(work / "reference.fa.gz", "wb", compresslevel=PACK_LEVEL) as dst:
@@ -85,7 +99,8 @@ def build_index(process_id: str, job_key: str) -> None:
                 packing = pool.submit(pack_files)
                 run_tool(
                     ["bowtie2-build", "--threads", str(settings.proc), str(fasta), str(work / "reference")],
-                    timeout=settings.tool_timeout, cancel=run.cancel,
+                    timeout=settings.tool_timeout,
+                    cancel=run.cancel,
                 )
                 packing.result()
 

@@ -21,7 +21,9 @@ def reap_processes() -> int:
     db = connect(settings.mongodb_uri)
     reaped = 0
     for doc in processes.stale_running(db, settings.heartbeat_timeout * ABANDONED_FACTOR):
-        jobs.finish_job(db, settings.data_path, doc["_id"], "error", "The worker running this process stopped responding")
+        jobs.finish_job(
+            db, settings.data_path, doc["_id"], "error", "The worker running this process stopped responding"
+        )
         reaped += 1
     return reaped
 

@@ -37,8 +37,17 @@ from .workdir import work_dir
 
 log = logging.getLogger("ringspot.tasks.nuvs")
 
-STEPS = ["download_inputs", "trim_reads", "eliminate_otus", "eliminate_subtraction", "reunite_pairs", "assemble",
-         "process_assembly", "vfam", "finalize"]
+STEPS = [
+    "download_inputs",
+    "trim_reads",
+    "eliminate_otus",
+    "eliminate_subtraction",
+    "reunite_pairs",
+    "assemble",
+    "process_assembly",
+    "vfam",
+    "finalize",
+]
 READ_NAMES = ("reads_1.fq.gz", "reads_2.fq.gz")
 #: Environment variable holding an optional E-value cut-off for HMMER hits.
 EVALUE_CUTOFF_ENV = "RINGSPOT_HMM_EVALUE_CUTOFF"
@@ -69,8 +78,18 @@ def hmm_files(job, settings, run) -> tuple[Path, dict[int, str]]:
     return folder / "profiles.hmm", hit_ids
 
 
-def find_hits(contigs: list[dict], profiles: Path, orfs_fasta: Path, tblout: Path, hit_ids: dict[int, str], *,
-              cpu: int, cutoff: float | None = None, timeout: float | None = None, cancel=None) -> list[dict]:
+def find_hits(
+    contigs: list[dict],
+    profiles: Path,
+    orfs_fasta: Path,
+    tblout: Path,
+    hit_ids: dict[int, str],
+    *,
+    cpu: int,
+    cutoff: float | None = None,
+    timeout: float | None = None,
+    cancel=None,
+) -> list[dict]:
     """hmmscan the ORFs and attach each vFam hit to its ORF (the ``vfam`` step)."""
     if not any(contig["orfs"] for contig in contigs):
         tblout.write_text("")
@@ -109,7 +128,7 @@ def nuvs(process_id: str, job_key: str) -> None:
             state["library_type"] = sample.get("library_type") or args.get("library_type") or "normal"
             names = args.get("read_files") or list(READ_NAMES if state["paired"] else READ_NAMES[:1])
             state["reads"] = [reads_dir / name for name in names]
-            for name, path in zip(names, state["reads"]):
+            for name, path in zip(names, state["reads"], strict=False):
                 job.download(f"/api/samples/{sample_id}/reads/{name}", path)
                 run.check_cancelled()
             length = ((sample.get("quality") or {}).get("length") or [0, 0])[-1]
@@ -127,9 +146,15 @@ def nuvs(process_id: str, job_key: str) -> None:
 
         def trim_reads():
             """Trim adapters and low-quality ends with skewer."""
-            state["trimmed"] = bio_nuvs.trim_reads(state["reads"], trimmed_dir, library_type=state["library_type"],
-                                                   max_length=state["max_length"], proc=proc, timeout=timeout,
-                                                   cancel=cancel)
+            state["trimmed"] = bio_nuvs.trim_reads(
+                state["reads"],
+                trimmed_dir,
+                library_type=state["library_type"],
+                max_length=state["max_length"],
+                proc=proc,
+                timeout=timeout,
+                cancel=cancel,
+            )
 
         def eliminate_otus():
             """Drop reads that align to the reference's default isolates."""
@@ -167,9 +192,15 @@ def nuvs(process_id: str, job_key: str) -> None:
                 state["scaffolds"] = work / "empty.fasta"
                 state["scaffolds"].touch()
             else:
-                state["scaffolds"] = bio_nuvs.assemble(state["assembly_reads"], work / "spades",
-                                                       library_type=state["library_type"], proc=proc,
-                                                       mem_gb=settings.mem_gb, timeout=timeout, cancel=cancel)
+                state["scaffolds"] = bio_nuvs.assemble(
+                    state["assembly_reads"],
+                    work / "spades",
+                    library_type=state["library_type"],
+                    proc=proc,
+                    mem_gb=settings.mem_gb,
+                    timeout=timeout,
+                    cancel=cancel,
+                )
             with open(state["scaffolds"], "rb") as src, gzip.open(assembly, "wb", compresslevel=6) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
 
@@ -185,8 +216,17 @@ def nuvs(process_id: str, job_key: str) -> None:
             plain = work / "orfs.fa"
             with gzip.open(orfs_fasta, "rb") as src, open(plain, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-            find_hits(state["contigs"], state["profiles"], plain, tblout, state["hit_ids"], cpu=max(proc - 1, 0),
-                      cutoff=evalue_cutoff(), timeout=timeout, cancel=cancel)
+            find_hits(
+                state["contigs"],
+                state["profiles"],
+                plain,
+                tblout,
+                state["hit_ids"],
+                cpu=max(proc - 1, 0),
+                cutoff=evalue_cutoff(),
+                timeout=timeout,
+                cancel=cancel,
+            )
 
         def finalize():
             """Upload assembly.fa.gz, orfs.fa.gz and hmm.tsv, then the results."""
@@ -194,9 +234,24 @@ def nuvs(process_id: str, job_key: str) -> None:
                 send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={path.name}&format={fmt}", path)
                 run.check_cancelled()
             finalize_once(job, f"/api/analyses/{analysis_id}", {"results": {"hits": state["contigs"]}})
-            log.info("analysis_finalized analysis_id=%s contigs=%d orfs=%d hmm_hits=%d", analysis_id,
-                     len(state["contigs"]), sum(len(c["orfs"]) for c in state["contigs"]),
-                     sum(len(o["hits"]) for c in state["contigs"] for o in c["orfs"]))
+            log.info(
+                "analysis_finalized analysis_id=%s contigs=%d orfs=%d hmm_hits=%d",
+                analysis_id,
+                len(state["contigs"]),
+                sum(len(c["orfs"]) for c in state["contigs"]),
+                sum(len(o["hits"]) for c in state["contigs"] for o in c["orfs"]),
+            )
 
-        run.run_steps([download_inputs, trim_reads, eliminate_otus, eliminate_subtraction, reunite_pairs, assemble,
-                       process_assembly, vfam, finalize])
+        run.run_steps(
+            [
+                download_inputs,
+                trim_reads,
+                eliminate_otus,
+                eliminate_subtraction,
+                reunite_pairs,
+                assemble,
+                process_assembly,
+                vfam,
+                finalize,
+            ]
+        )

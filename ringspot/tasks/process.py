@@ -9,7 +9,7 @@ directly; jobs go through the Job API (``JobStore``), so job workers need no dat
 from __future__ import annotations
 
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import dramatiq
 

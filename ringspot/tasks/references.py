@@ -77,8 +77,9 @@ class Load:
 
     def build(self, sources: list[dict], remote: bool = False) -> None:
         content.clear_content(self.db, self.ref_id)
-        self.documents = content.build_documents(sources, self.ref_id, self.user_id, self.method_name,
-                                                 remote=remote, describe=self.describe)
+        self.documents = content.build_documents(
+            sources, self.ref_id, self.user_id, self.method_name, remote=remote, describe=self.describe
+        )
 
     def insert_otus(self, step_name: str) -> None:
         otus, sequences, _ = self.documents
@@ -88,8 +89,7 @@ class Load:
 
     def create_history(self) -> None:
         """Write one history entry per OTU."""
-        content.insert_batches(self.db, "history", self.documents[2],
-                               _step_progress("create_history", self.steps))
+        content.insert_batches(self.db, "history", self.documents[2], _step_progress("create_history", self.steps))
         if self.db.refs.find_one({"_id": self.ref_id}, {"_id": 1}) is None:
             # The reference was removed while it loaded; its delete may have run already.
             content.clear_content(self.db, self.ref_id)
@@ -168,8 +168,9 @@ class ImportReference(Load):
 
     def set_metadata(self) -> None:
         """Take the reference's data type and organism from the file."""
-        self.db.refs.update_one({"_id": self.ref_id}, {"$set": {
-            "data_type": self.data["data_type"], "organism": self.data["organism"]}})
+        self.db.refs.update_one(
+            {"_id": self.ref_id}, {"$set": {"data_type": self.data["data_type"], "organism": self.data["organism"]}}
+        )
 
     def import_otus(self) -> None:
         """Insert the OTUs and their sequences."""
@@ -260,10 +261,19 @@ class RemoteReference(Load):
         super().create_history()
         release = {**self.release_info, "newer": False}
         installed = references.installed_release(release, self.user_id)
-        self.db.refs.update_one({"_id": self.ref_id}, {"$set": {
-            "data_type": self.data["data_type"], "organism": self.data["organism"], "release": release,
-            "installed": installed, "updates": [installed], "remotes_from.last_updated": installed["created_at"],
-        }})
+        self.db.refs.update_one(
+            {"_id": self.ref_id},
+            {
+                "$set": {
+                    "data_type": self.data["data_type"],
+                    "organism": self.data["organism"],
+                    "release": release,
+                    "installed": installed,
+                    "updates": [installed],
+                    "remotes_from.last_updated": installed["created_at"],
+                }
+            },
+        )
 
     def release(self, final: bool) -> None:
         self.path.unlink(missing_ok=True)  # a retry downloads again
@@ -321,8 +331,9 @@ class UpdateRemoteReference:
 
     def update_reference(self) -> None:
         """Record the release as installed."""
-        references.finish_update(self.db, self.ref_id, self.release_info, self.user_id,
-                                 self.data["data_type"], self.data["organism"])
+        references.finish_update(
+            self.db, self.ref_id, self.release_info, self.user_id, self.data["data_type"], self.data["organism"]
+        )
 
     def run(self) -> None:
         try:

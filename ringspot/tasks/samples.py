@@ -34,9 +34,18 @@ def start_create_sample(db: Database, client: Client, data: dict) -> dict:
     context = {"sample_id": sample["_id"], "upload_ids": [f["id"] for f in sample["files"]]}
     try:
         _, key = processes.create_process(
-            db, "create_sample", user_id=client.user_id, context=context, steps=STEPS, workflow=True,
-            args={"sample_id": sample["_id"], "files": sample["files"], "paired": sample["paired"],
-                  "library_type": sample["library_type"]},
+            db,
+            "create_sample",
+            user_id=client.user_id,
+            context=context,
+            steps=STEPS,
+            workflow=True,
+            args={
+                "sample_id": sample["_id"],
+                "files": sample["files"],
+                "paired": sample["paired"],
+                "library_type": sample["library_type"],
+            },
             process_id=job_id,
         )
         create_sample.send(process_id=job_id, job_key=key)
@@ -100,7 +109,7 @@ def create_sample(process_id: str, job_key: str) -> None:
         def download_uploads():
             """Download the uploaded read files."""
             names = [_upload_name(run, upload_id) for upload_id in upload_ids]
-            for number, (upload_id, name) in enumerate(zip(upload_ids, names), start=1):
+            for number, (upload_id, name) in enumerate(zip(upload_ids, names, strict=False), start=1):
                 target = work / f"upload_{number}"
                 job.download(f"/api/uploads/{upload_id}", target)
                 uploads.append((target, name if names.count(name) == 1 else f"{name} (file {number})"))
@@ -112,12 +121,12 @@ def create_sample(process_id: str, job_key: str) -> None:
 
         def compress_reads():
             """Gzip the reads (or rename gzipped uploads) as reads_1.fq.gz and reads_2.fq.gz."""
-            for (path, _), name in zip(uploads, samples.READ_NAMES):
+            for (path, _), name in zip(uploads, samples.READ_NAMES, strict=False):
                 gzip_reads(path, work / name, settings.proc, settings.tool_timeout, run.cancel)
 
         def upload_reads():
             """Upload the read files to the sample."""
-            for _, name in zip(uploads, samples.READ_NAMES):
+            for _, name in zip(uploads, samples.READ_NAMES, strict=False):
                 send_file(job, "PUT", f"/api/samples/{sample_id}/reads/{name}", work / name)
                 run.check_cancelled()
 

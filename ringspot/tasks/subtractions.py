@@ -30,8 +30,14 @@ def start_create_subtraction(db: Database, client: Client, name: str, nickname: 
     context = {"subtraction_id": doc["_id"], "upload_ids": [upload_id]}
     try:
         _, key = processes.create_process(
-            db, "create_subtraction", user_id=client.user_id, context=context, steps=STEPS, workflow=True,
-            args={"subtraction_id": doc["_id"], "file": doc["file"]}, process_id=job_id,
+            db,
+            "create_subtraction",
+            user_id=client.user_id,
+            context=context,
+            steps=STEPS,
+            workflow=True,
+            args={"subtraction_id": doc["_id"], "file": doc["file"]},
+            process_id=job_id,
         )
         create_subtraction.send(process_id=job_id, job_key=key)
     except Exception:
@@ -82,8 +88,11 @@ def create_subtraction(process_id: str, job_key: str) -> None:
 
         def bowtie_build():
             """Build the Bowtie2 index with bowtie2-build."""
-            run_tool(["bowtie2-build", "--threads", str(settings.proc), "-f", str(plain), str(work / "subtraction")],
-                     timeout=settings.tool_timeout, cancel=run.cancel)
+            run_tool(
+                ["bowtie2-build", "--threads", str(settings.proc), "-f", str(plain), str(work / "subtraction")],
+                timeout=settings.tool_timeout,
+                cancel=run.cancel,
+            )
 
         def upload_files():
             """Upload subtraction.fa.gz and the six Bowtie2 files."""

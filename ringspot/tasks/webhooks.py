@@ -19,8 +19,14 @@ class DeliveryFailed(RuntimeError):
     pass
 
 
-@actor(queue_name=queues.WEBHOOKS, max_retries=MAX_RETRIES, min_backoff=1_000, max_backoff=60_000,
-       time_limit=60_000, throws=())
+@actor(
+    queue_name=queues.WEBHOOKS,
+    max_retries=MAX_RETRIES,
+    min_backoff=1_000,
+    max_backoff=60_000,
+    time_limit=60_000,
+    throws=(),
+)
 def deliver_webhook(delivery_id: str) -> None:
     db = connect(from_env().mongodb_uri)
     delivery = db.webhook_deliveries.find_one({"_id": delivery_id})

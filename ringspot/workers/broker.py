@@ -67,8 +67,9 @@ def build_broker(url: str) -> dramatiq.Broker:
 
         # Confirmed publishes: a 202 from the API means RabbitMQ holds the message.
         return RabbitmqBroker(url=url, confirm_delivery=True)
-    return RecoveringRedisBroker(url=url, heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS,
-                                 maintenance_chance=REDIS_MAINTENANCE_CHANCE)
+    return RecoveringRedisBroker(
+        url=url, heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS, maintenance_chance=REDIS_MAINTENANCE_CHANCE
+    )
 
 
 def configure(settings: Settings | None = None) -> dramatiq.Broker:

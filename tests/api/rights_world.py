@@ -93,14 +93,23 @@ class World:
         # A private reference (admin's), with an OTU, an isolate, a sequence and their history.
         ref = _ok(self.call("POST", "/api/refs", json={"name": "World reference", "organism": "virus"}))
         ids["ref_id"] = ref["id"]
-        otu = _ok(self.call("POST", f"/api/refs/{ref['id']}/otus", json={"name": "Tobacco mosaic virus",
-                                                                          "abbreviation": "TMV"}))
+        otu = _ok(
+            self.call(
+                "POST", f"/api/refs/{ref['id']}/otus", json={"name": "Tobacco mosaic virus", "abbreviation": "TMV"}
+            )
+        )
         ids["otu_id"] = otu["id"]
-        isolate = _ok(self.call("POST", f"/api/otus/{otu['id']}/isolates",
-                                json={"source_type": "isolate", "source_name": "A"}))
+        isolate = _ok(
+            self.call("POST", f"/api/otus/{otu['id']}/isolates", json={"source_type": "isolate", "source_name": "A"})
+        )
         ids["isolate_id"] = isolate["id"]
-        sequence = _ok(self.call("POST", f"/api/otus/{otu['id']}/isolates/{isolate['id']}/sequences",
-                                 json={"accession": "NC_001367.1", "definition": "TMV genome", "sequence": "ACGT" * 60}))
+        sequence = _ok(
+            self.call(
+                "POST",
+                f"/api/otus/{otu['id']}/isolates/{isolate['id']}/sequences",
+                json={"accession": "NC_001367.1", "definition": "TMV genome", "sequence": "ACGT" * 60},
+            )
+        )
         ids["sequence_id"] = sequence["id"]
         ids["change_id"] = _ok(self.call("GET", f"/api/refs/{ref['id']}/history"))["documents"][0]["id"]
         otu_version = _ok(self.call("GET", f"/api/otus/{otu['id']}"))["version"]
@@ -118,11 +127,14 @@ class World:
         files = self.tmp / "index_files"
         files.mkdir()
         (files / "reference.1.bt2").write_bytes(b"bowtie2 index")
-        manifest_otus = [{"_id": otu["id"], "isolates": [{"id": isolate["id"], "sequences": [{"_id": sequence["id"]}]}]}]
+        manifest_otus = [
+            {"_id": otu["id"], "isolates": [{"id": isolate["id"], "sequences": [{"_id": sequence["id"]}]}]}
+        ]
         index = insert_index(db, data_path, ref["id"], manifest_otus, files=files)
         ids["index_id"] = index["_id"]
-        job, key = processes.create_process(db, "build_index", user_id="admin", workflow=True,
-                                            context={"index_id": index["_id"], "ref_id": ref["id"]})
+        job, key = processes.create_process(
+            db, "build_index", user_id="admin", workflow=True, context={"index_id": index["_id"], "ref_id": ref["id"]}
+        )
         db.indexes.update_one({"_id": index["_id"]}, {"$set": {"job": {"id": job["_id"]}}})
         self.job_auth("index_job", job["_id"], key)
 
@@ -132,51 +144,90 @@ class World:
         (files / "subtraction.1.bt2").write_bytes(b"bowtie2 index")
         subtraction = insert_subtraction(db, data_path, files)
         ids["subtraction_id"] = subtraction["_id"]
-        job, key = processes.create_process(db, "create_subtraction", user_id="admin", workflow=True,
-                                            context={"subtraction_id": subtraction["_id"]})
+        job, key = processes.create_process(
+            db, "create_subtraction", user_id="admin", workflow=True, context={"subtraction_id": subtraction["_id"]}
+        )
         db.subtractions.update_one({"_id": subtraction["_id"]}, {"$set": {"job": {"id": job["_id"]}}})
         self.job_auth("subtraction_job", job["_id"], key)
 
         # owner's sample: group "lab" may read and write it, nobody else.
-        sample = insert_sample(db, data_path, GLRAV1_READS, user_id="owner", subtractions=[subtraction["_id"]],
-                               group="lab", group_read=True, group_write=True, all_read=False, all_write=False)
+        sample = insert_sample(
+            db,
+            data_path,
+            GLRAV1_READS,
+            user_id="owner",
+            subtractions=[subtraction["_id"]],
+            group="lab",
+            group_read=True,
+            group_write=True,
+            all_read=False,
+            all_write=False,
+        )
         ids["sample_id"] = sample["_id"]
-        job, key = processes.create_process(db, "create_sample", user_id="owner", workflow=True,
-                                            context={"sample_id": sample["_id"]})
+        job, key = processes.create_process(
+            db, "create_sample", user_id="owner", workflow=True, context={"sample_id": sample["_id"]}
+        )
         db.samples.update_one({"_id": sample["_id"]}, {"$set": {"job": {"id": job["_id"]}}})
         self.job_auth("sample_job", job["_id"], key)
 
         # A finished Pathoscope analysis of the sample, with a result file and a hit on the sequence.
-        analysis = _ok(self.call("POST", f"/api/samples/{sample['_id']}/analyses",
-                                 json={"workflow": "pathoscope_bowtie", "ref_id": ref["id"]}))
+        analysis = _ok(
+            self.call(
+                "POST",
+                f"/api/samples/{sample['_id']}/analyses",
+                json={"workflow": "pathoscope_bowtie", "ref_id": ref["id"]},
+            )
+        )
         ids["analysis_id"] = analysis["id"]
         self.job_auth("analysis_job", analysis["job"]["id"], broker_job_key(self.broker, analysis["job"]["id"]))
         job_call = lambda method, path, **kw: self.call(method, path, "analysis_job", **kw)  # noqa: E731
         _ok(job_call("POST", f"/api/jobs/{analysis['job']['id']}/claim"))
         _ok(job_call("POST", f"/api/analyses/{analysis['id']}/files?name=report.tsv", data=b"otu\treads\n"))
         align = [1] * 240
-        hit = {"id": sequence["id"], "otu": {"id": otu["id"], "version": otu_version},
-               "final": {"pi": 1.0, "best": 1.0, "high": 1.0, "low": 0.0, "reads": 10},
-               "initial": {"pi": 1.0, "best": 1.0, "high": 1.0, "low": 0.0, "reads": 10},
-               "align": align, "coverage": 1.0, "depth": 1}
-        _ok(job_call("PATCH", f"/api/analyses/{analysis['id']}",
-                     json={"results": {"read_count": 10, "subtracted_count": 0, "hits": [hit]}}))
+        hit = {
+            "id": sequence["id"],
+            "otu": {"id": otu["id"], "version": otu_version},
+            "final": {"pi": 1.0, "best": 1.0, "high": 1.0, "low": 0.0, "reads": 10},
+            "initial": {"pi": 1.0, "best": 1.0, "high": 1.0, "low": 0.0, "reads": 10},
+            "align": align,
+            "coverage": 1.0,
+            "depth": 1,
+        }
+        _ok(
+            job_call(
+                "PATCH",
+                f"/api/analyses/{analysis['id']}",
+                json={"results": {"read_count": 10, "subtracted_count": 0, "hits": [hit]}},
+            )
+        )
         _ok(job_call("POST", f"/api/jobs/{analysis['job']['id']}/status", json={"state": "complete"}))
 
         # An alignment of the sample to the sequence; its job (still waiting) uploaded one file.
-        alignment = _ok(self.call("POST", f"/api/samples/{sample['_id']}/alignments",
-                                  json={"sequence_id": sequence["id"]}))
+        alignment = _ok(
+            self.call("POST", f"/api/samples/{sample['_id']}/alignments", json={"sequence_id": sequence["id"]})
+        )
         ids["alignment_id"] = alignment["id"]
         job_id = alignment["job"]["$ref"].rsplit("/", 1)[1]
         self.job_auth("alignment_job", job_id, broker_job_key(self.broker, job_id))
-        _ok(self.call("POST", f"/api/alignments/{alignment['id']}/files?name=depth.json.gz", "alignment_job",
-                      data=b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x8b\x8e\x05\x00)\xbb\x4c\x0d\x02\x00\x00\x00"))
+        _ok(
+            self.call(
+                "POST",
+                f"/api/alignments/{alignment['id']}/files?name=depth.json.gz",
+                "alignment_job",
+                data=b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x8b\x8e\x05\x00)\xbb\x4c\x0d\x02\x00\x00\x00",
+            )
+        )
         ids["process_id"] = job_id  # a waiting process of admin's: cancellable
         ids["job_id"] = ids["analysis_job"]  # a finished job: removable
 
         # Uploads of every type.
-        for upload_type, name in (("reference", "reference.json.gz"), ("reads", "reads.fq.gz"),
-                                  ("subtraction", "host.fa"), ("hmm", "profiles.hmm"), ("hmm", "annotations.json")):
+        for upload_type, name in (
+            ("reference", "reference.json.gz"),
+            ("reads", "reads.fq.gz"),
+            ("subtraction", "host.fa"),
+            ("hmm", "profiles.hmm"),
+            ("hmm", "annotations.json"),
+        ):
             doc = _ok(self.call("POST", f"/api/uploads?name={name}&type={upload_type}", data=b"content"))
             ids.setdefault(f"upload_{upload_type}", doc["id"])
             if name == "annotations.json":
@@ -186,25 +237,56 @@ class World:
         db.processes.update_one({"_id": ids["sample_job"]}, {"$set": {"context.upload_ids": [ids["upload_reads"]]}})
 
         # An installed HMM set with one annotation and its profiles file.
-        db.status.replace_one({"_id": STATUS_ID}, {
-            "_id": STATUS_ID, "installed": {"id": "set1", "version": "1", "sha256": "0" * 64}, "updating": False,
-            "process": None, "errors": [], "updates": [{"id": "set1", "version": "1"}]}, upsert=True)
-        db.hmm.insert_one({"_id": "hmm1", "cluster": 1, "names": ["capsid protein"], "families": {"Virgaviridae": 1},
-                           "count": 1, "length": 100, "mean_entropy": 0.5, "total_entropy": 50, "genera": {},
-                           "set": {"id": "set1"}})
+        db.status.replace_one(
+            {"_id": STATUS_ID},
+            {
+                "_id": STATUS_ID,
+                "installed": {"id": "set1", "version": "1", "sha256": "0" * 64},
+                "updating": False,
+                "process": None,
+                "errors": [],
+                "updates": [{"id": "set1", "version": "1"}],
+            },
+            upsert=True,
+        )
+        db.hmm.insert_one(
+            {
+                "_id": "hmm1",
+                "cluster": 1,
+                "names": ["capsid protein"],
+                "families": {"Virgaviridae": 1},
+                "count": 1,
+                "length": 100,
+                "mean_entropy": 0.5,
+                "total_entropy": 50,
+                "genera": {},
+                "set": {"id": "set1"},
+            }
+        )
         hmm_dir = Path(data_path) / "hmms" / "set1"
         hmm_dir.mkdir(parents=True)
         (hmm_dir / "profiles.hmm").write_text("HMMER3/f\n")
         ids["hmm_id"] = "hmm1"
 
-        ids["webhook_id"] = _ok(self.call("POST", "/api/webhooks", json={
-            "url": "http://127.0.0.1:1/hook", "events": ["process.complete"]}))["id"]
+        ids["webhook_id"] = _ok(
+            self.call("POST", "/api/webhooks", json={"url": "http://127.0.0.1:1/hook", "events": ["process.complete"]})
+        )["id"]
         ids.update(user_id="spare_user", group_id="spare", key_id="test_0", sequence_index="0", fmt="svg")
 
         # A job of something else: a NuVs analysis of another sample, on another index.
-        job, key = processes.create_process(db, "nuvs", user_id="admin", workflow=True, context={
-            "analysis_id": "elsewhere", "sample_id": "elsewhere", "index_id": "elsewhere", "ref_id": "elsewhere",
-            "subtraction_ids": ["elsewhere"]})
+        job, key = processes.create_process(
+            db,
+            "nuvs",
+            user_id="admin",
+            workflow=True,
+            context={
+                "analysis_id": "elsewhere",
+                "sample_id": "elsewhere",
+                "index_id": "elsewhere",
+                "ref_id": "elsewhere",
+                "subtraction_ids": ["elsewhere"],
+            },
+        )
         self.job_auth("other_job", job["_id"], key)
 
     # ------------------------------------------------------------ snapshot

@@ -31,7 +31,9 @@ def test_returns_401_without_credentials(client):
     assert response.json == {"id": "requires_authorization", "message": "Requires authorization"}
 
 
-@pytest.mark.parametrize("header", ["Bearer abc", "Basic !!!notbase64", "Basic " + base64.b64encode(b"nocolon").decode()])
+@pytest.mark.parametrize(
+    "header", ["Bearer abc", "Basic !!!notbase64", "Basic " + base64.b64encode(b"nocolon").decode()]
+)
 def test_malformed_authorization_header_is_400(client, header):
     response = client.get("/api/account", headers={"Authorization": header})
     assert response.status_code == 400

@@ -36,15 +36,26 @@ def world(db, settings, stub_broker, make_user, admin):
     """
     owner, reader, stranger = make_user("owner"), make_user("reader"), make_user("stranger")
     otus = load_otus(SMALL_REFERENCE)[:3]
-    users = [{"id": user_id, "build": False, "modify": False, "modify_otu": False, "remove": False}
-             for user_id in ("owner", "reader")]
+    users = [
+        {"id": user_id, "build": False, "modify": False, "modify_otu": False, "remove": False}
+        for user_id in ("owner", "reader")
+    ]
     reference = insert_reference(db, users=users)
     insert_otus(db, reference["_id"], otus)
     sample = insert_sample(db, settings.data_path, GLRAV1_READS, user_id="owner")
     private = insert_sample(db, settings.data_path, GLRAV1_READS, user_id="owner", all_read=False, group_read=False)
     unready = insert_sample(db, settings.data_path, GLRAV1_READS, user_id="owner", ready=False)
-    return {"owner": owner, "reader": reader, "stranger": stranger, "admin": admin, "otus": otus,
-            "reference": reference, "sample": sample, "private": private, "unready": unready}
+    return {
+        "owner": owner,
+        "reader": reader,
+        "stranger": stranger,
+        "admin": admin,
+        "otus": otus,
+        "reference": reference,
+        "sample": sample,
+        "private": private,
+        "unready": unready,
+    }
 
 
 def start(user, sample_id: str, **body):
@@ -86,8 +97,9 @@ def alignment(world, client, stub_broker):
 def upload_all(job, alignment_id: str) -> dict[str, bytes]:
     contents = {name: f"{name} of {alignment_id}".encode() for name in FILES}
     for name, content in contents.items():
-        response = job.post(f"/api/alignments/{alignment_id}/files?name={name}", data=content,
-                            content_type="application/octet-stream")
+        response = job.post(
+            f"/api/alignments/{alignment_id}/files?name={name}", data=content, content_type="application/octet-stream"
+        )
         assert response.status_code == 201, response.json
     return contents
 
@@ -106,24 +118,37 @@ def test_creates_alignment_with_the_seed_properties_and_an_alignment_job(world, 
     job_id = job_id_of(doc)
     assert response.headers["Location"] == f"/api/alignments/{doc['id']}"
     assert response.headers["Content-Location"] == f"/api/processes/{job_id}"
-    assert SEED_PROPERTIES <= set(doc)
+    assert set(doc) >= SEED_PROPERTIES
     assert doc["$uri"] == f"/api/alignments/{doc['id']}"
     assert (doc["complete"], doc["success"], doc["error_msg"]) == (False, False, None)
     assert doc["created_at"] == doc["updated_at"] and doc["created_at"].endswith("Z")
     assert doc["job"] == {"$ref": f"/api/jobs/{job_id}"}
     assert doc["sample"] == {"$ref": f"/api/samples/{world['sample']['_id']}"}
-    assert doc["job_args"] == {"ref_id": world["reference"]["_id"], "sequence_id": HOP_DEFAULT,
-                               "accession": "NC_002552", "aligner": "bowtie2 --local --no-unal",
-                               "read_files": ["reads_1.fq.gz"]}
-    assert doc["reference"] == {"id": world["reference"]["_id"], "name": "Plant viruses", "sequence_id": HOP_DEFAULT,
-                                "accession": "NC_002552", "definition": doc["reference"]["definition"],
-                                "otu": {"id": world["otus"][1]["_id"], "name": "Hop latent virus"}}
+    assert doc["job_args"] == {
+        "ref_id": world["reference"]["_id"],
+        "sequence_id": HOP_DEFAULT,
+        "accession": "NC_002552",
+        "aligner": "bowtie2 --local --no-unal",
+        "read_files": ["reads_1.fq.gz"],
+    }
+    assert doc["reference"] == {
+        "id": world["reference"]["_id"],
+        "name": "Plant viruses",
+        "sequence_id": HOP_DEFAULT,
+        "accession": "NC_002552",
+        "definition": doc["reference"]["definition"],
+        "otu": {"id": world["otus"][1]["_id"], "name": "Hop latent virus"},
+    }
     assert doc["statistics"] is None and doc["files"] == []
 
     job = db.processes.find_one({"_id": job_id})
     assert (job["workflow"], job["type"], job["state"]) == ("alignment", "alignment", "waiting")
-    assert job["context"] == {"alignment_id": doc["id"], "sample_id": world["sample"]["_id"],
-                              "ref_id": world["reference"]["_id"], "sequence_id": HOP_DEFAULT}
+    assert job["context"] == {
+        "alignment_id": doc["id"],
+        "sample_id": world["sample"]["_id"],
+        "ref_id": world["reference"]["_id"],
+        "sequence_id": HOP_DEFAULT,
+    }
     assert job["steps"] == ["download_inputs", "map_reads", "compute_coverage", "plot_coverage", "upload_results"]
     (message,) = [dramatiq.Message.decode(raw) for raw in stub_broker.queues["alignments"].queue]
     assert message.actor_name == "align_reads" and message.kwargs["process_id"] == job_id
@@ -163,13 +188,16 @@ def test_returns_403_without_read_right_on_the_reference(world, db, make_user):
     assert start(world["stranger"], world["sample"]["_id"]).status_code == 201
 
 
-@pytest.mark.parametrize("case, message", [
-    ("unready", "Sample is not ready"),
-    ("unknown_sequence", "Sequence does not exist"),
-    ("sequence_of_other_reference", "Sequence does not exist"),
-    ("unknown_accession", "No sequence with accession NC_999999 in the reference"),
-    ("unknown_reference", "Reference does not exist"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unready", "Sample is not ready"),
+        ("unknown_sequence", "Sequence does not exist"),
+        ("sequence_of_other_reference", "Sequence does not exist"),
+        ("unknown_accession", "No sequence with accession NC_999999 in the reference"),
+        ("unknown_reference", "Reference does not exist"),
+    ],
+)
 def test_returns_400_for_bad_inputs(world, db, case, message):
     ref_id, sample_id = world["reference"]["_id"], world["sample"]["_id"]
     other = insert_reference(db, "Other")
@@ -189,21 +217,25 @@ def test_an_ambiguous_accession_asks_for_a_sequence_id(world, db):
     db.sequences.update_one({"_id": HOP_OTHER}, {"$set": {"accession": "NC_002552.1"}})
     twin = db.sequences.find_one({"_id": HOP_OTHER})
     db.sequences.insert_one({**twin, "_id": "twin0001"})
-    status, message = error(start(world["owner"], world["sample"]["_id"], accession="NC_002552.1",
-                                  ref_id=world["reference"]["_id"]))
+    status, message = error(
+        start(world["owner"], world["sample"]["_id"], accession="NC_002552.1", ref_id=world["reference"]["_id"])
+    )
     assert status == 400 and "matches several sequences" in message and "give a sequence_id" in message
     # The exact accession wins over one that differs only by its version.
     response = start(world["owner"], world["sample"]["_id"], accession="NC_002552", ref_id=world["reference"]["_id"])
     assert response.json["reference"]["sequence_id"] == HOP_DEFAULT
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "body"),
-    ({"accession": "NC_002552"}, "body"),
-    ({"sequence_id": HOP_DEFAULT, "accession": "NC_002552"}, "body"),
-    ({"sequence_id": 5}, "sequence_id"),
-    ({"sequence_id": HOP_DEFAULT, "colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "body"),
+        ({"accession": "NC_002552"}, "body"),
+        ({"sequence_id": HOP_DEFAULT, "accession": "NC_002552"}, "body"),
+        ({"sequence_id": 5}, "sequence_id"),
+        ({"sequence_id": HOP_DEFAULT, "colour": "red"}, "colour"),
+    ],
+)
 def test_returns_422_for_invalid_body(world, body, field):
     response = world["owner"].post(f"/api/samples/{world['sample']['_id']}/alignments", json=body)
     assert response.status_code == 422
@@ -259,7 +291,7 @@ def test_lists_filter_by_sample_and_complete_and_hide_unreadable_samples(world, 
     assert ids("owner", "?complete=false") == ([hidden["id"], first["id"]], 2)
     page = world["owner"].get("/api/alignments?per_page=2&page=2").json
     assert (page["page_count"], [d["id"] for d in page["documents"]]) == (2, [first["id"]])
-    assert SEED_PROPERTIES <= set(page["documents"][0])
+    assert set(page["documents"][0]) >= SEED_PROPERTIES
     assert world["owner"].get("/api/alignments?complete=perhaps").status_code == 422
 
 
@@ -301,8 +333,11 @@ def test_job_uploads_files_and_finalizes_once_users_download_them(world, alignme
     again = job.post(f"/api/alignments/{doc['id']}/files?name=coverage.png", data=contents["coverage.png"])
     assert again.status_code == 201
     # Statistics are checked: the genome's length, fractions, no missing field.
-    for bad in ({**STATISTICS, "breadth": 1.5}, {**STATISTICS, "mapped_reads": -1},
-                {k: v for k, v in STATISTICS.items() if k != "identity"}):
+    for bad in (
+        {**STATISTICS, "breadth": 1.5},
+        {**STATISTICS, "mapped_reads": -1},
+        {k: v for k, v in STATISTICS.items() if k != "identity"},
+    ):
         assert job.patch(f"/api/alignments/{doc['id']}", json={"statistics": bad}).status_code == 422
     response = job.patch(f"/api/alignments/{doc['id']}", json={"statistics": {**STATISTICS, "length": 10}})
     assert error(response) == (400, "length 10 is not the sequence's (8612)")
@@ -313,12 +348,17 @@ def test_job_uploads_files_and_finalizes_once_users_download_them(world, alignme
     assert (done["complete"], done["success"], done["error_msg"]) == (True, True, None)
     assert done["statistics"] == STATISTICS and done["updated_at"] > done["created_at"]
     assert [f["name"] for f in done["files"]] == sorted(FILES)
-    assert {f["name"]: f["download_url"] for f in done["files"]}["coverage.svg"] == \
-        f"/api/alignments/{doc['id']}/coverage.svg"
-    assert error(job.patch(f"/api/alignments/{doc['id']}", json={"statistics": STATISTICS})) == \
-        (409, "Alignment is complete")
-    assert error(job.post(f"/api/alignments/{doc['id']}/files?name=coverage.svg", data=b"x")) == \
-        (409, "Alignment is complete")
+    assert {f["name"]: f["download_url"] for f in done["files"]}[
+        "coverage.svg"
+    ] == f"/api/alignments/{doc['id']}/coverage.svg"
+    assert error(job.patch(f"/api/alignments/{doc['id']}", json={"statistics": STATISTICS})) == (
+        409,
+        "Alignment is complete",
+    )
+    assert error(job.post(f"/api/alignments/{doc['id']}/files?name=coverage.svg", data=b"x")) == (
+        409,
+        "Alignment is complete",
+    )
 
     for name, content in contents.items():
         response = world["reader"].get(f"/api/alignments/{doc['id']}/{name}")
@@ -335,15 +375,18 @@ def test_finalize_needs_every_file(world, alignment):
     doc, job = alignment
     job.post(f"/api/alignments/{doc['id']}/files?name=alignment.bam", data=b"bam")
     status, message = error(job.patch(f"/api/alignments/{doc['id']}", json={"statistics": STATISTICS}))
-    assert status == 409 and message.endswith("Missing files: alignment.bam.bai, depth.json.gz, coverage.svg, "
-                                              "coverage.png")
+    assert status == 409 and message.endswith(
+        "Missing files: alignment.bam.bai, depth.json.gz, coverage.svg, coverage.png"
+    )
 
 
 def test_a_failed_job_leaves_the_alignment_complete_unsuccessful_with_its_error(world, db, settings, alignment):
     doc, job = alignment
     job.post(f"/api/alignments/{doc['id']}/files?name=alignment.bam", data=b"half")
-    response = job.post(f"/api/jobs/{job_id_of(doc)}/status",
-                        json={"state": "error", "error": "bowtie2 exited with code 1: (ERR): reads file is broken"})
+    response = job.post(
+        f"/api/jobs/{job_id_of(doc)}/status",
+        json={"state": "error", "error": "bowtie2 exited with code 1: (ERR): reads file is broken"},
+    )
     assert response.status_code == 201
     failed = world["owner"].get(f"/api/alignments/{doc['id']}").json
     assert (failed["complete"], failed["success"]) == (True, False)
@@ -382,20 +425,39 @@ def test_returns_400_when_parent_sample_is_gone(world, db, alignment):
 # ---------------------------------------------------------------- coverage plots of Pathoscope hits
 
 
-def insert_analysis(db, sample: dict, results: dict | str | None, *, ready: bool = True,
-                    workflow: str = "pathoscope_bowtie") -> dict:
-    doc = {"_id": new_id(), "workflow": workflow, "ready": ready, "created_at": now(), "updated_at": now(),
-           "job": {"id": new_id()}, "sample": {"id": sample["_id"], "name": sample["name"]},
-           "index": {"id": "i", "version": 0}, "reference": {"id": "r", "name": "R"}, "subtractions": [],
-           "user": {"id": "owner"}, "results": results, "files": []}
+def insert_analysis(
+    db, sample: dict, results: dict | str | None, *, ready: bool = True, workflow: str = "pathoscope_bowtie"
+) -> dict:
+    doc = {
+        "_id": new_id(),
+        "workflow": workflow,
+        "ready": ready,
+        "created_at": now(),
+        "updated_at": now(),
+        "job": {"id": new_id()},
+        "sample": {"id": sample["_id"], "name": sample["name"]},
+        "index": {"id": "i", "version": 0},
+        "reference": {"id": "r", "name": "R"},
+        "subtractions": [],
+        "user": {"id": "owner"},
+        "results": results,
+        "files": [],
+    }
     db.analyses.insert_one(doc)
     return doc
 
 
 def hit(sequence_id: str, align: list[int]) -> dict:
     final = {"pi": 1.0, "best": 1, "reads": 5, "high": 1, "low": 0}
-    return {"id": sequence_id, "otu": {"id": "o", "version": 0}, "align": align, "coverage": 0.5, "depth": 1,
-            "initial": final, "final": final}
+    return {
+        "id": sequence_id,
+        "otu": {"id": "o", "version": 0},
+        "align": align,
+        "coverage": 0.5,
+        "depth": 1,
+        "initial": final,
+        "final": final,
+    }
 
 
 def png_pixels(data: bytes) -> np.ndarray:
@@ -405,8 +467,11 @@ def png_pixels(data: bytes) -> np.ndarray:
 @pytest.fixture
 def analysis(world, db):
     align = [0] * 100 + [3] * 500 + [7] * 300 + [0] * 100
-    return insert_analysis(db, world["sample"], {"read_count": 5, "subtracted_count": 0,
-                                                 "hits": [hit(HOP_DEFAULT, align), hit("other001", [1, 2, 3])]})
+    return insert_analysis(
+        db,
+        world["sample"],
+        {"read_count": 5, "subtracted_count": 0, "hits": [hit(HOP_DEFAULT, align), hit("other001", [1, 2, 3])]},
+    )
 
 
 def test_hit_plots_are_drawn_once_and_kept_with_the_analysis(world, settings, analysis):
@@ -442,15 +507,19 @@ def test_hit_plots_of_results_kept_in_a_file(world, db, settings):
 
 def test_hit_plots_return_404_for_what_is_no_hit(world, db, analysis):
     base = f"/api/analyses/{analysis['_id']}/hits"
-    assert error(world["owner"].get(f"{base}/{HOP_OTHER}/coverage.png")) == \
-        (404, "Sequence is not among the analysis's hits")
+    assert error(world["owner"].get(f"{base}/{HOP_OTHER}/coverage.png")) == (
+        404,
+        "Sequence is not among the analysis's hits",
+    )
     assert world["owner"].get(f"{base}/{HOP_DEFAULT}/coverage.pdf").status_code == 404
     assert world["owner"].get(f"/api/analyses/nothere/hits/{HOP_DEFAULT}/coverage.png").status_code == 404
     unready = insert_analysis(db, world["sample"], None, ready=False)
     nuvs = insert_analysis(db, world["sample"], {"hits": []}, workflow="nuvs")
     for doc in (unready, nuvs):
-        assert error(world["owner"].get(f"/api/analyses/{doc['_id']}/hits/{HOP_DEFAULT}/coverage.png")) == \
-            (404, "Analysis has no Pathoscope hits")
+        assert error(world["owner"].get(f"/api/analyses/{doc['_id']}/hits/{HOP_DEFAULT}/coverage.png")) == (
+            404,
+            "Analysis has no Pathoscope hits",
+        )
 
 
 def test_hit_plots_need_sample_read_right(world, db):

@@ -44,13 +44,24 @@ def world(db, settings, stub_broker, make_user, admin):
     subtraction = insert_subtraction(db, settings.data_path)
     sample = insert_sample(db, settings.data_path, GLRAV1_READS, user_id="owner", subtractions=[subtraction["_id"]])
     private = insert_sample(db, settings.data_path, GLRAV1_READS, user_id="owner", all_read=False, group_read=False)
-    return {"owner": owner, "reader": reader, "stranger": make_user("stranger"), "admin": admin, "otus": otus,
-            "reference": reference, "index": index, "subtraction": subtraction, "sample": sample, "private": private}
+    return {
+        "owner": owner,
+        "reader": reader,
+        "stranger": make_user("stranger"),
+        "admin": admin,
+        "otus": otus,
+        "reference": reference,
+        "index": index,
+        "subtraction": subtraction,
+        "sample": sample,
+        "private": private,
+    }
 
 
 def start(user, sample_id: str, ref_id: str, **body):
-    return user.post(f"/api/samples/{sample_id}/analyses", json={"workflow": "pathoscope_bowtie", "ref_id": ref_id,
-                                                                 **body})
+    return user.post(
+        f"/api/samples/{sample_id}/analyses", json={"workflow": "pathoscope_bowtie", "ref_id": ref_id, **body}
+    )
 
 
 def job_key(stub_broker, job_id: str) -> str:
@@ -105,9 +116,13 @@ def test_creates_analysis_and_job_on_latest_ready_index(world, db, stub_broker):
     assert doc["user"] == {"id": "owner"} and doc["files"] == []
     job = db.processes.find_one({"_id": doc["job"]["id"]})
     assert job["workflow"] == "pathoscope_bowtie" and job["state"] == "waiting"
-    assert job["context"] == {"analysis_id": doc["id"], "sample_id": world["sample"]["_id"],
-                              "index_id": newer["_id"], "ref_id": world["reference"]["_id"],
-                              "subtraction_ids": [world["subtraction"]["_id"]]}
+    assert job["context"] == {
+        "analysis_id": doc["id"],
+        "sample_id": world["sample"]["_id"],
+        "index_id": newer["_id"],
+        "ref_id": world["reference"]["_id"],
+        "subtraction_ids": [world["subtraction"]["_id"]],
+    }
     assert job["args"]["read_files"] == ["reads_1.fq.gz"]
     assert job_key(stub_broker, job["_id"])
 
@@ -145,14 +160,17 @@ def test_returns_403_without_read_right_on_the_reference(world, db, settings):
     assert start(world["owner"], world["sample"]["_id"], private["_id"]).status_code == 201
 
 
-@pytest.mark.parametrize("case, message", [
-    ("sample_not_ready", "Sample is not ready"),
-    ("unknown_reference", "Reference does not exist"),
-    ("no_ready_index", "No index is ready for the reference"),
-    ("unknown_subtraction", "Subtraction does not exist"),
-    ("subtraction_not_ready", "Subtraction is not ready"),
-    ("nuvs_without_hmms", "HMM profiles are not installed"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("sample_not_ready", "Sample is not ready"),
+        ("unknown_reference", "Reference does not exist"),
+        ("no_ready_index", "No index is ready for the reference"),
+        ("unknown_subtraction", "Subtraction does not exist"),
+        ("subtraction_not_ready", "Subtraction is not ready"),
+        ("nuvs_without_hmms", "HMM profiles are not installed"),
+    ],
+)
 def test_returns_400_for_bad_inputs(world, db, settings, case, message):
     sample_id, ref_id, body = world["sample"]["_id"], world["reference"]["_id"], {}
     if case == "sample_not_ready":
@@ -173,8 +191,14 @@ def test_returns_400_for_bad_inputs(world, db, settings, case, message):
     assert db.analyses.count_documents({}) == 0 and db.processes.count_documents({}) == 0
 
 
-@pytest.mark.parametrize("body", [{"workflow": "aodp", "ref_id": "x"}, {"workflow": "pathoscope_bowtie"},
-                                  {"workflow": "pathoscope_bowtie", "ref_id": "x", "subtractions": "host"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"workflow": "aodp", "ref_id": "x"},
+        {"workflow": "pathoscope_bowtie"},
+        {"workflow": "pathoscope_bowtie", "ref_id": "x", "subtractions": "host"},
+    ],
+)
 def test_returns_422_for_invalid_body(world, body):
     response = world["owner"].post(f"/api/samples/{world['sample']['_id']}/analyses", json=body)
     assert response.status_code == 422
@@ -313,8 +337,9 @@ def test_finalize_sets_results_once(world, analysis):
     assert error(again) == (409, "There is already a result for this analysis")
 
 
-@pytest.mark.parametrize("payload", [[1, 2], "results", {"results": [1]}, {"results": "x"}, {},
-                                     {"results": {}, "extra": 1}])
+@pytest.mark.parametrize(
+    "payload", [[1, 2], "results", {"results": [1]}, {"results": "x"}, {}, {"results": {}, "extra": 1}]
+)
 def test_finalize_returns_422_for_non_object_results(world, analysis, payload):
     doc, job = analysis
     assert job.patch(f"/api/analyses/{doc['id']}", json=payload).status_code == 422
@@ -347,14 +372,19 @@ def test_job_uploads_files_users_download_them(world, analysis):
     assert response.status_code == 201
     assert response.json["id"] == 1 and response.json["format"] == "tsv" and response.json["size"] == 5
     assert response.json["name_on_disk"] == "1-report.tsv" and response.json["analysis"] == doc["id"]
-    multipart = job.post(f"{url}?name=reads.fq.gz", data={"file": (BytesIO(b"@r\nA\n+\nI\n"), "reads.fq.gz")},
-                         content_type="multipart/form-data")
+    multipart = job.post(
+        f"{url}?name=reads.fq.gz",
+        data={"file": (BytesIO(b"@r\nA\n+\nI\n"), "reads.fq.gz")},
+        content_type="multipart/form-data",
+    )
     assert multipart.status_code == 201 and multipart.json["format"] == "fastq" and multipart.json["id"] == 2
     replaced = job.post(f"{url}?name=report.tsv", data=b"new")
     assert replaced.json["id"] == 1 and replaced.json["size"] == 3
     files = job.get(f"/api/analyses/{doc['id']}").json["files"]
-    assert [(f["id"], f["name"], f["size"]) for f in sorted(files, key=lambda f: f["id"])] == \
-        [(1, "report.tsv", 3), (2, "reads.fq.gz", 9)]
+    assert [(f["id"], f["name"], f["size"]) for f in sorted(files, key=lambda f: f["id"])] == [
+        (1, "report.tsv", 3),
+        (2, "reads.fq.gz", 9),
+    ]
     assert world["reader"].get(f"{url}/report.tsv").data == b"new"
     assert world["reader"].get(f"{url}/2").data == b"@r\nA\n+\nI\n"
     assert job.get(f"{url}/report.tsv").data == b"new"
@@ -385,11 +415,15 @@ def test_no_upload_after_finalize(world, analysis):
 
 def hit(sequence_id: str, otu_id: str, align: list[int], pi: float, reads: int, version: int = 0) -> dict:
     depth = np.array(align)
-    return {"id": sequence_id, "otu": {"id": otu_id, "version": version},
-            "final": {"pi": pi, "best": pi, "high": pi, "low": 0.0, "reads": reads},
-            "initial": {"pi": pi, "best": pi, "high": pi, "low": 0.0, "reads": reads},
-            "align": align, "coverage": round(1 - int((depth == 0).sum()) / len(depth), 3),
-            "depth": round(int(depth.sum()) / len(depth))}
+    return {
+        "id": sequence_id,
+        "otu": {"id": otu_id, "version": version},
+        "final": {"pi": pi, "best": pi, "high": pi, "low": 0.0, "reads": reads},
+        "initial": {"pi": pi, "best": pi, "high": pi, "low": 0.0, "reads": reads},
+        "align": align,
+        "coverage": round(1 - int((depth == 0).sum()) / len(depth), 3),
+        "depth": round(int(depth.sum()) / len(depth)),
+    }
 
 
 def test_ready_pathoscope_results_are_grouped_by_otu_isolate_and_sequence(world, db, analysis):
@@ -404,8 +438,11 @@ def test_ready_pathoscope_results_are_grouped_by_otu_isolate_and_sequence(world,
     align_a = [0] * 10 + [3] * (len_a - 20) + [1] * 10
     align_b = [2] * (len_b // 2) + [0] * (len_b - len_b // 2)
     align_c = [5] * len_c
-    hits = [hit(seq_c["_id"], other["_id"], align_c, 0.2, 40), hit(seq_a["_id"], otu["_id"], align_a, 0.5, 90),
-            hit(seq_b["_id"], otu["_id"], align_b, 0.3, 60)]
+    hits = [
+        hit(seq_c["_id"], other["_id"], align_c, 0.2, 40),
+        hit(seq_a["_id"], otu["_id"], align_a, 0.5, 90),
+        hit(seq_b["_id"], otu["_id"], align_b, 0.3, 60),
+    ]
     # The OTU is renamed after the index was built: the analysis shows it as it was (version 0).
     core_otus.edit_otu(db, db.otus.find_one({"_id": otu["_id"]}), {"name": "Renamed virus"}, "admin")
     results = {"read_count": 200, "subtracted_count": 3, "hits": hits}
@@ -422,11 +459,25 @@ def test_ready_pathoscope_results_are_grouped_by_otu_isolate_and_sequence(world,
     assert [i["id"] for i in first["isolates"]] == [isolate_a["id"], isolate_b["id"]]  # unhit isolates dropped
     assert first["isolates"][0]["source_name"] == isolate_a["source_name"]
     sequence = first["isolates"][0]["sequences"][0]
-    assert {k: sequence[k] for k in ("id", "accession", "definition", "length", "pi", "best", "reads", "coverage")} \
-        == {"id": seq_a["_id"], "accession": seq_a["accession"], "definition": seq_a["definition"],
-            "length": len_a, "pi": 0.5, "best": 0.5, "reads": 90, "coverage": hits[1]["coverage"]}
-    assert sequence["align"] == [[0, 0], [9, 0], [10, 3], [len_a - 11, 3], [len_a - 10, 1],
-                                 [len_a - 2, 1], [len_a - 1, 1]]
+    assert {k: sequence[k] for k in ("id", "accession", "definition", "length", "pi", "best", "reads", "coverage")} == {
+        "id": seq_a["_id"],
+        "accession": seq_a["accession"],
+        "definition": seq_a["definition"],
+        "length": len_a,
+        "pi": 0.5,
+        "best": 0.5,
+        "reads": 90,
+        "coverage": hits[1]["coverage"],
+    }
+    assert sequence["align"] == [
+        [0, 0],
+        [9, 0],
+        [10, 3],
+        [len_a - 11, 3],
+        [len_a - 10, 1],
+        [len_a - 2, 1],
+        [len_a - 1, 1],
+    ]
     # Isolate figures: pi summed, coverage and median depth of the sequences end to end.
     assert first["isolates"][0]["pi"] == 0.5 and first["isolates"][1]["pi"] == 0.3
     assert first["isolates"][0]["coverage"] == round((len_a - 10) / len_a, 3)
@@ -458,8 +509,7 @@ def test_hits_of_an_otu_the_database_lost_are_still_shown(world, db, analysis):
 def test_large_results_are_kept_in_a_file(world, db, settings, analysis, monkeypatch):
     monkeypatch.setattr(core_analyses, "MAX_INLINE_RESULTS", 1000)
     doc, job = analysis
-    results = {"read_count": 10, "subtracted_count": 0,
-               "hits": [hit("gone1", "goneotu", [1] * 500, 0.9, 9)]}
+    results = {"read_count": 10, "subtracted_count": 0, "hits": [hit("gone1", "goneotu", [1] * 500, 0.9, 9)]}
     assert job.patch(f"/api/analyses/{doc['id']}", json={"results": results}).json["ready"] is True
     assert db.analyses.find_one({"_id": doc["id"]})["results"] == "file"
     shown = world["owner"].get(f"/api/analyses/{doc['id']}").json
@@ -470,12 +520,19 @@ def test_new_id_is_not_an_analysis(world):
     assert world["owner"].get(f"/api/analyses/{new_id()}").status_code == 404
 
 
-@pytest.mark.parametrize("method, path", [
-    ("get", "/api/analyses"), ("get", "/api/samples/{sample}/analyses"), ("post", "/api/samples/{sample}/analyses"),
-    ("get", "/api/analyses/{analysis}"), ("delete", "/api/analyses/{analysis}"),
-    ("patch", "/api/analyses/{analysis}"), ("post", "/api/analyses/{analysis}/files?name=a.tsv"),
-    ("get", "/api/analyses/{analysis}/files/report.tsv"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/analyses"),
+        ("get", "/api/samples/{sample}/analyses"),
+        ("post", "/api/samples/{sample}/analyses"),
+        ("get", "/api/analyses/{analysis}"),
+        ("delete", "/api/analyses/{analysis}"),
+        ("patch", "/api/analyses/{analysis}"),
+        ("post", "/api/analyses/{analysis}/files?name=a.tsv"),
+        ("get", "/api/analyses/{analysis}/files/report.tsv"),
+    ],
+)
 def test_every_endpoint_needs_credentials(world, client, analysis, method, path):
     url = path.format(sample=world["sample"]["_id"], analysis=analysis[0]["id"])
     assert getattr(client, method)(url).status_code == 401

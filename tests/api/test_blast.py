@@ -34,8 +34,13 @@ def test_starts_a_blast_and_answers_with_its_record(world, db, stub_broker):
     response = put(world["owner"], analysis_id, 5)
     assert response.status_code == 200, response.json
     record = response.json
-    assert {k: record[k] for k in ("rid", "ready", "interval", "result", "error")} == \
-        {"rid": None, "ready": False, "interval": 3, "result": None, "error": None}
+    assert {k: record[k] for k in ("rid", "ready", "interval", "result", "error")} == {
+        "rid": None,
+        "ready": False,
+        "interval": 3,
+        "result": None,
+        "error": None,
+    }
     assert record["last_checked_at"].endswith("Z") and record["backend"] == "ncbi"
     process_id = record["process"]["id"]
     assert response.headers["Content-Location"] == f"/api/processes/{process_id}"
@@ -75,13 +80,19 @@ def test_returns_404_for_unknown_analysis(world):
 
 def test_returns_400_when_parent_sample_is_gone(world, db):
     db.samples.delete_one({"_id": world["sample"]["_id"]})
-    assert error(put(world["owner"], world["analysis"]["_id"], 0)) == (400, "bad_request",
-                                                                        "Parent sample does not exist")
+    assert error(put(world["owner"], world["analysis"]["_id"], 0)) == (
+        400,
+        "bad_request",
+        "Parent sample does not exist",
+    )
 
 
 def test_returns_403_without_write_right_on_sample(world, db):
-    assert error(put(world["reader"], world["analysis"]["_id"], 0)) == (403, "insufficient_rights",
-                                                                         "Insufficient rights")
+    assert error(put(world["reader"], world["analysis"]["_id"], 0)) == (
+        403,
+        "insufficient_rights",
+        "Insufficient rights",
+    )
     assert "blast" not in db.analyses.find_one({"_id": world["analysis"]["_id"]})["results"]["hits"][0]
 
 
@@ -111,8 +122,9 @@ def test_requires_sign_in(world, client):
 
 
 def test_job_keys_may_not_blast(world, client, db):
-    job, key = processes.create_process(db, "nuvs", user_id="owner", workflow=True,
-                                        context={"analysis_id": world["analysis"]["_id"]})
+    job, key = processes.create_process(
+        db, "nuvs", user_id="owner", workflow=True, context={"analysis_id": world["analysis"]["_id"]}
+    )
     response = client.put(f"/api/analyses/{world['analysis']['_id']}/0/blast", json={}, auth=(f"job-{job['_id']}", key))
     assert response.status_code == 403
 

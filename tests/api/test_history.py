@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reference_helpers import CHANGE_FIELDS, add_otu, create_ref
 from ringspot.core.otus import get_joined_otu, patch_otu_to_version, patch_with_history
 from ringspot.core.utils import to_json
+from tests.reference_helpers import CHANGE_FIELDS, add_otu, create_ref
 
 RIGHTS = ("build", "modify", "modify_otu", "remove")
 
@@ -23,8 +23,9 @@ def otu(admin, ref):
 
 def build(db, ref_id, index_id="idx", version=0):
     """What an index build does to history: tag every unbuilt change of the reference."""
-    db.history.update_many({"reference.id": ref_id, "index.id": "unbuilt"},
-                           {"$set": {"index": {"id": index_id, "version": version}}})
+    db.history.update_many(
+        {"reference.id": ref_id, "index.id": "unbuilt"}, {"$set": {"index": {"id": index_id, "version": version}}}
+    )
 
 
 def test_get_change_includes_the_diff(admin, otu):
@@ -60,11 +61,14 @@ def test_patch_to_version_rebuilds_every_version(admin, db, otu):
     isolate = otu["isolates"][0]
     admin.patch(f"/api/otus/{otu['id']}", json={"name": "Bar virus", "abbreviation": ""})
     snapshots[3] = get_joined_otu(db, otu["id"])
-    second = admin.post(f"/api/otus/{otu['id']}/isolates", json={"source_type": "strain", "source_name": "B",
-                                                                   "default": True}).json
+    second = admin.post(
+        f"/api/otus/{otu['id']}/isolates", json={"source_type": "strain", "source_name": "B", "default": True}
+    ).json
     snapshots[4] = get_joined_otu(db, otu["id"])
-    admin.post(f"/api/otus/{otu['id']}/isolates/{second['id']}/sequences",
-               json={"accession": "B1", "definition": "B", "sequence": "GGGGCCCC"})
+    admin.post(
+        f"/api/otus/{otu['id']}/isolates/{second['id']}/sequences",
+        json={"accession": "B1", "definition": "B", "sequence": "GGGGCCCC"},
+    )
     snapshots[5] = get_joined_otu(db, otu["id"])
     admin.delete(f"/api/otus/{otu['id']}/isolates/{isolate['id']}")
     snapshots[6] = get_joined_otu(db, otu["id"])
@@ -87,8 +91,9 @@ def test_revert_the_last_change(admin, db, otu):
     response = admin.delete(f"/api/history/{otu['id']}.3")
     assert response.status_code == 204
     after = admin.get(f"/api/otus/{otu['id']}").json
-    assert {k: v for k, v in after.items() if k != "most_recent_change"} == \
-        {k: v for k, v in before.items() if k != "most_recent_change"}
+    assert {k: v for k, v in after.items() if k != "most_recent_change"} == {
+        k: v for k, v in before.items() if k != "most_recent_change"
+    }
     assert admin.get(f"/api/history/{otu['id']}.3").status_code == 404
 
 

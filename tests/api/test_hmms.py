@@ -7,34 +7,57 @@ import gzip
 
 import pytest
 
-from tests.conftest import DATA
 from ringspot.core import hmms, processes
 from ringspot.core.utils import now
 from ringspot.tasks import hmms as hmm_tasks  # noqa: F401  (binds actors to the stub broker first)
+from tests.conftest import DATA
 
 HMM7 = DATA / "hmm" / "hmm7"
 
 
 def upload(user, name: str, content: bytes, type_: str = "hmm") -> str:
-    response = user.post(f"/api/uploads?name={name}&type={type_}", data=content,
-                         content_type="application/octet-stream")
+    response = user.post(
+        f"/api/uploads?name={name}&type={type_}", data=content, content_type="application/octet-stream"
+    )
     assert response.status_code == 201, response.json
     return response.json["id"]
 
 
 def hmm7_uploads(user) -> dict:
-    return {"upload_id": upload(user, "profiles.hmm.gz", (HMM7 / "profiles.hmm.gz").read_bytes()),
-            "annotations_upload_id": upload(user, "annotations.json.gz", (HMM7 / "annotations.json.gz").read_bytes())}
+    return {
+        "upload_id": upload(user, "profiles.hmm.gz", (HMM7 / "profiles.hmm.gz").read_bytes()),
+        "annotations_upload_id": upload(user, "annotations.json.gz", (HMM7 / "annotations.json.gz").read_bytes()),
+    }
 
 
 def insert_installed_set(db, clusters=(2, 3, 9), set_id="set00001") -> list[dict]:
-    docs = [{"_id": f"hmm{c:05d}", "cluster": c, "names": [f"protein {c}", "Rep" if c == 9 else "coat"],
-             "families": {"Geminiviridae": 1}, "genera": {}, "count": 1, "length": 100, "entries": [],
-             "mean_entropy": 0.5, "total_entropy": 50.0, "hidden": False, "set": {"id": set_id}} for c in clusters]
+    docs = [
+        {
+            "_id": f"hmm{c:05d}",
+            "cluster": c,
+            "names": [f"protein {c}", "Rep" if c == 9 else "coat"],
+            "families": {"Geminiviridae": 1},
+            "genera": {},
+            "count": 1,
+            "length": 100,
+            "entries": [],
+            "mean_entropy": 0.5,
+            "total_entropy": 50.0,
+            "hidden": False,
+            "set": {"id": set_id},
+        }
+        for c in clusters
+    ]
     db.hmm.insert_many(docs)
     hmms.ensure_status(db)
-    db.status.update_one({"_id": "hmm"}, {"$set": {"installed": {"id": set_id, "version": 1, "sha256": "0" * 64,
-                                                                 "count": len(docs), "installed_at": now()}}})
+    db.status.update_one(
+        {"_id": "hmm"},
+        {
+            "$set": {
+                "installed": {"id": set_id, "version": 1, "sha256": "0" * 64, "count": len(docs), "installed_at": now()}
+            }
+        },
+    )
     return docs
 
 
@@ -43,8 +66,14 @@ def test_list_is_empty_before_any_install(plain_user):
     assert response.status_code == 200
     body = response.json
     assert (body["documents"], body["found_count"], body["total_count"]) == ([], 0, 0)
-    assert body["status"] == {"id": "hmm", "installed": None, "updating": False, "process": None, "errors": [],
-                              "updates": []}
+    assert body["status"] == {
+        "id": "hmm",
+        "installed": None,
+        "updating": False,
+        "process": None,
+        "errors": [],
+        "updates": [],
+    }
 
 
 def test_list_pages_by_cluster_and_finds_by_name(plain_user, db):
@@ -101,9 +130,15 @@ def test_an_install_whose_process_died_does_not_block_the_next(admin, db, stub_b
     assert admin.post("/api/hmms/status/updates", json=hmm7_uploads(admin)).status_code == 202
 
 
-@pytest.mark.parametrize("body, field", [({}, "upload_id"), ({"upload_id": "a"}, "annotations_upload_id"),
-                                         ({"upload_id": 1, "annotations_upload_id": "b"}, "upload_id"),
-                                         ({"upload_id": "a", "annotations_upload_id": "b", "x": 1}, "x")])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "upload_id"),
+        ({"upload_id": "a"}, "annotations_upload_id"),
+        ({"upload_id": 1, "annotations_upload_id": "b"}, "upload_id"),
+        ({"upload_id": "a", "annotations_upload_id": "b", "x": 1}, "x"),
+    ],
+)
 def test_bad_install_body_is_422_naming_the_field(admin, body, field):
     response = admin.post("/api/hmms/status/updates", json=body)
     assert response.status_code == 422
@@ -159,12 +194,29 @@ def test_nuvs_jobs_may_read_status_and_files_other_jobs_may_not(client, db, sett
 
 def test_nuvs_hits_read_back_with_their_annotation_whatever_set_they_came_from(db):
     insert_installed_set(db, clusters=(2, 9))
-    db.hmm.insert_one({"_id": "oldset01", "cluster": 4, "names": ["coat protein"], "families": {"Potyviridae": 3},
-                       "hidden": True, "set": {"id": "old"}})
+    db.hmm.insert_one(
+        {
+            "_id": "oldset01",
+            "cluster": 4,
+            "names": ["coat protein"],
+            "families": {"Potyviridae": 3},
+            "hidden": True,
+            "set": {"id": "old"},
+        }
+    )
     hit = {"full_e": 1e-10, "full_score": 40.0, "full_bias": 0.1, "best_e": 2e-10, "best_score": 39.0, "best_bias": 0.2}
-    results = {"hits": [{"index": 0, "sequence": "ACGT", "orfs": [
-        {"index": 0, "pro": "M", "hits": [{"hit": "hmm00009", **hit}, {"hit": "oldset01", **hit}]},
-        {"index": 1, "pro": "K", "hits": []}]}]}
+    results = {
+        "hits": [
+            {
+                "index": 0,
+                "sequence": "ACGT",
+                "orfs": [
+                    {"index": 0, "pro": "M", "hits": [{"hit": "hmm00009", **hit}, {"hit": "oldset01", **hit}]},
+                    {"index": 1, "pro": "K", "hits": []},
+                ],
+            }
+        ]
+    }
     formatted = hmms.format_nuvs_results(db, results)
     first, second = formatted["hits"][0]["orfs"][0]["hits"]
     assert (first["cluster"], first["names"], first["families"]) == (9, ["protein 9", "Rep"], {"Geminiviridae": 1})

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.reference_helpers import EXAMPLE, import_ref, wait_process
 from ringspot.core import indexes, processes
+from tests.reference_helpers import EXAMPLE, import_ref, wait_process
 
 
 @pytest.fixture
@@ -92,11 +92,14 @@ def test_upload_rules_of_the_job_api(client, db, build):
 
 def test_job_key_of_another_job_is_403(client, db, build):
     index, _ = build
-    other, key = processes.create_process(db, "build_index", user_id="admin", workflow=True,
-                                          context={"index_id": "elsewhere"})
+    other, key = processes.create_process(
+        db, "build_index", user_id="admin", workflow=True, context={"index_id": "elsewhere"}
+    )
     auth = (f"job-{other['_id']}", key)
     assert client.get(f"/api/indexes/{index['id']}", auth=auth).json["message"] == "Insufficient rights"
-    assert client.post(f"/api/indexes/{index['id']}/files?name=reference.fa.gz", data=b"x", auth=auth).status_code == 403
+    assert (
+        client.post(f"/api/indexes/{index['id']}/files?name=reference.fa.gz", data=b"x", auth=auth).status_code == 403
+    )
 
 
 def test_users_cannot_upload_index_files(admin, build):

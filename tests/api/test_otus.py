@@ -7,10 +7,26 @@ import pytest
 from tests.reference_helpers import add_otu, create_ref
 
 RIGHTS = ("build", "modify", "modify_otu", "remove")
-OTU_FIELDS = {"id", "name", "abbreviation", "reference", "version", "last_indexed_version", "verified", "issues",
-              "imported", "schema", "isolates", "created_at", "user", "most_recent_change"}
-SCHEMA = [{"name": "RNA 1", "molecule": "ssRNA+", "required": True},
-          {"name": "RNA 2", "molecule": "ssRNA+", "required": False}]
+OTU_FIELDS = {
+    "id",
+    "name",
+    "abbreviation",
+    "reference",
+    "version",
+    "last_indexed_version",
+    "verified",
+    "issues",
+    "imported",
+    "schema",
+    "isolates",
+    "created_at",
+    "user",
+    "most_recent_change",
+}
+SCHEMA = [
+    {"name": "RNA 1", "molecule": "ssRNA+", "required": True},
+    {"name": "RNA 2", "molecule": "ssRNA+", "required": False},
+]
 
 
 @pytest.fixture
@@ -35,8 +51,9 @@ def changes_of(admin, otu_id):
 
 
 def test_create_otu_returns_201_with_the_joined_otu(admin, ref):
-    response = admin.post(f"/api/refs/{ref['id']}/otus", json={"name": "Tobacco mosaic virus", "abbreviation": "TMV",
-                                                                "schema": SCHEMA})
+    response = admin.post(
+        f"/api/refs/{ref['id']}/otus", json={"name": "Tobacco mosaic virus", "abbreviation": "TMV", "schema": SCHEMA}
+    )
     assert response.status_code == 201
     doc = response.json
     assert response.headers["Location"] == f"/api/otus/{doc['id']}"
@@ -55,11 +72,14 @@ def test_create_defaults(admin, ref):
     assert doc["most_recent_change"]["description"] == "Created Bare virus"
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"name": "foo VIRUS"}, "Name already exists"),
-    ({"name": "Other virus", "abbreviation": "FV"}, "Abbreviation already exists"),
-    ({"name": "Foo virus", "abbreviation": "FV"}, "Name and abbreviation already exist"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"name": "foo VIRUS"}, "Name already exists"),
+        ({"name": "Other virus", "abbreviation": "FV"}, "Abbreviation already exists"),
+        ({"name": "Foo virus", "abbreviation": "FV"}, "Name and abbreviation already exist"),
+    ],
+)
 def test_create_refuses_names_taken_in_the_reference(admin, ref, otu, body, message):
     response = admin.post(f"/api/refs/{ref['id']}/otus", json=body)
     assert response.status_code == 400
@@ -68,19 +88,24 @@ def test_create_refuses_names_taken_in_the_reference(admin, ref, otu, body, mess
 
 def test_the_same_name_may_be_used_in_another_reference(admin, otu):
     other = create_ref(admin, name="Other")
-    assert admin.post(f"/api/refs/{other['id']}/otus", json={"name": "Foo virus", "abbreviation": "FV"}).status_code == 201
+    assert (
+        admin.post(f"/api/refs/{other['id']}/otus", json={"name": "Foo virus", "abbreviation": "FV"}).status_code == 201
+    )
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "name"),
-    ({"name": ""}, "name"),
-    ({"name": "X", "abbreviation": 3}, "abbreviation"),
-    ({"name": "X", "schema": "RNA"}, "schema"),
-    ({"name": "X", "schema": [{"name": "A"}, {"name": "A"}]}, "body"),
-    ({"name": "X", "schema": [{"name": "A", "molecule": "protein"}]}, "schema.0.molecule"),
-    ({"name": "X", "schema": [{"name": "A", "size": 4}]}, "schema.0.size"),
-    ({"name": "X", "isolates": []}, "isolates"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "X", "abbreviation": 3}, "abbreviation"),
+        ({"name": "X", "schema": "RNA"}, "schema"),
+        ({"name": "X", "schema": [{"name": "A"}, {"name": "A"}]}, "body"),
+        ({"name": "X", "schema": [{"name": "A", "molecule": "protein"}]}, "schema.0.molecule"),
+        ({"name": "X", "schema": [{"name": "A", "size": 4}]}, "schema.0.size"),
+        ({"name": "X", "isolates": []}, "isolates"),
+    ],
+)
 def test_create_rejects_bad_bodies_with_422(admin, ref, body, field):
     response = admin.post(f"/api/refs/{ref['id']}/otus", json=body)
     assert response.status_code == 422, response.json
@@ -107,22 +132,29 @@ def test_edit_otu_writes_a_new_version(admin, otu):
     response = admin.patch(otu_url(otu), json={"name": "Bar virus", "abbreviation": "BV"})
     assert response.status_code == 200
     assert response.json["name"] == "Bar virus" and response.json["version"] == otu["version"] + 1
-    assert response.json["most_recent_change"]["description"] == "Changed name to Bar virus and changed abbreviation to BV"
+    assert (
+        response.json["most_recent_change"]["description"] == "Changed name to Bar virus and changed abbreviation to BV"
+    )
 
 
-@pytest.mark.parametrize("body, description", [
-    ({"abbreviation": ""}, "Removed abbreviation FV"),
-    ({"name": "Baz virus"}, "Changed name to Baz virus"),
-    ({"schema": [{"name": "RNA 1"}]}, "Modified schema"),
-])
+@pytest.mark.parametrize(
+    "body, description",
+    [
+        ({"abbreviation": ""}, "Removed abbreviation FV"),
+        ({"name": "Baz virus"}, "Changed name to Baz virus"),
+        ({"schema": [{"name": "RNA 1"}]}, "Modified schema"),
+    ],
+)
 def test_edit_descriptions(admin, otu, body, description):
     assert admin.patch(otu_url(otu), json=body).json["most_recent_change"]["description"] == description
 
 
 def test_edit_adding_an_abbreviation(admin, ref):
     doc = admin.post(f"/api/refs/{ref['id']}/otus", json={"name": "Plain virus"}).json
-    assert admin.patch(otu_url(doc), json={"abbreviation": "PV"}).json["most_recent_change"]["description"] == \
-        "Added abbreviation PV"
+    assert (
+        admin.patch(otu_url(doc), json={"abbreviation": "PV"}).json["most_recent_change"]["description"]
+        == "Added abbreviation PV"
+    )
 
 
 def test_edit_without_change_writes_nothing(admin, otu):
@@ -137,7 +169,9 @@ def test_edit_refuses_a_taken_name(admin, ref, otu):
     assert response.status_code == 400 and response.json["message"] == "Name already exists"
 
 
-@pytest.mark.parametrize("body", [{"name": ""}, {"schema": [{"required": True}]}, {"version": 4}, {"name": None, "x": 1}])
+@pytest.mark.parametrize(
+    "body", [{"name": ""}, {"schema": [{"required": True}]}, {"version": 4}, {"name": None, "x": 1}]
+)
 def test_edit_rejects_bad_bodies_with_422(admin, otu, body):
     assert admin.patch(otu_url(otu), json=body).status_code == 422
 
@@ -169,8 +203,13 @@ def test_first_isolate_is_the_default(admin, ref):
     assert response.status_code == 201
     isolate = response.json
     assert response.headers["Location"] == f"/api/otus/{doc['id']}/isolates/{isolate['id']}"
-    assert isolate == {"id": isolate["id"], "source_type": "isolate", "source_name": "B1", "default": True,
-                       "sequences": []}
+    assert isolate == {
+        "id": isolate["id"],
+        "source_type": "isolate",
+        "source_name": "B1",
+        "default": True,
+        "sequences": [],
+    }
     assert changes_of(admin, doc["id"])[0]["description"] == "Added Isolate B1 as default"
 
 
@@ -178,7 +217,9 @@ def test_a_new_default_isolate_unsets_the_others(admin, otu):
     first = otu["isolates"][0]
     second = admin.post(otu_url(otu, "isolates"), json={"source_type": "strain", "source_name": "S"}).json
     assert second["default"] is False
-    third = admin.post(otu_url(otu, "isolates"), json={"source_type": "strain", "source_name": "T", "default": True}).json
+    third = admin.post(
+        otu_url(otu, "isolates"), json={"source_type": "strain", "source_name": "T", "default": True}
+    ).json
     assert third["default"] is True
     defaults = {i["id"]: i["default"] for i in admin.get(otu_url(otu, "isolates")).json}
     assert defaults == {first["id"]: False, second["id"]: False, third["id"]: True}
@@ -248,9 +289,16 @@ def test_add_isolate_rejects_bad_bodies_with_422(admin, otu, body):
 
 def test_create_sequence_returns_201(admin, otu):
     isolate_id = otu["isolates"][0]["id"]
-    response = admin.post(otu_url(otu, "isolates", isolate_id, "sequences"), json={
-        "accession": "NC_2", "definition": "Foo virus RNA 2", "host": "Tobacco", "segment": "RNA 2",
-        "sequence": "acgt\nACGT nn "})
+    response = admin.post(
+        otu_url(otu, "isolates", isolate_id, "sequences"),
+        json={
+            "accession": "NC_2",
+            "definition": "Foo virus RNA 2",
+            "host": "Tobacco",
+            "segment": "RNA 2",
+            "sequence": "acgt\nACGT nn ",
+        },
+    )
     assert response.status_code == 201
     sequence = response.json
     assert response.headers["Location"] == f"/api/otus/{otu['id']}/isolates/{isolate_id}/sequences/{sequence['id']}"
@@ -262,19 +310,24 @@ def test_create_sequence_returns_201(admin, otu):
 
 def test_create_sequence_needs_a_segment_of_the_schema(admin, otu):
     isolate_id = otu["isolates"][0]["id"]
-    response = admin.post(otu_url(otu, "isolates", isolate_id, "sequences"), json={
-        "accession": "X", "definition": "X", "sequence": "ACGT", "segment": "RNA 9"})
+    response = admin.post(
+        otu_url(otu, "isolates", isolate_id, "sequences"),
+        json={"accession": "X", "definition": "X", "sequence": "ACGT", "segment": "RNA 9"},
+    )
     assert response.status_code == 400 and response.json["message"] == "Segment does not exist"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"accession": "X", "definition": "X"}, "sequence"),
-    ({"accession": "X", "definition": "X", "sequence": "ACGTZ"}, "sequence"),
-    ({"accession": "X", "definition": "X", "sequence": "   "}, "sequence"),
-    ({"accession": "", "definition": "X", "sequence": "ACGT"}, "accession"),
-    ({"accession": "X", "definition": "X", "sequence": "ACGT", "host": 1}, "host"),
-    ({"accession": "X", "definition": "X", "sequence": "ACGT", "otu_id": "o"}, "otu_id"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"accession": "X", "definition": "X"}, "sequence"),
+        ({"accession": "X", "definition": "X", "sequence": "ACGTZ"}, "sequence"),
+        ({"accession": "X", "definition": "X", "sequence": "   "}, "sequence"),
+        ({"accession": "", "definition": "X", "sequence": "ACGT"}, "accession"),
+        ({"accession": "X", "definition": "X", "sequence": "ACGT", "host": 1}, "host"),
+        ({"accession": "X", "definition": "X", "sequence": "ACGT", "otu_id": "o"}, "otu_id"),
+    ],
+)
 def test_create_sequence_rejects_bad_bodies_with_422(admin, otu, body, field):
     response = admin.post(otu_url(otu, "isolates", otu["isolates"][0]["id"], "sequences"), json=body)
     assert response.status_code == 422 and field in response.json["errors"]
@@ -290,7 +343,9 @@ def test_edit_sequence(admin, otu):
     assert changes_of(admin, otu["id"])[0]["description"] == f"Edited sequence {sequence['accession']} in Isolate A"
     unknown = admin.patch(url, json={"segment": "RNA 9"})
     assert unknown.status_code == 404 and unknown.json["message"] == "Segment does not exist"
-    assert admin.patch(otu_url(otu, "isolates", isolate_id, "sequences", "nothere"), json={"host": "x"}).status_code == 404
+    assert (
+        admin.patch(otu_url(otu, "isolates", isolate_id, "sequences", "nothere"), json={"host": "x"}).status_code == 404
+    )
 
 
 def test_remove_sequence_makes_the_otu_unverified(admin, otu):
@@ -310,8 +365,10 @@ def test_verification_follows_the_rules(admin, ref):
     assert doc["verified"] is False and doc["issues"]["empty_otu"]
     isolate = admin.post(otu_url(doc, "isolates"), json={"source_type": "isolate", "source_name": "A"}).json
     assert admin.get(otu_url(doc)).json["issues"]["empty_isolate"] == [isolate["id"]]
-    admin.post(otu_url(doc, "isolates", isolate["id"], "sequences"), json={
-        "accession": "A1", "definition": "RNA 2 only", "sequence": "ACGT", "segment": "RNA 2"})
+    admin.post(
+        otu_url(doc, "isolates", isolate["id"], "sequences"),
+        json={"accession": "A1", "definition": "RNA 2 only", "sequence": "ACGT", "segment": "RNA 2"},
+    )
     checked = admin.get(otu_url(doc)).json
     # A missing required segment is reported but does not block a build.
     assert checked["verified"] is True
@@ -341,10 +398,12 @@ def test_find_otus_in_a_reference(admin, ref, otu):
     assert [d["name"] for d in body["documents"]] == ["Abaca bunchy top virus", "Empty virus", "Foo virus"]
     assert set(body["documents"][0]) == {"id", "name", "abbreviation", "reference", "verified", "version"}
     assert body["total_count"] == 3 and body["found_count"] == 3 and body["modified_count"] == 3
-    assert [d["name"] for d in admin.get(f"/api/refs/{ref['id']}/otus?find=abtv").json["documents"]] == \
-        ["Abaca bunchy top virus"]
-    assert [d["name"] for d in admin.get(f"/api/refs/{ref['id']}/otus?verified=false").json["documents"]] == \
-        ["Empty virus"]
+    assert [d["name"] for d in admin.get(f"/api/refs/{ref['id']}/otus?find=abtv").json["documents"]] == [
+        "Abaca bunchy top virus"
+    ]
+    assert [d["name"] for d in admin.get(f"/api/refs/{ref['id']}/otus?verified=false").json["documents"]] == [
+        "Empty virus"
+    ]
     paged = admin.get(f"/api/refs/{ref['id']}/otus?per_page=2&page=2").json
     assert [d["name"] for d in paged["documents"]] == ["Foo virus"] and paged["page_count"] == 2
 
@@ -374,8 +433,11 @@ def test_fasta_downloads(admin, otu):
     isolate = otu["isolates"][0]
     sequence = isolate["sequences"][0]
     expected = f">Foo virus|Isolate A|{sequence['id']}|10\nACGTACGTAC\n"
-    for url in (f"/download/otus/{otu['id']}", f"/download/otus/{otu['id']}/isolates/{isolate['id']}",
-                f"/download/sequences/{sequence['id']}"):
+    for url in (
+        f"/download/otus/{otu['id']}",
+        f"/download/otus/{otu['id']}/isolates/{isolate['id']}",
+        f"/download/sequences/{sequence['id']}",
+    ):
         response = admin.get(url)
         assert response.status_code == 200 and response.data.decode() == expected
         assert ".fa" in response.headers["Content-Disposition"]
@@ -428,8 +490,10 @@ def test_otu_writes_pass_with_modify_otu(admin, make_user, ref, otu, method, pat
         assert admin.get(otu_url(otu)).json["most_recent_change"]["user"] == {"id": user.id}
 
 
-@pytest.mark.parametrize("path", ["{otu}", "{otu}/isolates", "{otu}/isolates/{isolate}",
-                                  "{otu}/isolates/{isolate}/sequences", "{otu}/history"])
+@pytest.mark.parametrize(
+    "path",
+    ["{otu}", "{otu}/isolates", "{otu}/isolates/{isolate}", "{otu}/isolates/{isolate}/sequences", "{otu}/history"],
+)
 def test_otu_reads_need_read_access(admin, make_user, ref, otu, path):
     outsider = make_user()
     assert outsider.get(write_url(path, otu)).status_code == 403

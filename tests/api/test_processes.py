@@ -9,8 +9,9 @@ from ringspot.core.utils import ago
 @pytest.fixture
 def make_process(db):
     def make(type_="delete_reference", user="admin", **kwargs):
-        doc, key = processes.create_process(db, type_, user_id=user, context={"ref_id": "r1"},
-                                            steps=["one", "two"], **kwargs)
+        doc, key = processes.create_process(
+            db, type_, user_id=user, context={"ref_id": "r1"}, steps=["one", "two"], **kwargs
+        )
         return doc, key
 
     return make
@@ -19,8 +20,22 @@ def make_process(db):
 def test_process_document_has_the_design_fields(admin, make_process):
     doc, _ = make_process()
     body = admin.get(f"/api/processes/{doc['_id']}").json
-    for field in ("id", "type", "step", "step_count", "progress", "complete", "error", "context", "created_at",
-                  "updated_at", "user", "state", "attempts", "heartbeat_at"):
+    for field in (
+        "id",
+        "type",
+        "step",
+        "step_count",
+        "progress",
+        "complete",
+        "error",
+        "context",
+        "created_at",
+        "updated_at",
+        "user",
+        "state",
+        "attempts",
+        "heartbeat_at",
+    ):
         assert field in body
     assert body["state"] == "waiting" and body["step"] == "one" and body["step_count"] == 2
     assert body["created_at"].endswith("Z")
@@ -91,9 +106,14 @@ def test_job_api_claim_ping_and_status(client, make_process, db):
     assert again.status_code == 409 and again.json["message"] == "Running on another worker"
     assert 4 <= again.json["retry_after"] <= 5
     assert client.put(f"/api/jobs/{job['_id']}/ping", auth=auth).json == {"cancel_requested": False}
-    report = client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "running", "step": "two", "progress": 0.5})
+    report = client.post(
+        f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "running", "step": "two", "progress": 0.5}
+    )
     assert report.status_code == 201 and report.json["progress"] == 0.5
-    assert client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "error"}).json["message"] == "Missing error information"
+    assert (
+        client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "error"}).json["message"]
+        == "Missing error information"
+    )
     client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "complete"})
     assert client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "running"}).status_code == 409
     states = [s["state"] for s in db.processes.find_one({"_id": job["_id"]})["status"]]

@@ -27,7 +27,7 @@ def routes(app):
 
 def test_every_route_needs_credentials(app, client):
     checked = 0
-    for method, rule, path, access in routes(app):
+    for method, rule, path, _access in routes(app):
         if (method, rule) in PUBLIC:
             continue
         response = client.open(path, method=method, json={})
@@ -64,7 +64,7 @@ def test_user_keys_never_reach_job_only_routes(app, admin):
 
 @pytest.mark.parametrize("prefix", ["/api/users", "/api/webhooks"])
 def test_administration_needs_an_administrator(app, plain_user, prefix):
-    for method, rule, path, access in routes(app):
+    for method, rule, path, _access in routes(app):
         if rule.startswith(prefix):
             response = plain_user.client.open(path, method=method, json={}, auth=(plain_user.id, plain_user.key))
             assert response.status_code == 403, f"{method} {rule} -> {response.status_code}"
@@ -119,16 +119,34 @@ class Right:
         if kind == "public":
             return [("anonymous", None, True)]
         if kind == "job":
-            return [("anonymous", None, False), ("plain", None, False), ("admin", None, False),
-                    ("other_job", None, False), (f"{arg}_job", None, True)]
+            return [
+                ("anonymous", None, False),
+                ("plain", None, False),
+                ("admin", None, False),
+                ("other_job", None, False),
+                (f"{arg}_job", None, True),
+            ]
         near = {
-            "user": [], "perm": [f"near_{arg}"], "admin": ["perm_all"], "ref_read": [],
-            "ref": [f"ref_near_{arg}"], "sample_read": [], "sample_write": ["lab:read_only"],
-            "sample_write+ref_read": ["lab", "ref_reader"], "sample_owner": ["lab"],
+            "user": [],
+            "perm": [f"near_{arg}"],
+            "admin": ["perm_all"],
+            "ref_read": [],
+            "ref": [f"ref_near_{arg}"],
+            "sample_read": [],
+            "sample_write": ["lab:read_only"],
+            "sample_write+ref_read": ["lab", "ref_reader"],
+            "sample_owner": ["lab"],
         }[kind]
         holder = {
-            "user": "plain", "perm": f"perm_{arg}", "admin": "admin", "ref_read": "ref_reader", "ref": f"ref_{arg}",
-            "sample_read": "lab", "sample_write": "lab", "sample_write+ref_read": "analyst", "sample_owner": "owner",
+            "user": "plain",
+            "perm": f"perm_{arg}",
+            "admin": "admin",
+            "ref_read": "ref_reader",
+            "ref": f"ref_{arg}",
+            "sample_read": "lab",
+            "sample_write": "lab",
+            "sample_write+ref_read": "analyst",
+            "sample_owner": "owner",
         }[kind]
         roles = [("anonymous", None, False)] + ([("plain", None, False)] if kind != "user" else [])
         roles += [(*r.split(":"), False) if ":" in r else (r, None, False) for r in near]
@@ -232,8 +250,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", ISOLATE): Row(ref("modify_otu"), 204),
     ("PUT", ISOLATE + "/default"): Row(ref("modify_otu")),
     ("GET", ISOLATE + "/sequences"): Row(REF_READ),
-    ("POST", ISOLATE + "/sequences"): Row(ref("modify_otu"), 201, json={"accession": "X1", "definition": "d",
-                                                                        "sequence": "ACGT"}),
+    ("POST", ISOLATE + "/sequences"): Row(
+        ref("modify_otu"), 201, json={"accession": "X1", "definition": "d", "sequence": "ACGT"}
+    ),
     ("GET", SEQ): Row(REF_READ),
     ("PATCH", SEQ): Row(ref("modify_otu"), json={"definition": "edited"}),
     ("DELETE", SEQ): Row(ref("modify_otu"), 204),
@@ -245,57 +264,77 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/indexes/<index_id>"): Row(REF_READ, own_job="index"),
     ("PATCH", "/api/indexes/<index_id>"): Row(job("index"), 409),  # already finalized
     ("POST", "/api/indexes/<index_id>/files"): Row(job("index"), 201, data=b"bowtie2", query="name=reference.2.bt2"),
-    ("GET", "/api/indexes/<index_id>/files/<name>"): Row(REF_READ, own_job="index",
-                                                        params={"name": "reference.1.bt2"}),
+    ("GET", "/api/indexes/<index_id>/files/<name>"): Row(REF_READ, own_job="index", params={"name": "reference.1.bt2"}),
     # ---------------------------------------------------------------- samples
     ("GET", "/api/samples"): Row(USER, hides=("sample_id",)),
-    ("POST", "/api/samples"): Row(perm("create_sample"), 201, json={"name": "Another sample", "files": ["<upload_reads>"]}),
+    ("POST", "/api/samples"): Row(
+        perm("create_sample"), 201, json={"name": "Another sample", "files": ["<upload_reads>"]}
+    ),
     ("GET", "/api/samples/<sample_id>"): Row(SAMPLE_READ, own_job="sample"),
-    ("PATCH", "/api/samples/<sample_id>"): Row(SAMPLE_WRITE, json={"notes": "edited"}, own_job="sample",
-                                                    job_ok=422),  # the job finalizes with ``quality``
+    ("PATCH", "/api/samples/<sample_id>"): Row(
+        SAMPLE_WRITE, json={"notes": "edited"}, own_job="sample", job_ok=422
+    ),  # the job finalizes with ``quality``
     ("DELETE", "/api/samples/<sample_id>"): Row(SAMPLE_WRITE, 409),  # the alignment job uses it
     ("PATCH", "/api/samples/<sample_id>/rights"): Row(SAMPLE_OWNER, json={"all_read": True}),
-    ("GET", "/api/samples/<sample_id>/reads/<name>"): Row(SAMPLE_READ, own_job="sample",
-                                                         params={"name": "reads_1.fq.gz"}),
-    ("PUT", "/api/samples/<sample_id>/reads/<name>"): Row(job("sample"), 409, data=GZ,  # already finalized
-                                                          params={"name": "reads_1.fq.gz"}),
+    ("GET", "/api/samples/<sample_id>/reads/<name>"): Row(
+        SAMPLE_READ, own_job="sample", params={"name": "reads_1.fq.gz"}
+    ),
+    ("PUT", "/api/samples/<sample_id>/reads/<name>"): Row(
+        job("sample"),
+        409,
+        data=GZ,  # already finalized
+        params={"name": "reads_1.fq.gz"},
+    ),
     ("GET", "/api/samples/<sample_id>/analyses"): Row(SAMPLE_READ),
-    ("POST", "/api/samples/<sample_id>/analyses"): Row(Right("sample_write+ref_read"), 201, json={
-        "workflow": "pathoscope_bowtie", "ref_id": "<ref_id>"}),
-    ("POST", "/api/samples/<sample_id>/alignments"): Row(Right("sample_write+ref_read"), 201, json={
-        "sequence_id": "<sequence_id>"}),
+    ("POST", "/api/samples/<sample_id>/analyses"): Row(
+        Right("sample_write+ref_read"), 201, json={"workflow": "pathoscope_bowtie", "ref_id": "<ref_id>"}
+    ),
+    ("POST", "/api/samples/<sample_id>/alignments"): Row(
+        Right("sample_write+ref_read"), 201, json={"sequence_id": "<sequence_id>"}
+    ),
     # ---------------------------------------------------------------- analyses
     ("GET", "/api/analyses"): Row(USER, hides=("analysis_id",)),
     ("GET", "/api/analyses/<analysis_id>"): Row(SAMPLE_READ, own_job="analysis"),
     ("PATCH", "/api/analyses/<analysis_id>"): Row(job("analysis"), 409, json={"results": {}}),  # already finalized
     ("DELETE", "/api/analyses/<analysis_id>"): Row(SAMPLE_WRITE, 204, own_job="analysis", job_ok=409),
     ("POST", "/api/analyses/<analysis_id>/files"): Row(job("analysis"), 409, data=b"x", query="name=more.tsv"),
-    ("GET", "/api/analyses/<analysis_id>/files/<name>"): Row(SAMPLE_READ, own_job="analysis",
-                                                            params={"name": "report.tsv"}),
+    ("GET", "/api/analyses/<analysis_id>/files/<name>"): Row(
+        SAMPLE_READ, own_job="analysis", params={"name": "report.tsv"}
+    ),
     ("GET", "/api/analyses/<analysis_id>/hits/<sequence_id>/coverage.<fmt>"): Row(SAMPLE_READ),
     ("PUT", "/api/analyses/<analysis_id>/<sequence_index>/blast"): Row(SAMPLE_WRITE, 409, json={}),  # not NuVs
     # ---------------------------------------------------------------- alignments
     ("GET", "/api/alignments"): Row(USER, hides=("alignment_id",)),
     ("GET", "/api/alignments/<alignment_id>"): Row(SAMPLE_READ, own_job="alignment"),
-    ("PATCH", "/api/alignments/<alignment_id>"): Row(job("alignment"), 409, json={"statistics": {
-        "mapped_reads": 1, "length": 240, "breadth": 0.5, "mean_depth": 1.0, "identity": 99.0}}),
+    ("PATCH", "/api/alignments/<alignment_id>"): Row(
+        job("alignment"),
+        409,
+        json={"statistics": {"mapped_reads": 1, "length": 240, "breadth": 0.5, "mean_depth": 1.0, "identity": 99.0}},
+    ),
     ("DELETE", "/api/alignments/<alignment_id>"): Row(SAMPLE_WRITE, 409),  # its job has not ended
-    ("POST", "/api/alignments/<alignment_id>/files"): Row(job("alignment"), 201, data=b"x",
-                                                          query="name=coverage.svg"),
-    ("GET", "/api/alignments/<alignment_id>/<name>"): Row(SAMPLE_READ, own_job="alignment",
-                                                          params={"name": "depth.json.gz"}),
+    ("POST", "/api/alignments/<alignment_id>/files"): Row(job("alignment"), 201, data=b"x", query="name=coverage.svg"),
+    ("GET", "/api/alignments/<alignment_id>/<name>"): Row(
+        SAMPLE_READ, own_job="alignment", params={"name": "depth.json.gz"}
+    ),
     # ---------------------------------------------------------------- subtractions
     ("GET", "/api/subtractions"): Row(USER),
-    ("POST", "/api/subtractions"): Row(perm("modify_subtraction"), 201, json={
-        "name": "Another host", "upload_id": "<upload_subtraction>"}),
+    ("POST", "/api/subtractions"): Row(
+        perm("modify_subtraction"), 201, json={"name": "Another host", "upload_id": "<upload_subtraction>"}
+    ),
     ("GET", "/api/subtractions/<subtraction_id>"): Row(USER, own_job="subtraction"),
-    ("PATCH", "/api/subtractions/<subtraction_id>"): Row(perm("modify_subtraction"), json={"nickname": "h"},
-                                                         own_job="subtraction", job_ok=422),
+    ("PATCH", "/api/subtractions/<subtraction_id>"): Row(
+        perm("modify_subtraction"), json={"nickname": "h"}, own_job="subtraction", job_ok=422
+    ),
     ("DELETE", "/api/subtractions/<subtraction_id>"): Row(perm("modify_subtraction"), 409),  # a sample uses it
-    ("POST", "/api/subtractions/<subtraction_id>/files"): Row(job("subtraction"), 409, data=b"x",  # finalized
-                                                              query="name=subtraction.2.bt2"),
-    ("GET", "/api/subtractions/<subtraction_id>/files/<name>"): Row(USER, own_job="subtraction",
-                                                                    params={"name": "subtraction.1.bt2"}),
+    ("POST", "/api/subtractions/<subtraction_id>/files"): Row(
+        job("subtraction"),
+        409,
+        data=b"x",  # finalized
+        query="name=subtraction.2.bt2",
+    ),
+    ("GET", "/api/subtractions/<subtraction_id>/files/<name>"): Row(
+        USER, own_job="subtraction", params={"name": "subtraction.1.bt2"}
+    ),
     # ---------------------------------------------------------------- uploads
     ("GET", "/api/uploads"): Row(USER),
     ("POST", "/api/uploads"): Row(perm("upload_file"), 201, data=b">a\nACGT\n", query="name=new.fa&type=subtraction"),
@@ -306,8 +345,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/hmms/<hmm_id>"): Row(USER),
     ("GET", "/api/hmms/status"): Row(USER, other_job=200),
     ("GET", "/api/hmms/status/updates"): Row(USER),
-    ("POST", "/api/hmms/status/updates"): Row(perm("modify_hmm"), 202, json={
-        "upload_id": "<upload_hmm>", "annotations_upload_id": "<upload_annotations>"}),
+    ("POST", "/api/hmms/status/updates"): Row(
+        perm("modify_hmm"), 202, json={"upload_id": "<upload_hmm>", "annotations_upload_id": "<upload_annotations>"}
+    ),
     ("GET", "/api/hmms/files/<name>"): Row(USER, other_job=200, params={"name": "profiles.hmm"}),  # NuVs jobs read it
     # ---------------------------------------------------------------- jobs and processes
     ("GET", "/api/jobs"): Row(USER),
@@ -388,8 +428,11 @@ def refused_id(row: Row, role: str) -> str:
         return "insufficient_rights" if role == "other_job" and kind == "job" else "not_permitted"
     if role == "other_job":
         return "insufficient_rights"
-    return "insufficient_rights" if kind in ("ref_read", "ref", "sample_read", "sample_write",
-                                             "sample_write+ref_read", "sample_owner") else "not_permitted"
+    return (
+        "insufficient_rights"
+        if kind in ("ref_read", "ref", "sample_read", "sample_write", "sample_write+ref_read", "sample_owner")
+        else "not_permitted"
+    )
 
 
 @pytest.fixture
@@ -426,8 +469,9 @@ def test_rights_matrix_on_real_objects(app, client, world):
             if got not in want:
                 problems.append(f"{method} {rule} as {role} [{row.right}]: {got}, want {want}: {text[:150]}")
             elif got == 403 and response.json["id"] != refused_id(row, role):
-                problems.append(f"{method} {rule} as {role} [{row.right}]: 403 {response.json['id']}, "
-                                f"want {refused_id(row, role)}")
+                problems.append(
+                    f"{method} {rule} as {role} [{row.right}]: 403 {response.json['id']}, want {refused_id(row, role)}"
+                )
             for key in row.hides:
                 if role in ("plain", "admin") and (world.ids[key] in text) != (role == "admin"):
                     problems.append(f"{method} {rule} as {role}: {key} {'missing' if role == 'admin' else 'listed'}")

@@ -21,8 +21,11 @@ READS = DATA / "samples" / "glrav1-grapevine-125reads.fq.gz"
 
 
 def upload(user, name="reads.fq.gz", type_="reads", content: bytes | None = None) -> str:
-    response = user.post(f"/api/uploads?name={name}&type={type_}", data=content or READS.read_bytes(),
-                         content_type="application/octet-stream")
+    response = user.post(
+        f"/api/uploads?name={name}&type={type_}",
+        data=content or READS.read_bytes(),
+        content_type="application/octet-stream",
+    )
     assert response.status_code == 201, response.json
     return response.json["id"]
 
@@ -37,11 +40,30 @@ def insert_sample(db, data_path, owner="owner", *, ready=True, paired=False, **f
         (folder / name).write_bytes(READS.read_bytes())
         reads.append({"name": name, "size": READS.stat().st_size, "uploaded_at": now()})
     doc = {
-        "_id": sample_id, "name": f"sample {sample_id}", "host": "", "isolate": "", "locale": "", "notes": "",
-        "library_type": "normal", "format": "fastq", "paired": paired, "files": [], "reads": reads,
-        "quality": {"count": 125}, "subtractions": [], "labels": [], "group": "none", "group_read": True,
-        "group_write": False, "all_read": False, "all_write": False, "user": {"id": owner}, "created_at": now(),
-        "ready": ready, "job": {"id": new_id()}, **fields,
+        "_id": sample_id,
+        "name": f"sample {sample_id}",
+        "host": "",
+        "isolate": "",
+        "locale": "",
+        "notes": "",
+        "library_type": "normal",
+        "format": "fastq",
+        "paired": paired,
+        "files": [],
+        "reads": reads,
+        "quality": {"count": 125},
+        "subtractions": [],
+        "labels": [],
+        "group": "none",
+        "group_read": True,
+        "group_write": False,
+        "all_read": False,
+        "all_write": False,
+        "user": {"id": owner},
+        "created_at": now(),
+        "ready": ready,
+        "job": {"id": new_id()},
+        **fields,
     }
     db.samples.insert_one(doc)
     return doc
@@ -76,18 +98,36 @@ def error(response) -> tuple[int, str]:
 
 def test_create_returns_201_and_starts_a_create_sample_job(creator, admin, db, stub_broker):
     upload_ids = [upload(creator, "r1.fq.gz"), upload(creator, "r2.fq.gz")]
-    response = creator.post("/api/samples", json={
-        "name": " Grapevine 1 ", "host": "Vitis", "isolate": "A", "locale": "Vineland", "library_type": "srna",
-        "files": upload_ids, "labels": ["field"],
-    })
+    response = creator.post(
+        "/api/samples",
+        json={
+            "name": " Grapevine 1 ",
+            "host": "Vitis",
+            "isolate": "A",
+            "locale": "Vineland",
+            "library_type": "srna",
+            "files": upload_ids,
+            "labels": ["field"],
+        },
+    )
     assert response.status_code == 201, response.json
     sample = response.json
     assert response.headers["Location"] == f"/api/samples/{sample['id']}"
-    assert (sample["name"], sample["host"], sample["library_type"], sample["labels"]) == ("Grapevine 1", "Vitis", "srna", ["field"])
+    assert (sample["name"], sample["host"], sample["library_type"], sample["labels"]) == (
+        "Grapevine 1",
+        "Vitis",
+        "srna",
+        ["field"],
+    )
     assert sample["paired"] is True and sample["ready"] is False and sample["quality"] is None
     assert [f["id"] for f in sample["files"]] == upload_ids and sample["files"][0]["name"] == "r1.fq.gz"
     assert sample["user"] == {"id": "creator"} and sample["group"] == "none"
-    assert (sample["all_read"], sample["all_write"], sample["group_read"], sample["group_write"]) == (True, False, True, False)
+    assert (sample["all_read"], sample["all_write"], sample["group_read"], sample["group_write"]) == (
+        True,
+        False,
+        True,
+        False,
+    )
     assert sample["workflows"] == {"pathoscope": "none", "nuvs": "none"}
 
     job = db.processes.find_one({"_id": sample["job"]["id"]})
@@ -105,14 +145,17 @@ def test_create_returns_403_without_create_sample_permission(make_user, admin):
     assert error(user.post("/api/samples", json={"name": "x", "files": [upload_id]})) == (403, "Not permitted")
 
 
-@pytest.mark.parametrize("case, status, message", [
-    ("name_in_use", 400, "Sample name is already in use"),
-    ("unknown_upload", 400, "File does not exist"),
-    ("wrong_upload_type", 400, "File does not exist"),
-    ("same_upload_twice", 400, "The two files must be different uploads"),
-    ("unknown_subtraction", 400, "Subtraction does not exist"),
-    ("unknown_group", 400, "Group does not exist"),
-])
+@pytest.mark.parametrize(
+    "case, status, message",
+    [
+        ("name_in_use", 400, "Sample name is already in use"),
+        ("unknown_upload", 400, "File does not exist"),
+        ("wrong_upload_type", 400, "File does not exist"),
+        ("same_upload_twice", 400, "The two files must be different uploads"),
+        ("unknown_subtraction", 400, "Subtraction does not exist"),
+        ("unknown_group", 400, "Group does not exist"),
+    ],
+)
 def test_create_errors(creator, db, settings, stub_broker, case, status, message):
     upload_id = upload(creator)
     body = {"name": "Sample", "files": [upload_id]}
@@ -138,17 +181,22 @@ def test_an_upload_serves_one_sample_only(creator, stub_broker):
     upload_id = upload(creator)
     assert creator.post("/api/samples", json={"name": "first", "files": [upload_id]}).status_code == 201
     assert error(creator.post("/api/samples", json={"name": "second", "files": [upload_id]})) == (
-        409, f"Upload {upload_id} is already in use")
+        409,
+        f"Upload {upload_id} is already in use",
+    )
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"name": "x", "files": []}, "files"),
-    ({"name": "x", "files": ["a", "b", "c"]}, "files"),
-    ({"files": ["a"]}, "name"),
-    ({"name": "  ", "files": ["a"]}, "name"),
-    ({"name": "x", "files": ["a"], "library_type": "other"}, "library_type"),
-    ({"name": "x", "files": ["a"], "srna": True}, "srna"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "x", "files": []}, "files"),
+        ({"name": "x", "files": ["a", "b", "c"]}, "files"),
+        ({"files": ["a"]}, "name"),
+        ({"name": "  ", "files": ["a"]}, "name"),
+        ({"name": "x", "files": ["a"], "library_type": "other"}, "library_type"),
+        ({"name": "x", "files": ["a"], "srna": True}, "srna"),
+    ],
+)
 def test_create_returns_422_naming_the_field(creator, body, field):
     response = creator.post("/api/samples", json=body)
     assert response.status_code == 422
@@ -195,15 +243,18 @@ def test_rights_matrix_for_reading(people, db, settings):
     everyone = insert_sample(db, settings.data_path, all_read=True)
     private = insert_sample(db, settings.data_path, group="techs", group_read=False)
     expected = {
-        "owner": (True, True, True), "admin": (True, True, True), "reader": (True, True, False),
-        "writer": (True, True, False), "stranger": (False, True, False),
+        "owner": (True, True, True),
+        "admin": (True, True, True),
+        "reader": (True, True, False),
+        "writer": (True, True, False),
+        "stranger": (False, True, False),
     }
     for name, user in people.items():
-        for sample, allowed in zip((group_only, everyone, private), expected[name]):
+        for sample, allowed in zip((group_only, everyone, private), expected[name], strict=False):
             assert can(user, "get", f"/api/samples/{sample['_id']}") is allowed, (name, sample["_id"])
             assert can(user, "get", f"/api/samples/{sample['_id']}/reads/reads_1.fq.gz") is allowed
         listed = {d["id"] for d in user.get("/api/samples").json["documents"]}
-        assert listed == {s["_id"] for s, a in zip((group_only, everyone, private), expected[name]) if a}, name
+        assert listed == {s["_id"] for s, a in zip((group_only, everyone, private), expected[name], strict=False) if a}, name
 
 
 def test_rights_matrix_for_writing(people, db, settings):
@@ -226,11 +277,20 @@ def test_rights_are_set_by_owner_or_administrator_only(people, db, settings, adm
     admin.post("/api/groups", json={"group_id": "techs"})
     sample = insert_sample(db, settings.data_path, all_read=True, all_write=True)
     url = f"/api/samples/{sample['_id']}/rights"
-    assert error(people["writer"].patch(url, json={"all_read": False})) == (403, "Must be administrator or sample owner")
+    assert error(people["writer"].patch(url, json={"all_read": False})) == (
+        403,
+        "Must be administrator or sample owner",
+    )
     response = people["owner"].patch(url, json={"group": "techs", "group_write": True, "all_read": False})
     assert response.status_code == 200
-    assert response.json == {"id": sample["_id"], "group": "techs", "group_read": True, "group_write": True,
-                             "all_read": False, "all_write": True}
+    assert response.json == {
+        "id": sample["_id"],
+        "group": "techs",
+        "group_read": True,
+        "group_write": True,
+        "all_read": False,
+        "all_write": True,
+    }
     assert people["stranger"].get(f"/api/samples/{sample['_id']}").status_code == 403
     assert people["reader"].get(f"/api/samples/{sample['_id']}").status_code == 200
     assert error(admin.patch(url, json={"group": "ghosts"})) == (400, "Group does not exist")
@@ -239,7 +299,10 @@ def test_rights_are_set_by_owner_or_administrator_only(people, db, settings, adm
 
 def test_unknown_sample_is_404(admin):
     for method in ("get", "patch", "delete"):
-        assert getattr(admin, method)("/api/samples/nothere", json={}).json == {"id": "not_found", "message": "Not found"}
+        assert getattr(admin, method)("/api/samples/nothere", json={}).json == {
+            "id": "not_found",
+            "message": "Not found",
+        }
 
 
 # ---------------------------------------------------------------- find
@@ -250,12 +313,14 @@ def test_find_filters_by_name_labels_and_workflow_state(admin, db, settings):
     b = insert_sample(db, settings.data_path, name="grapevine B", labels=["lab"])
     insert_sample(db, settings.data_path, name="Raspberry", library_type="amplicon")
     d = insert_sample(db, settings.data_path, name="Peach")
-    db.analyses.insert_many([
-        {"_id": new_id(), "workflow": "pathoscope_bowtie", "sample": {"id": a["_id"]}, "ready": True},
-        {"_id": new_id(), "workflow": "pathoscope_bowtie", "sample": {"id": a["_id"]}, "ready": False},
-        {"_id": new_id(), "workflow": "nuvs", "sample": {"id": b["_id"]}, "ready": False},
-        {"_id": new_id(), "workflow": "pathoscope_bowtie", "sample": {"id": d["_id"]}, "ready": False},
-    ])
+    db.analyses.insert_many(
+        [
+            {"_id": new_id(), "workflow": "pathoscope_bowtie", "sample": {"id": a["_id"]}, "ready": True},
+            {"_id": new_id(), "workflow": "pathoscope_bowtie", "sample": {"id": a["_id"]}, "ready": False},
+            {"_id": new_id(), "workflow": "nuvs", "sample": {"id": b["_id"]}, "ready": False},
+            {"_id": new_id(), "workflow": "pathoscope_bowtie", "sample": {"id": d["_id"]}, "ready": False},
+        ]
+    )
 
     def names(query=""):
         return sorted(doc["name"] for doc in admin.get(f"/api/samples{query}").json["documents"])
@@ -284,7 +349,13 @@ def test_find_paginates_newest_first(admin, db, settings):
         insert_sample(db, settings.data_path)
     response = admin.get("/api/samples?per_page=3&page=2")
     body = response.json
-    assert (body["total_count"], body["found_count"], body["page_count"], body["page"], len(body["documents"])) == (4, 4, 2, 2, 1)
+    assert (body["total_count"], body["found_count"], body["page_count"], body["page"], len(body["documents"])) == (
+        4,
+        4,
+        2,
+        2,
+        1,
+    )
     assert 'rel="prev"' in response.headers["Link"]
     all_docs = admin.get("/api/samples").json["documents"]
     assert [d["created_at"] for d in all_docs] == sorted((d["created_at"] for d in all_docs), reverse=True)
@@ -298,7 +369,9 @@ def test_get_returns_the_full_sample_with_download_urls(admin, db, settings):
     body = admin.get(f"/api/samples/{sample['_id']}").json
     assert body["quality"] == {"count": 125}
     assert [r["download_url"] for r in body["reads"]] == [
-        f"/api/samples/{sample['_id']}/reads/reads_1.fq.gz", f"/api/samples/{sample['_id']}/reads/reads_2.fq.gz"]
+        f"/api/samples/{sample['_id']}/reads/reads_1.fq.gz",
+        f"/api/samples/{sample['_id']}/reads/reads_2.fq.gz",
+    ]
     download = admin.get(body["reads"][1]["download_url"])
     assert download.status_code == 200 and download.data == READS.read_bytes()
     assert admin.get(f"/api/samples/{sample['_id']}/reads/reads_3.fq.gz").status_code == 404
@@ -312,7 +385,12 @@ def test_edit_changes_only_the_given_fields(admin, db, settings):
     sample = insert_sample(db, settings.data_path, name="Old", host="Vitis")
     url = f"/api/samples/{sample['_id']}"
     body = admin.patch(url, json={"name": "New", "labels": ["a"], "subtractions": [subtraction_id]}).json
-    assert (body["name"], body["host"], body["labels"], body["subtractions"]) == ("New", "Vitis", ["a"], [subtraction_id])
+    assert (body["name"], body["host"], body["labels"], body["subtractions"]) == (
+        "New",
+        "Vitis",
+        ["a"],
+        [subtraction_id],
+    )
     assert admin.patch(url, json={"name": "New"}).status_code == 200  # its own name is not "in use"
     assert error(admin.patch(url, json={"name": "Taken"})) == (400, "Sample name is already in use")
     assert error(admin.patch(url, json={"subtractions": ["nothere"]})) == (400, "Subtraction does not exist")
@@ -324,7 +402,7 @@ def test_remove_deletes_the_sample_its_reads_and_its_analyses(admin, db, setting
     sample = insert_sample(db, settings.data_path)
     other = insert_sample(db, settings.data_path)
     analyses = [new_id(), new_id()]
-    for analysis_id, sample_id in zip(analyses, (sample["_id"], other["_id"])):
+    for analysis_id, sample_id in zip(analyses, (sample["_id"], other["_id"]), strict=False):
         db.analyses.insert_one({"_id": analysis_id, "workflow": "nuvs", "sample": {"id": sample_id}, "ready": True})
         (Path(settings.data_path) / "analyses" / analysis_id).mkdir(parents=True)
     assert admin.delete(f"/api/samples/{sample['_id']}").status_code == 204
@@ -339,7 +417,10 @@ def test_remove_deletes_the_sample_its_reads_and_its_analyses(admin, db, setting
 
 def test_remove_returns_409_while_a_job_uses_the_sample(creator, admin, db, settings, client, stub_broker):
     sample = creator.post("/api/samples", json={"name": "x", "files": [upload(creator)]}).json
-    assert error(creator.delete(f"/api/samples/{sample['id']}")) == (409, "Sample is in use by a running or waiting job")
+    assert error(creator.delete(f"/api/samples/{sample['id']}")) == (
+        409,
+        "Sample is in use by a running or waiting job",
+    )
     ready = insert_sample(db, settings.data_path, owner="creator")
     make_job(db, client, "pathoscope_bowtie", sample_id=ready["_id"], analysis_id=new_id())
     assert creator.delete(f"/api/samples/{ready['_id']}").status_code == 409
@@ -367,12 +448,21 @@ def test_create_sample_job_stores_reads_then_finalizes(creator, db, settings, cl
     sample = creator.post("/api/samples", json={"name": "x", "files": upload_ids}).json
     job = make_job(db, client, "create_sample", sample_id=sample["id"], upload_ids=upload_ids)
     url = f"/api/samples/{sample['id']}"
-    quality = {"count": 250, "encoding": "Sanger / Illumina 1.9", "gc": 46.0, "length": [101, 101],
-               "bases": [[30, 31, 28, 33, 25, 35]], "composition": [[25.5, 24.5, 25.0, 25.0]], "sequences": [0] * 50}
+    quality = {
+        "count": 250,
+        "encoding": "Sanger / Illumina 1.9",
+        "gc": 46.0,
+        "length": [101, 101],
+        "bases": [[30, 31, 28, 33, 25, 35]],
+        "composition": [[25.5, 24.5, 25.0, 25.0]],
+        "sequences": [0] * 50,
+    }
 
     assert job.get(f"/api/uploads/{upload_ids[0]}").data == READS.read_bytes()
     assert error(job.patch(url, json={"quality": quality})) == (
-        409, "Sample requires its read files before it is finalized. Missing files: reads_1.fq.gz, reads_2.fq.gz")
+        409,
+        "Sample requires its read files before it is finalized. Missing files: reads_1.fq.gz, reads_2.fq.gz",
+    )
     assert job.put(f"{url}/reads/reads_3.fq.gz", data=b"x").status_code == 400
     for name in ("reads_1.fq.gz", "reads_2.fq.gz", "reads_1.fq.gz"):  # a retried upload replaces the first
         response = job.put(f"{url}/reads/{name}", data=READS.read_bytes(), content_type="application/octet-stream")
@@ -395,4 +485,6 @@ def test_single_end_sample_takes_no_second_mate(creator, db, client, stub_broker
     sample = creator.post("/api/samples", json={"name": "x", "files": [upload_id]}).json
     job = make_job(db, client, "create_sample", sample_id=sample["id"], upload_ids=[upload_id])
     assert error(job.put(f"/api/samples/{sample['id']}/reads/reads_2.fq.gz", data=gzip.compress(b"@r\nA\n+\nI\n"))) == (
-        400, "Read file name must be one of: reads_1.fq.gz")
+        400,
+        "Read file name must be one of: reads_1.fq.gz",
+    )

@@ -34,8 +34,13 @@ def authorizations(db) -> list[str]:
 
 def fuzz(operation, headers: list[str], failures: list[str]) -> None:
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         for authorization in headers:
             response = case.call(headers={"Authorization": authorization})

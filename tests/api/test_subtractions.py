@@ -20,8 +20,9 @@ BOWTIE2 = [f"subtraction.{s}.bt2" for s in ("1", "2", "3", "4", "rev.1", "rev.2"
 
 
 def upload(user, name="host.fa", type_="subtraction") -> str:
-    response = user.post(f"/api/uploads?name={name}&type={type_}", data=HOST.read_bytes(),
-                         content_type="application/octet-stream")
+    response = user.post(
+        f"/api/uploads?name={name}&type={type_}", data=HOST.read_bytes(), content_type="application/octet-stream"
+    )
     assert response.status_code == 201, response.json
     return response.json["id"]
 
@@ -34,9 +35,19 @@ def insert_subtraction(db, data_path, name="Host", ready=True) -> dict:
     for file_name in ["subtraction.fa.gz", *BOWTIE2]:
         (folder / file_name).write_bytes(file_name.encode())
         files.append({"name": file_name, "size": len(file_name), "type": "bowtie2", "uploaded_at": now()})
-    doc = {"_id": subtraction_id, "name": name, "nickname": "", "ready": ready, "count": 6,
-           "gc": {"a": 0.2, "t": 0.2, "g": 0.2, "c": 0.2, "n": 0.2}, "file": {"id": new_id(), "name": "host.fa"},
-           "files": files, "user": {"id": "admin"}, "job": {"id": new_id()}, "created_at": now()}
+    doc = {
+        "_id": subtraction_id,
+        "name": name,
+        "nickname": "",
+        "ready": ready,
+        "count": 6,
+        "gc": {"a": 0.2, "t": 0.2, "g": 0.2, "c": 0.2, "n": 0.2},
+        "file": {"id": new_id(), "name": "host.fa"},
+        "files": files,
+        "user": {"id": "admin"},
+        "job": {"id": new_id()},
+        "created_at": now(),
+    }
     db.subtractions.insert_one(doc)
     return doc
 
@@ -65,11 +76,19 @@ def modifier(make_user):
 
 def test_create_returns_201_and_starts_a_create_subtraction_job(modifier, db, stub_broker):
     upload_id = upload(modifier)
-    response = modifier.post("/api/subtractions", json={"name": "Vitis", "nickname": "grapevine", "upload_id": upload_id})
+    response = modifier.post(
+        "/api/subtractions", json={"name": "Vitis", "nickname": "grapevine", "upload_id": upload_id}
+    )
     assert response.status_code == 201, response.json
     body = response.json
     assert response.headers["Location"] == f"/api/subtractions/{body['id']}"
-    assert (body["name"], body["nickname"], body["ready"], body["count"], body["gc"]) == ("Vitis", "grapevine", False, None, None)
+    assert (body["name"], body["nickname"], body["ready"], body["count"], body["gc"]) == (
+        "Vitis",
+        "grapevine",
+        False,
+        None,
+        None,
+    )
     assert body["file"] == {"id": upload_id, "name": "host.fa"} and body["files"] == [] and body["linked_samples"] == []
     job = db.processes.find_one({"_id": body["job"]["id"]})
     assert job["workflow"] == "create_subtraction"
@@ -78,11 +97,14 @@ def test_create_returns_201_and_starts_a_create_subtraction_job(modifier, db, st
     assert db.uploads.find_one({"_id": upload_id})["reserved"]
 
 
-@pytest.mark.parametrize("case, message", [
-    ("name_exists", "Subtraction name already exists"),
-    ("unknown_upload", "Upload does not exist"),
-    ("reads_upload", "Upload does not exist"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("name_exists", "Subtraction name already exists"),
+        ("unknown_upload", "Upload does not exist"),
+        ("reads_upload", "Upload does not exist"),
+    ],
+)
 def test_create_errors(modifier, db, settings, case, message):
     insert_subtraction(db, settings.data_path, name="Vitis")
     body = {"name": "Other", "upload_id": upload(modifier)}
@@ -96,9 +118,14 @@ def test_create_errors(modifier, db, settings, case, message):
     assert db.subtractions.count_documents({}) == 1
 
 
-@pytest.mark.parametrize("method, path", [
-    ("post", "/api/subtractions"), ("patch", "/api/subtractions/{id}"), ("delete", "/api/subtractions/{id}"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("post", "/api/subtractions"),
+        ("patch", "/api/subtractions/{id}"),
+        ("delete", "/api/subtractions/{id}"),
+    ],
+)
 def test_returns_403_without_modify_subtraction(make_user, db, settings, method, path):
     doc = insert_subtraction(db, settings.data_path)
     user = make_user("reader", permissions=["upload_file"])
@@ -135,7 +162,10 @@ def test_get_lists_linked_samples_and_remove_is_refused_while_linked(admin, db, 
 def test_remove_is_refused_while_a_job_uses_it(admin, db, settings, client):
     doc = insert_subtraction(db, settings.data_path)
     make_job(db, client, "pathoscope_bowtie", sample_id="s1", subtraction_ids=[doc["_id"]])
-    assert error(admin.delete(f"/api/subtractions/{doc['_id']}")) == (409, "Subtraction is in use by a running or waiting job")
+    assert error(admin.delete(f"/api/subtractions/{doc['_id']}")) == (
+        409,
+        "Subtraction is in use by a running or waiting job",
+    )
 
 
 def test_edit_name_and_nickname(admin, db, settings):
@@ -181,7 +211,9 @@ def test_create_subtraction_job_uploads_files_then_finalizes(modifier, db, clien
     for name in ["subtraction.fa.gz", *BOWTIE2[:-1]]:
         assert job.post(f"{url}/files?name={name}", data=name.encode()).status_code == 201
     assert error(job.patch(url, json={"count": 6, "gc": gc})) == (
-        409, "Subtraction requires its FASTA and Bowtie2 files before it is finalized. Missing files: subtraction.rev.2.bt2")
+        409,
+        "Subtraction requires its FASTA and Bowtie2 files before it is finalized. Missing files: subtraction.rev.2.bt2",
+    )
     assert job.post(f"{url}/files?name=subtraction.rev.2.bt2", data=b"rev2").status_code == 201
     assert job.patch(url, json={"count": 6, "gc": {"a": 1}}).status_code == 422
     assert job.patch(url, json={"count": -1, "gc": gc}).status_code == 422

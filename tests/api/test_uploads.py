@@ -6,8 +6,13 @@ import pytest
 
 
 def upload(user, data: bytes, name="reads_1.fq", upload_type="reads", **kwargs):
-    return user.post("/api/uploads", query_string={"name": name, "type": upload_type}, data=data,
-                     content_type="application/octet-stream", **kwargs)
+    return user.post(
+        "/api/uploads",
+        query_string={"name": name, "type": upload_type},
+        data=data,
+        content_type="application/octet-stream",
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -32,8 +37,11 @@ def test_upload_is_stored_and_listed(uploader, settings):
 def test_multipart_upload_uses_the_file_part(uploader):
     import io
 
-    response = uploader.post("/api/uploads?name=a.fa&type=subtraction",
-                             data={"file": (io.BytesIO(b">a\nACGT\n"), "a.fa")}, content_type="multipart/form-data")
+    response = uploader.post(
+        "/api/uploads?name=a.fa&type=subtraction",
+        data={"file": (io.BytesIO(b">a\nACGT\n"), "a.fa")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 201 and response.json["size"] == 8
 
 
@@ -63,8 +71,9 @@ def test_unsafe_names_are_refused_and_nothing_is_written_outside(uploader, setti
 
 
 def test_non_utf8_name_is_refused(uploader):
-    response = uploader.post("/api/uploads?name=%ff%fe.fq&type=reads", data=b"@r\nA\n+\nI\n",
-                             content_type="application/octet-stream")
+    response = uploader.post(
+        "/api/uploads?name=%ff%fe.fq&type=reads", data=b"@r\nA\n+\nI\n", content_type="application/octet-stream"
+    )
     assert response.status_code == 400
     assert response.json["message"] == "File name is not valid UTF-8"
 

@@ -20,7 +20,10 @@ def test_admin_creates_user(admin):
     assert response.status_code == 201
     assert response.headers["Location"] == "/api/users/carol"
     assert "password" not in response.json
-    assert admin.post("/api/users", json={"user_id": "carol", "password": "longenough"}).json["message"] == "User already exists"
+    assert (
+        admin.post("/api/users", json={"user_id": "carol", "password": "longenough"}).json["message"]
+        == "User already exists"
+    )
 
 
 def test_short_password_is_rejected(admin):
@@ -29,8 +32,17 @@ def test_short_password_is_rejected(admin):
     assert "minimum length" in response.json["message"]
 
 
-@pytest.mark.parametrize("method, path", [("get", "/api/users"), ("post", "/api/users"), ("patch", "/api/users/admin"),
-                                          ("post", "/api/groups"), ("patch", "/api/groups/x"), ("delete", "/api/groups/x")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/users"),
+        ("post", "/api/users"),
+        ("patch", "/api/users/admin"),
+        ("post", "/api/groups"),
+        ("patch", "/api/groups/x"),
+        ("delete", "/api/groups/x"),
+    ],
+)
 def test_returns_403_without_administrator(plain_user, method, path):
     response = getattr(plain_user, method)(path, json={})
     assert response.status_code == 403

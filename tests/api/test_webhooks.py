@@ -58,7 +58,12 @@ def test_delivery_is_signed_with_the_secret(admin, receiver, stub_worker, db):
     assert headers["X-Ringspot-Event"] == "process.complete"
     payload = json.loads(body)
     assert payload["data"]["process"]["id"] == doc["_id"] and payload["data"]["process"]["state"] == "complete"
-    deliveries = wait_for(lambda: (d := admin.get(f"/api/webhooks/{hook['id']}/deliveries").json)["documents"][0]["state"] == "delivered" and d)
+    deliveries = wait_for(
+        lambda: (
+            (d := admin.get(f"/api/webhooks/{hook['id']}/deliveries").json)["documents"][0]["state"] == "delivered"
+            and d
+        )
+    )
     assert deliveries["documents"][0]["last_status"] == 200
 
 
@@ -74,8 +79,10 @@ def test_failing_receiver_is_retried_then_delivered(admin, stub_worker, db, monk
         hook = admin.post("/api/webhooks", json={"url": receiver.url, "events": ["process.error"]}).json
         doc, _ = processes.create_process(db, "delete_reference", user_id="admin")
         processes.finish(db, doc["_id"], "error", "boom")
-        delivery = wait_for(lambda: (d := db.webhook_deliveries.find_one({"webhook_id": hook["id"]}))["state"] == "delivered" and d,
-                            timeout=30)
+        delivery = wait_for(
+            lambda: (d := db.webhook_deliveries.find_one({"webhook_id": hook["id"]}))["state"] == "delivered" and d,
+            timeout=30,
+        )
         assert delivery["attempts"] == 3 and len(receiver.received) == 3
     finally:
         receiver.close()
@@ -93,5 +100,7 @@ def test_unknown_event_is_422(admin, receiver):
 
 
 def test_returns_403_for_non_administrators(plain_user, receiver):
-    assert plain_user.post("/api/webhooks", json={"url": receiver.url, "events": ["process.complete"]}).status_code == 403
+    assert (
+        plain_user.post("/api/webhooks", json={"url": receiver.url, "events": ["process.complete"]}).status_code == 403
+    )
     assert plain_user.get("/api/webhooks").status_code == 403

@@ -37,8 +37,10 @@ def write_bam(folder: Path, records=RECORDS) -> Path:
         length = sum(int(n) for n, op in _ops(cigar) if op in "MIS=X") if cigar != "*" else 6
         tags = f"\tNM:i:{nm}" if nm is not None else ""
         rname = "*" if flag & 4 else "g1"
-        lines.append(f"{name}\t{flag}\t{rname}\t{pos}\t{0 if flag & 4 else 42}\t{cigar}\t*\t0\t0\t{'A' * length}\t"
-                     f"{'I' * length}{tags}\n")
+        lines.append(
+            f"{name}\t{flag}\t{rname}\t{pos}\t{0 if flag & 4 else 42}\t{cigar}\t*\t0\t0\t{'A' * length}\t"
+            f"{'I' * length}{tags}\n"
+        )
     sam = folder / "reads.sam"
     sam.write_text(HEADER + "".join(lines))
     path = folder / "reads.bam"
@@ -64,12 +66,22 @@ def test_doctests_pass():
 def test_depth_is_samtools_depth_and_identity_counts_columns(tmp_path):
     path = write_bam(tmp_path)
     depth, stats = depth_and_statistics(path)
-    expected = [int(line.split("\t")[2]) for line in
-                subprocess.run(["samtools", "depth", "-a", str(path)], capture_output=True, text=True,
-                               check=True).stdout.splitlines()]
+    expected = [
+        int(line.split("\t")[2])
+        for line in subprocess.run(
+            ["samtools", "depth", "-a", str(path)], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    ]
     assert depth.tolist() == expected and len(expected) == 40
-    assert stats.mapped_reads == 5 == int(subprocess.run(["samtools", "view", "-c", "-F", "0xF04", str(path)],
-                                                         capture_output=True, text=True, check=True).stdout)
+    assert (
+        stats.mapped_reads
+        == 5
+        == int(
+            subprocess.run(
+                ["samtools", "view", "-c", "-F", "0xF04", str(path)], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    )
     # Columns M/I/D: 10 + 8 + 10 + 13 + 6 = 47; edits 0 + 1 + 3 + 3 + 0 = 7.
     assert stats.identity == pytest.approx(100 * (1 - 7 / 47), abs=1e-4)
     assert stats.length == 40
@@ -114,11 +126,14 @@ def test_same_depths_give_the_same_bytes():
         assert coverage_plot(depth, "t", fmt) == coverage_plot(depth, "t", fmt)
 
 
-@pytest.mark.parametrize("depth, fmt, message", [
-    ([1, 2], "pdf", "plot format must be one of png, svg"),
-    ([[1, 2]], "png", "depth must be one-dimensional"),
-    ([1, -2], "png", "depth must not be negative"),
-])
+@pytest.mark.parametrize(
+    "depth, fmt, message",
+    [
+        ([1, 2], "pdf", "plot format must be one of png, svg"),
+        ([[1, 2]], "png", "depth must be one-dimensional"),
+        ([1, -2], "png", "depth must not be negative"),
+    ],
+)
 def test_bad_input_is_a_value_error(depth, fmt, message):
     with pytest.raises(ValueError, match=message):
         coverage_plot(depth, "t", fmt)

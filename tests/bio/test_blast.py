@@ -31,7 +31,19 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 BLAST = DATA / "blast"
 RID = "YA6M9135015"  # the request id the recorded result zip was fetched for
 
-HIT_KEYS = {"accession", "taxid", "title", "name", "len", "identity", "evalue", "align_len", "score", "bit_score", "gaps"}
+HIT_KEYS = {
+    "accession",
+    "taxid",
+    "title",
+    "name",
+    "len",
+    "identity",
+    "evalue",
+    "align_len",
+    "score",
+    "bit_score",
+    "gaps",
+}
 RESULT_KEYS = {"program", "params", "version", "target", "stat", "masking", "hits"}
 
 
@@ -134,9 +146,12 @@ def test_formatted_result_keeps_first_description_and_first_hsp_of_every_hit():
     assert set(formatted) == RESULT_KEYS
     assert len(formatted["hits"]) == len(raw_hits) == 34
     first = formatted["hits"][0]
-    assert (first["accession"], first["evalue"]) == (raw_hits[0]["description"][0]["accession"], raw_hits[0]["hsps"][0]["evalue"])
+    assert (first["accession"], first["evalue"]) == (
+        raw_hits[0]["description"][0]["accession"],
+        raw_hits[0]["hsps"][0]["evalue"],
+    )
     assert (first["accession"], first["evalue"], first["name"]) == ("JN427014", 0, "Actinidia virus A")
-    for hit, raw_hit in zip(formatted["hits"], raw_hits):
+    for hit, raw_hit in zip(formatted["hits"], raw_hits, strict=False):
         assert set(hit) == HIT_KEYS
         assert hit["len"] == raw_hit["len"]
         assert hit["bit_score"] == raw_hit["hsps"][0]["bit_score"]

@@ -34,6 +34,7 @@ def virtool_coordinates(depths: list[int]) -> list[list[int]]:
 
 def naive_areas(points: list[list[int]]) -> list[float]:
     """Visvalingam-Wyatt by repeated scans: remove the smallest triangle, keep the running maximum."""
+
     def area(a, b, c):
         return abs(a[0] * (b[1] - c[1]) + b[0] * (c[1] - a[1]) + c[0] * (a[1] - b[1])) / 2
 
@@ -41,8 +42,10 @@ def naive_areas(points: list[list[int]]) -> list[float]:
     thresholds = [math.inf] * len(points)
     largest = 0.0
     while len(alive) > 2:
-        areas = [(area(points[alive[k - 1]], points[alive[k]], points[alive[k + 1]]), alive[k])
-                 for k in range(1, len(alive) - 1)]
+        areas = [
+            (area(points[alive[k - 1]], points[alive[k]], points[alive[k + 1]]), alive[k])
+            for k in range(1, len(alive) - 1)
+        ]
         smallest, index = min(areas)
         largest = max(largest, smallest)
         thresholds[index] = largest

@@ -71,9 +71,7 @@ def test_reads_host_records():
     with open(HOST, "rb") as handle:
         records = list(read_fasta(handle))
     lines = HOST.read_text().splitlines()
-    assert [record.id for record in records] == [
-        "host_1", "host_2", "host_3", "host_4", "host_6", "host_7"
-    ]
+    assert [record.id for record in records] == ["host_1", "host_2", "host_3", "host_4", "host_6", "host_7"]
     assert [record.sequence for record in records] == lines[1::2]
 
 

@@ -72,10 +72,7 @@ def test_small_blocks_give_the_same_records():
     with open_maybe_gzip(path) as handle:
         expected = list(read_fastq(handle))
     with open_maybe_gzip(path) as handle:
-        records = [
-            record for block in read_fastq_blocks(handle, block_bytes=1000)
-            for record in block.records()
-        ]
+        records = [record for block in read_fastq_blocks(handle, block_bytes=1000) for record in block.records()]
     assert records == expected
 
 
@@ -178,9 +175,7 @@ def test_file_ending_inside_a_record(tmp_path):
         count_records(path)
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"\n\n", gzip.compress(b"")], ids=["empty", "blank", "empty-gzip"]
-)
+@pytest.mark.parametrize("content", [b"", b"\n\n", gzip.compress(b"")], ids=["empty", "blank", "empty-gzip"])
 def test_empty_file(tmp_path, content):
     with pytest.raises(ValueError, match=r"reads\.fq: file is empty: no FASTQ records found"):
         count_records(write(tmp_path, content))

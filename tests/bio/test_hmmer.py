@@ -153,9 +153,7 @@ def test_parse_tblout_names_the_bad_line(line, message):
 
 
 def test_attach_hits_keeps_contigs_without_hits(tblout):
-    contigs = [
-        {"index": i, "sequence": "", "orfs": [{"index": 0, "pro": "", "hits": []}]} for i in range(3)
-    ]
+    contigs = [{"index": i, "sequence": "", "orfs": [{"index": 0, "pro": "", "hits": []}]} for i in range(3)]
     annotation_ids = {9: "id9", 2: "id2"}
     attach_hits(contigs, parse_tblout(tblout.open()), annotation_ids)
     assert [len(c["orfs"][0]["hits"]) for c in contigs] == [1, 0, 1]

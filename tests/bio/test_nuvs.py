@@ -25,8 +25,10 @@ from ringspot.bio.nuvs import (
 )
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-READS = [DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz",
-         DATA / "samples" / "rprsv-paired-nextseq" / "paired_2.fq.gz"]
+READS = [
+    DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz",
+    DATA / "samples" / "rprsv-paired-nextseq" / "paired_2.fq.gz",
+]
 REFERENCE = DATA / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
 
 
@@ -53,9 +55,16 @@ def rprsv_index(tmp_path_factory) -> Path:
     return folder / "rprsv"
 
 
-@pytest.mark.parametrize("library_type, longest, expected", [
-    ("normal", 151, 100), ("normal", 75, 35), ("normal", 250, 160), ("srna", 50, 35), ("amplicon", 200, 190),
-])
+@pytest.mark.parametrize(
+    "library_type, longest, expected",
+    [
+        ("normal", 151, 100),
+        ("normal", 75, 35),
+        ("normal", 250, 160),
+        ("srna", 50, 35),
+        ("amplicon", 200, 190),
+    ],
+)
 def test_trimming_min_length_follows_virtool(library_type, longest, expected):
     assert trimming_min_length(library_type, longest) == expected
 
@@ -66,7 +75,7 @@ def test_skewer_keeps_pairs_and_drops_short_reads(trimmed):
     # skewer's own log for these reads: 8,750 of 10,000 pairs left at -l 100 -Q 25.
     assert len(first) == len(second) == 8750
     assert min(len(r.sequence) for r in first + second) >= 100
-    assert all(a.name.split(";")[0] == b.name.split(";")[0] for a, b in zip(first, second))
+    assert all(a.name.split(";")[0] == b.name.split(";")[0] for a, b in zip(first, second, strict=False))
 
 
 def test_single_end_trimming_writes_one_file(tmp_path):
@@ -92,7 +101,7 @@ def test_elimination_drops_rprsv_reads_and_reunites_pairs_in_step(trimmed, rprsv
     assert reunite_pairs(trimmed, survivors, targets) == len(survivors)
     first, second = (list(iter_reads(p)) for p in targets)
     assert len(first) == len(second) == len(survivors)
-    assert all(a.name.endswith(";1") and b.name == a.name[:-1] + "2" for a, b in zip(first, second))
+    assert all(a.name.endswith(";1") and b.name == a.name[:-1] + "2" for a, b in zip(first, second, strict=False))
 
     # No surviving pair aligns to RpRSV on both mates.
     again = tmp_path / "again.fq"
@@ -103,7 +112,7 @@ def test_elimination_drops_rprsv_reads_and_reunites_pairs_in_step(trimmed, rprsv
 def test_when_every_read_aligns_the_unmapped_file_is_empty(rprsv_index, tmp_path):
     reads = tmp_path / "rprsv_reads.fq"
     sequence = (rprsv_index.parent / "rprsv.fa").read_text().split("\n")[1][:3000]
-    reads.write_text("".join(f"@{i}\n{sequence[i * 100:i * 100 + 100]}\n+\n{'I' * 100}\n" for i in range(20)))
+    reads.write_text("".join(f"@{i}\n{sequence[i * 100 : i * 100 + 100]}\n+\n{'I' * 100}\n" for i in range(20)))
     unmapped = tmp_path / "un.fq"
     eliminate_reads(rprsv_index, reads, unmapped)
     assert unmapped.exists() and surviving_ordinals(unmapped) == set() and count_reads(unmapped) == 0

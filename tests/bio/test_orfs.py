@@ -104,7 +104,7 @@ def test_reverse_complement_rejects_other_letters_naming_them(letter):
 
 
 def test_has_orfs_fa_has_16_orfs():
-    (_, seq), = read_records("has_orfs.fa")
+    ((_, seq),) = read_records("has_orfs.fa")
     assert len(find_orfs(seq)) == 16
 
 
@@ -190,10 +190,10 @@ def test_process_contigs_keeps_contigs_of_300_bp_or_more_that_have_orfs():
 
 
 def test_process_contigs_numbers_orfs_and_leaves_hits_empty():
-    (_, seq), = read_records("has_orfs.fa")
-    contig, = process_contigs([seq])
+    ((_, seq),) = read_records("has_orfs.fa")
+    (contig,) = process_contigs([seq])
     assert [o["index"] for o in contig["orfs"]] == list(range(16))
-    for orf, found in zip(contig["orfs"], find_orfs(seq)):
+    for orf, found in zip(contig["orfs"], find_orfs(seq), strict=False):
         assert orf == {
             "index": orf["index"],
             "frame": found["frame"],
@@ -205,7 +205,7 @@ def test_process_contigs_numbers_orfs_and_leaves_hits_empty():
 
 
 def test_process_contigs_accepts_strings_pairs_and_seqrecords():
-    (title, seq), = read_records("has_orfs.fa")
+    ((title, seq),) = read_records("has_orfs.fa")
     as_pairs = process_contigs([(title, seq)])
     assert process_contigs([seq]) == as_pairs
     assert process_contigs([SeqRecord(Seq(seq), id=title)]) == as_pairs
@@ -265,7 +265,7 @@ def test_cli_reads_gzipped_fasta_and_writes_to_stdout(tmp_path):
     packed.write_bytes(gzip.compress((NUVS / "has_orfs.fa").read_bytes()))
     result = CliRunner().invoke(orfs_command, [str(packed)])
     assert result.exit_code == 0
-    contig, = json.loads(result.stdout)
+    (contig,) = json.loads(result.stdout)
     assert len(contig["orfs"]) == 16
 
 

@@ -70,10 +70,7 @@ def reference_build_matrix(alignments, cutoff=CUTOFF):
         nu[read][1].append(p)
         nu[read][3] = max(nu[read][3], p)
 
-    if min_score < 0:
-        scale = 100 / (max_score - min_score)
-    else:
-        scale = 100 / max_score
+    scale = 100 / (max_score - min_score) if min_score < 0 else 100 / max_score
     for read in u:
         p = u[read][1][0]
         if min_score < 0:
@@ -151,7 +148,7 @@ def reference_best_hit(u, nu, refs, reads):
 
 def reference_report_rows(refs, init_pi, pi, initial, final):
     rows = sorted(
-        zip(pi, refs, init_pi, initial[1], initial[0], final[1], final[0], initial[2], initial[3], final[2], final[3]),
+        zip(pi, refs, init_pi, initial[1], initial[0], final[1], final[0], initial[2], initial[3], final[2], final[3], strict=False),
         reverse=True,
     )
     kept = []
@@ -189,8 +186,14 @@ def reference_run(alignments):
     init_pi, pi = reference_em(u, nu, refs)
     final = reference_best_hit(u, nu, refs, reads)
     return {
-        "u": u, "nu": nu, "refs": refs, "reads": reads, "init_pi": init_pi, "pi": pi,
-        "initial": initial, "final": final,
+        "u": u,
+        "nu": nu,
+        "refs": refs,
+        "reads": reads,
+        "init_pi": init_pi,
+        "pi": pi,
+        "initial": initial,
+        "final": final,
         "rows": reference_report_rows(refs, init_pi, pi, initial, final),
     }
 
@@ -342,7 +345,7 @@ def test_read_sam_names_the_bad_line(line, fragment):
 
 
 def test_find_sam_align_score_adds_seq_length():
-    fields = "r\t0\tNC\t1\t0\t5M\t*\t0\t0\tACGTA\tIIIII\tXS:i:3\tAS:i:7".split("\t")
+    fields = ["r", "0", "NC", "1", "0", "5M", "*", "0", "0", "ACGTA", "IIIII", "XS:i:3", "AS:i:7"]
     assert find_sam_align_score(fields) == 12.0
 
 
@@ -479,7 +482,7 @@ def test_report_format_and_rows(tmp_path, vectorised, expected):
     assert lines[1].decode().split("\t") == REPORT_HEADER
     assert len(lines) == 2 + len(rows) + 1
     assert [r.ref_id for r in rows] == [r[0] for r in expected["rows"]]
-    for mine, theirs in zip(rows, expected["rows"]):
+    for mine, theirs in zip(rows, expected["rows"], strict=False):
         assert_close(mine[1:], theirs[1:])
     assert lines[2].decode().split("\t")[0] == rows[0].ref_id
     assert float(lines[2].decode().split("\t")[1]) == rows[0].final_pi
@@ -558,8 +561,13 @@ def test_hits_coverage_and_depth_arithmetic(vta_alignments, vectorised, ref_leng
     assert hit["depth"] == round(sum(align) / len(align))
     assert hit["otu"] == {"id": "foobar", "version": 10}
     row = next(r for r in rows if r.ref_id == "NC_003615")
-    assert hit["final"] == {"pi": row.final_pi, "best": row.final_best, "high": row.final_high,
-                            "low": row.final_low, "reads": int(row.final_reads)}
+    assert hit["final"] == {
+        "pi": row.final_pi,
+        "best": row.final_best,
+        "high": row.final_high,
+        "low": row.final_low,
+        "reads": int(row.final_reads),
+    }
     assert type(hit["final"]["reads"]) is int and type(hit["final"]["pi"]) is float
 
 
@@ -570,7 +578,11 @@ def test_hits_coverage_and_depth_arithmetic(vta_alignments, vectorised, ref_leng
 
 def test_run_pathoscope_with_subtraction(tmp_path, vta_alignments, subtraction_scores, ref_lengths, index):
     results = run_pathoscope(
-        iter(vta_alignments), ref_lengths, index["sequence_otu_map"], index["manifest"], tmp_path,
+        iter(vta_alignments),
+        ref_lengths,
+        index["sequence_otu_map"],
+        index["manifest"],
+        tmp_path,
         subtraction_scores=subtraction_scores,
     )
     assert results["subtracted_count"] == 4
@@ -579,8 +591,10 @@ def test_run_pathoscope_with_subtraction(tmp_path, vta_alignments, subtraction_s
     assert results["read_count"] == len(theirs["reads"])
     assert [h["id"] for h in results["hits"]] == [r[0] for r in theirs["rows"]]
     assert_close([h["final"]["pi"] for h in results["hits"]], [r[1] for r in theirs["rows"]])
-    assert (tmp_path / "report.tsv").read_bytes().startswith(
-        f"Total Number of Aligned Reads:\t{len(theirs['reads'])}\t".encode()
+    assert (
+        (tmp_path / "report.tsv")
+        .read_bytes()
+        .startswith(f"Total Number of Aligned Reads:\t{len(theirs['reads'])}\t".encode())
     )
     json.dumps(results)  # plain Python types only
 

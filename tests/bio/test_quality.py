@@ -61,7 +61,10 @@ class FastqcFigures:
 
 FASTQC = {
     "samples/example-paired-50bp/reads_1.fq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=25000, length=(50, 50), gc=46,
+        encoding="Sanger / Illumina 1.9",
+        count=25000,
+        length=(50, 50),
+        gc=46,
         groups=ungrouped(50),
         per_base_quality={
             "1": (26.9422, 32.0, 27.0, 32.0, 12.0, 32.0),
@@ -78,14 +81,41 @@ FASTQC = {
             "50": (9.521904380876176, 51.09421884376876, 14.342868573714743, 25.04100820164033),
         },
         per_sequence_quality={
-            13: 2, 14: 0, 15: 2, 16: 5, 17: 24, 18: 33, 19: 74, 20: 88, 21: 111, 22: 162,
-            23: 168, 24: 187, 25: 227, 26: 300, 27: 306, 28: 348, 29: 400, 30: 454, 31: 532,
-            32: 596, 33: 726, 34: 856, 35: 1077, 36: 1598, 37: 2086, 38: 3099, 39: 6346,
+            13: 2,
+            14: 0,
+            15: 2,
+            16: 5,
+            17: 24,
+            18: 33,
+            19: 74,
+            20: 88,
+            21: 111,
+            22: 162,
+            23: 168,
+            24: 187,
+            25: 227,
+            26: 300,
+            27: 306,
+            28: 348,
+            29: 400,
+            30: 454,
+            31: 532,
+            32: 596,
+            33: 726,
+            34: 856,
+            35: 1077,
+            36: 1598,
+            37: 2086,
+            38: 3099,
+            39: 6346,
             40: 5193,
         },
     ),
     "samples/example-paired-50bp/reads_2.fq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=25000, length=(50, 50), gc=47,
+        encoding="Sanger / Illumina 1.9",
+        count=25000,
+        length=(50, 50),
+        gc=47,
         groups=ungrouped(50),
         per_base_quality={
             "1": (31.437, 32.0, 32.0, 32.0, 32.0, 32.0),
@@ -102,18 +132,35 @@ FASTQC = {
             "50": (5.576, 11.264000000000001, 22.804, 60.356),
         },
         per_sequence_quality={
-            20: 1, 21: 0, 22: 0, 23: 5, 24: 8, 25: 22, 26: 38, 27: 48, 28: 88, 29: 128, 30: 167,
-            31: 216, 32: 288, 33: 421, 34: 524, 35: 703, 36: 982, 37: 1545, 38: 2649, 39: 7174,
+            20: 1,
+            21: 0,
+            22: 0,
+            23: 5,
+            24: 8,
+            25: 22,
+            26: 38,
+            27: 48,
+            28: 88,
+            29: 128,
+            30: 167,
+            31: 216,
+            32: 288,
+            33: 421,
+            34: 524,
+            35: 703,
+            36: 982,
+            37: 1545,
+            38: 2649,
+            39: 7174,
             40: 9993,
         },
     ),
     "samples/rprsv-paired-nextseq/paired_1.fq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=10000, length=(36, 151), gc=45,
-        groups=(
-            "1 2 3 4 5 6 7 8 9 10-14 15-19 20-24 25-29 30-34 35-39 40-44 45-49 50-54 55-59 "
-            "60-64 65-69 70-74 75-79 80-84 85-89 90-94 95-99 100-104 105-109 110-114 115-119 "
-            "120-124 125-129 130-134 135-139 140-144 145-149 150-151"
-        ).split(),
+        encoding="Sanger / Illumina 1.9",
+        count=10000,
+        length=(36, 151),
+        gc=45,
+        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59", "60-64", "65-69", "70-74", "75-79", "80-84", "85-89", "90-94", "95-99", "100-104", "105-109", "110-114", "115-119", "120-124", "125-129", "130-134", "135-139", "140-144", "145-149", "150-151"],
         per_base_quality={
             "1": (30.6651, 32.0, 32.0, 32.0, 27.0, 32.0),
             "2": (30.7629, 32.0, 32.0, 32.0, 27.0, 32.0),
@@ -195,18 +242,34 @@ FASTQC = {
             "150-151": (24.04258973037953, 8.363386570496308, 36.93972179289026, 30.6543019062339),
         },
         per_sequence_quality={
-            17: 1, 18: 5, 19: 12, 20: 25, 21: 53, 22: 94, 23: 102, 24: 146, 25: 191, 26: 239,
-            27: 280, 28: 346, 29: 417, 30: 574, 31: 814, 32: 1192, 33: 1808, 34: 2155, 35: 1425,
+            17: 1,
+            18: 5,
+            19: 12,
+            20: 25,
+            21: 53,
+            22: 94,
+            23: 102,
+            24: 146,
+            25: 191,
+            26: 239,
+            27: 280,
+            28: 346,
+            29: 417,
+            30: 574,
+            31: 814,
+            32: 1192,
+            33: 1808,
+            34: 2155,
+            35: 1425,
             36: 121,
         },
     ),
     "samples/rprsv-paired-nextseq/paired_2.fq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=10000, length=(36, 151), gc=45,
-        groups=(
-            "1 2 3 4 5 6 7 8 9 10-14 15-19 20-24 25-29 30-34 35-39 40-44 45-49 50-54 55-59 "
-            "60-64 65-69 70-74 75-79 80-84 85-89 90-94 95-99 100-104 105-109 110-114 115-119 "
-            "120-124 125-129 130-134 135-139 140-144 145-149 150-151"
-        ).split(),
+        encoding="Sanger / Illumina 1.9",
+        count=10000,
+        length=(36, 151),
+        gc=45,
+        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59", "60-64", "65-69", "70-74", "75-79", "80-84", "85-89", "90-94", "95-99", "100-104", "105-109", "110-114", "115-119", "120-124", "125-129", "130-134", "135-139", "140-144", "145-149", "150-151"],
         per_base_quality={
             "1": (29.3841, 32.0, 27.0, 32.0, 27.0, 32.0),
             "9": (33.0545, 37.0, 37.0, 37.0, 13.0, 37.0),
@@ -222,19 +285,40 @@ FASTQC = {
             "150-151": (27.07000548345824, 7.896179857430086, 33.55876439407787, 31.475050265033815),
         },
         per_sequence_quality={
-            11: 2, 12: 4, 13: 14, 14: 26, 15: 33, 16: 40, 17: 43, 18: 46, 19: 60, 20: 88,
-            21: 114, 22: 118, 23: 144, 24: 161, 25: 220, 26: 260, 27: 302, 28: 380, 29: 498,
-            30: 651, 31: 874, 32: 1266, 33: 1727, 34: 1920, 35: 932, 36: 77,
+            11: 2,
+            12: 4,
+            13: 14,
+            14: 26,
+            15: 33,
+            16: 40,
+            17: 43,
+            18: 46,
+            19: 60,
+            20: 88,
+            21: 114,
+            22: 118,
+            23: 144,
+            24: 161,
+            25: 220,
+            26: 260,
+            27: 302,
+            28: 380,
+            29: 498,
+            30: 651,
+            31: 874,
+            32: 1266,
+            33: 1727,
+            34: 1920,
+            35: 932,
+            36: 77,
         },
     ),
     "samples/glrav1-grapevine-125reads.fq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=125, length=(101, 101), gc=46,
-        groups=(
-            "1 2 3 4 5 6 7 8 9 10-11 12-13 14-15 16-17 18-19 20-21 22-23 24-25 26-27 28-29 "
-            "30-31 32-33 34-35 36-37 38-39 40-41 42-43 44-45 46-47 48-49 50-51 52-53 54-55 "
-            "56-57 58-59 60-61 62-63 64-65 66-67 68-69 70-71 72-73 74-75 76-77 78-79 80-81 "
-            "82-83 84-85 86-87 88-89 90-91 92-93 94-95 96-97 98-99 100-101"
-        ).split(),
+        encoding="Sanger / Illumina 1.9",
+        count=125,
+        length=(101, 101),
+        gc=46,
+        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-11", "12-13", "14-15", "16-17", "18-19", "20-21", "22-23", "24-25", "26-27", "28-29", "30-31", "32-33", "34-35", "36-37", "38-39", "40-41", "42-43", "44-45", "46-47", "48-49", "50-51", "52-53", "54-55", "56-57", "58-59", "60-61", "62-63", "64-65", "66-67", "68-69", "70-71", "72-73", "74-75", "76-77", "78-79", "80-81", "82-83", "84-85", "86-87", "88-89", "90-91", "92-93", "94-95", "96-97", "98-99", "100-101"],
         per_base_quality={
             "1": (22.184, 33.0, 2.0, 34.0, 2.0, 34.0),
             "9": (37.8, 39.0, 39.0, 39.0, 35.0, 39.0),
@@ -250,13 +334,37 @@ FASTQC = {
             "100-101": (27.6, 30.0, 20.8, 21.6),
         },
         per_sequence_quality={
-            16: 1, 17: 0, 18: 1, 19: 0, 20: 2, 21: 0, 22: 1, 23: 1, 24: 4, 25: 1, 26: 2, 27: 6,
-            28: 6, 29: 2, 30: 2, 31: 1, 32: 3, 33: 2, 34: 4, 35: 14, 36: 20, 37: 32, 38: 15,
+            16: 1,
+            17: 0,
+            18: 1,
+            19: 0,
+            20: 2,
+            21: 0,
+            22: 1,
+            23: 1,
+            24: 4,
+            25: 1,
+            26: 2,
+            27: 6,
+            28: 6,
+            29: 2,
+            30: 2,
+            31: 1,
+            32: 3,
+            33: 2,
+            34: 4,
+            35: 14,
+            36: 20,
+            37: 32,
+            38: 15,
             39: 5,
         },
     ),
     "quality/all_n.fastq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=200, length=(40, 40), gc=49,
+        encoding="Sanger / Illumina 1.9",
+        count=200,
+        length=(40, 40),
+        gc=49,
         groups=ungrouped(40),
         per_base_quality={
             "1": (37.455, 38.0, 36.0, 40.0, 34.0, 40.0),
@@ -275,16 +383,18 @@ FASTQC = {
             "40": (25.125628140703515, 25.628140703517587, 22.613065326633166, 26.633165829145728),
         },
         per_sequence_quality={
-            27: 2, 28: 107, 29: 89, 30: 2,
+            27: 2,
+            28: 107,
+            29: 89,
+            30: 2,
         },
     ),
     "quality/binned.fastq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=400, length=(150, 150), gc=50,
-        groups=(
-            "1 2 3 4 5 6 7 8 9 10-14 15-19 20-24 25-29 30-34 35-39 40-44 45-49 50-54 55-59 "
-            "60-64 65-69 70-74 75-79 80-84 85-89 90-94 95-99 100-104 105-109 110-114 115-119 "
-            "120-124 125-129 130-134 135-139 140-144 145-149 150"
-        ).split(),
+        encoding="Sanger / Illumina 1.9",
+        count=400,
+        length=(150, 150),
+        gc=50,
+        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59", "60-64", "65-69", "70-74", "75-79", "80-84", "85-89", "90-94", "95-99", "100-104", "105-109", "110-114", "115-119", "120-124", "125-129", "130-134", "135-139", "140-144", "145-149", "150"],
         per_base_quality={
             "1": (37.6475, 38.0, 36.0, 40.0, 34.0, 40.0),
             "9": (36.8225, 37.0, 35.0, 39.0, 33.0, 40.0),
@@ -300,11 +410,15 @@ FASTQC = {
             "150": (26.0, 24.0, 27.750000000000004, 22.25),
         },
         per_sequence_quality={
-            28: 229, 29: 171,
+            28: 229,
+            29: 171,
         },
     ),
     "quality/unbinned.fastq.gz": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=400, length=(75, 75), gc=49,
+        encoding="Sanger / Illumina 1.9",
+        count=400,
+        length=(75, 75),
+        gc=49,
         groups=ungrouped(75),
         per_base_quality={
             "1": (37.735, 38.0, 36.0, 40.0, 34.0, 40.0),
@@ -321,11 +435,16 @@ FASTQC = {
             "75": (22.807017543859647, 27.819548872180448, 21.052631578947366, 28.32080200501253),
         },
         per_sequence_quality={
-            27: 1, 28: 216, 29: 183,
+            27: 1,
+            28: 216,
+            29: 183,
         },
     ),
     "quality/variable.fastq": FastqcFigures(
-        encoding="Sanger / Illumina 1.9", count=300, length=(30, 75), gc=49,
+        encoding="Sanger / Illumina 1.9",
+        count=300,
+        length=(30, 75),
+        gc=49,
         groups=ungrouped(75),
         per_base_quality={
             "1": (37.49, 38.0, 36.0, 40.0, 34.0, 40.0),
@@ -346,19 +465,18 @@ FASTQC = {
             "75": (30.0, 32.5, 17.5, 20.0),
         },
         per_sequence_quality={
-            27: 6, 28: 150, 29: 135, 30: 9,
+            27: 6,
+            28: 150,
+            29: 135,
+            30: 9,
         },
     ),
     "synthetic": FastqcFigures(
-        encoding="Illumina 1.5", count=300, length=(0, 1000), gc=51,
-        groups=(
-            "1 2 3 4 5 6 7 8 9 10-19 20-39 40-59 60-79 80-99 100-119 120-139 140-159 160-179 "
-            "180-199 200-219 220-239 240-259 260-279 280-299 300-319 320-339 340-359 360-379 "
-            "380-399 400-419 420-439 440-459 460-479 480-499 500-519 520-539 540-559 560-579 "
-            "580-599 600-619 620-639 640-659 660-679 680-699 700-719 720-739 740-759 760-779 "
-            "780-799 800-819 820-839 840-859 860-879 880-899 900-919 920-939 940-959 960-979 "
-            "980-999 1000"
-        ).split(),
+        encoding="Illumina 1.5",
+        count=300,
+        length=(0, 1000),
+        gc=51,
+        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-19", "20-39", "40-59", "60-79", "80-99", "100-119", "120-139", "140-159", "160-179", "180-199", "200-219", "220-239", "240-259", "260-279", "280-299", "300-319", "320-339", "340-359", "360-379", "380-399", "400-419", "420-439", "440-459", "460-479", "480-499", "500-519", "520-539", "540-559", "560-579", "580-599", "600-619", "620-639", "640-659", "660-679", "680-699", "700-719", "720-739", "740-759", "760-779", "780-799", "800-819", "820-839", "840-859", "860-879", "880-899", "900-919", "920-939", "940-959", "960-979", "980-999", "1000"],
         per_base_quality={
             "1": (21.03010033444816, 21.0, 11.0, 31.0, 5.0, 37.0),
             "9": (21.07773851590106, 21.0, 11.0, 31.0, 5.0, 37.0),
@@ -378,9 +496,35 @@ FASTQC = {
             "1000": (0.0, 0.0, 0.0, 100.0),
         },
         per_sequence_quality={
-            9: 1, 10: 0, 11: 0, 12: 0, 13: 1, 14: 1, 15: 0, 16: 3, 17: 0, 18: 5, 19: 37, 20: 92,
-            21: 92, 22: 55, 23: 3, 24: 1, 25: 2, 26: 1, 27: 0, 28: 0, 29: 2, 30: 1, 31: 0, 32: 0,
-            33: 1, 34: 0, 35: 0, 36: 0, 37: 1,
+            9: 1,
+            10: 0,
+            11: 0,
+            12: 0,
+            13: 1,
+            14: 1,
+            15: 0,
+            16: 3,
+            17: 0,
+            18: 5,
+            19: 37,
+            20: 92,
+            21: 92,
+            22: 55,
+            23: 3,
+            24: 1,
+            25: 2,
+            26: 1,
+            27: 0,
+            28: 0,
+            29: 2,
+            30: 1,
+            31: 0,
+            32: 0,
+            33: 1,
+            34: 0,
+            35: 0,
+            36: 0,
+            37: 1,
         },
     ),
 }
@@ -399,9 +543,7 @@ def path_of(name: str, synthetic_path: Path) -> Path:
 
 def same_numbers(mine, theirs) -> bool:
     """Exact equality (FastQC prints doubles that read back exactly), NaN equal to NaN."""
-    return len(mine) == len(theirs) and all(
-        (math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(mine, theirs)
-    )
+    return len(mine) == len(theirs) and all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(mine, theirs, strict=False))
 
 
 @pytest.fixture(scope="module")
@@ -430,7 +572,7 @@ def test_position_groups_match_fastqc(name, reports):
 @pytest.mark.parametrize("name", list(FASTQC))
 def test_per_base_quality_matches_fastqc(name, reports):
     report = reports[name]
-    rows = dict(zip(report.group_labels(), report.per_base_quality.tolist()))
+    rows = dict(zip(report.group_labels(), report.per_base_quality.tolist(), strict=False))
     for label, expected in FASTQC[name].per_base_quality.items():
         assert same_numbers(rows[label], expected), (label, rows[label], expected)
 
@@ -438,7 +580,7 @@ def test_per_base_quality_matches_fastqc(name, reports):
 @pytest.mark.parametrize("name", list(FASTQC))
 def test_per_base_content_matches_fastqc(name, reports):
     report = reports[name]
-    rows = dict(zip(report.group_labels(), report.per_base_content.tolist()))
+    rows = dict(zip(report.group_labels(), report.per_base_content.tolist(), strict=False))
     for label, expected in FASTQC[name].per_base_content.items():
         assert same_numbers(rows[label], expected), (label, rows[label], expected)
 
@@ -462,9 +604,7 @@ def test_gzipped_and_plain_reads_give_the_same_report(tmp_path, reports):
     path = tmp_path / "variable.fastq.gz"
     path.write_bytes(gzip.compress((DATA / "quality" / "variable.fastq").read_bytes()))
     report = fastqc_report(path)
-    assert np.array_equal(
-        report.per_base_quality, reports["quality/variable.fastq"].per_base_quality, equal_nan=True
-    )
+    assert np.array_equal(report.per_base_quality, reports["quality/variable.fastq"].per_base_quality, equal_nan=True)
 
 
 @pytest.mark.parametrize(
@@ -500,14 +640,10 @@ def test_single_file_document_expands_groups_and_truncates():
     assert document["length"] == [101, 101]
     assert len(document["bases"]) == len(document["composition"]) == 101
     # Group "10-11" becomes rows for positions 10 and 11.
-    assert document["bases"][9] == document["bases"][10] == truncated(
-        figures.per_base_quality["10-11"]
-    )
+    assert document["bases"][9] == document["bases"][10] == truncated(figures.per_base_quality["10-11"])
     assert document["composition"][9] == truncated(figures.per_base_content["10-11"])
     assert document["bases"][0] == truncated(figures.per_base_quality["1"])
-    assert document["sequences"] == [
-        figures.per_sequence_quality.get(score, 0) for score in range(50)
-    ]
+    assert document["sequences"] == [figures.per_sequence_quality.get(score, 0) for score in range(50)]
 
 
 def test_nan_rows_take_their_first_number():
@@ -542,19 +678,14 @@ def test_paired_document_averages_and_sums_the_mates():
         row = int(label) - 1
         assert document["bases"][row] == [
             (a + b) / 2
-            for a, b in zip(
-                truncated(first.per_base_quality[label]), truncated(second.per_base_quality[label])
-            )
+            for a, b in zip(truncated(first.per_base_quality[label]), truncated(second.per_base_quality[label]), strict=False)
         ]
         assert document["composition"][row] == [
             (a + b) / 2
-            for a, b in zip(
-                truncated(first.per_base_content[label]), truncated(second.per_base_content[label])
-            )
+            for a, b in zip(truncated(first.per_base_content[label]), truncated(second.per_base_content[label]), strict=False)
         ]
     assert document["sequences"] == [
-        first.per_sequence_quality.get(q, 0) + second.per_sequence_quality.get(q, 0)
-        for q in range(50)
+        first.per_sequence_quality.get(q, 0) + second.per_sequence_quality.get(q, 0) for q in range(50)
     ]
 
 
@@ -569,11 +700,24 @@ def test_paired_rprsv_document():
 
 
 def test_mates_of_unequal_length_keep_the_longer_rows():
-    short = {"count": 1, "encoding": "e", "gc": 40.0, "length": [2, 2],
-             "bases": [[30] * 6, [20] * 6], "composition": [[25] * 4] * 2, "sequences": [0, 1]}
-    long = {"count": 1, "encoding": "e", "gc": 50.0, "length": [3, 3],
-            "bases": [[32] * 6, [22] * 6, [10] * 6], "composition": [[25] * 4] * 3,
-            "sequences": [1, 0, 2]}
+    short = {
+        "count": 1,
+        "encoding": "e",
+        "gc": 40.0,
+        "length": [2, 2],
+        "bases": [[30] * 6, [20] * 6],
+        "composition": [[25] * 4] * 2,
+        "sequences": [0, 1],
+    }
+    long = {
+        "count": 1,
+        "encoding": "e",
+        "gc": 50.0,
+        "length": [3, 3],
+        "bases": [[32] * 6, [22] * 6, [10] * 6],
+        "composition": [[25] * 4] * 3,
+        "sequences": [1, 0, 2],
+    }
     merged = merge_quality_documents(short, long)
     assert merged["bases"] == [[31.0] * 6, [21.0] * 6, [10] * 6]
     assert merged["sequences"] == [1, 1, 2]

@@ -71,9 +71,7 @@ def otu(_id="otu1", name="Foo virus", abbreviation="FV", isolates=None, schema=N
         "_id": _id,
         "name": name,
         "abbreviation": abbreviation,
-        "schema": schema
-        if schema is not None
-        else [{"name": "RNA 1", "molecule": "ssRNA+", "required": True}],
+        "schema": schema if schema is not None else [{"name": "RNA 1", "molecule": "ssRNA+", "required": True}],
         "taxid": None,
         "isolates": isolates if isolates is not None else [isolate()],
     }
@@ -180,10 +178,8 @@ def test_export_keeps_everything_the_source_file_holds():
     # Apart from filling taxid/segment/host defaults, validation drops nothing from a real file.
     with gzip.open(SMALL_REFERENCE) as handle:
         raw = json.load(handle)
-    exported = export_reference(
-        validate_reference(copy.deepcopy(raw))["otus"], "genome", "virus"
-    )
-    for raw_otu, exported_otu in zip(raw["otus"], exported["otus"]):
+    exported = export_reference(validate_reference(copy.deepcopy(raw))["otus"], "genome", "virus")
+    for raw_otu, exported_otu in zip(raw["otus"], exported["otus"], strict=False):
         raw_otu.setdefault("taxid", None)
         for raw_isolate in raw_otu["isolates"]:
             for raw_sequence in raw_isolate["sequences"]:
@@ -225,18 +221,14 @@ def test_export_of_database_documents_uses_remote_ids_and_drops_database_fields(
 def test_export_formats_datetimes_as_utc_iso():
     import datetime
 
-    exported = export_reference(
-        [otu()], "genome", "virus", created_at=datetime.datetime(2024, 1, 2, 3, 4, 5, 600000)
-    )
+    exported = export_reference([otu()], "genome", "virus", created_at=datetime.datetime(2024, 1, 2, 3, 4, 5, 600000))
     assert exported["created_at"] == "2024-01-02T03:04:05.600000Z"
 
 
 # Undecodable files
 
 
-@pytest.mark.parametrize(
-    "payload", [b'{"otus": []}', b"", b"\x1f"], ids=["json", "empty", "one-byte"]
-)
+@pytest.mark.parametrize("payload", [b'{"otus": []}', b"", b"\x1f"], ids=["json", "empty", "one-byte"])
 def test_plain_file_is_not_gzipped(payload):
     with pytest.raises(ReferenceFileError) as info:
         load_reference_file(io.BytesIO(payload))
@@ -303,9 +295,7 @@ def test_empty_otus_is_invalid_schema():
 def test_isolate_without_sequences_is_invalid_schema():
     error = raises(reference_data(otu(isolates=[isolate("abc"), isolate("def", False, [])])))
     assert error.id == "invalid_schema"
-    assert str(error) == (
-        'OTU "Foo virus" isolate "def": field "sequences" must hold at least one sequence'
-    )
+    assert str(error) == ('OTU "Foo virus" isolate "def": field "sequences" must hold at least one sequence')
 
 
 def test_otu_without_isolates_is_invalid_schema():
@@ -333,8 +323,7 @@ def test_otu_without_isolates_is_invalid_schema():
         ),
         (
             lambda d: d["otus"][0]["isolates"][0]["sequences"][0].update(sequence=None),
-            'OTU "Foo virus" isolate "abc" sequence "NC_1": field "sequence" must be a string, '
-            "not null",
+            'OTU "Foo virus" isolate "abc" sequence "NC_1": field "sequence" must be a string, not null',
         ),
         (
             lambda d: d["otus"][0]["isolates"][0]["sequences"][0].pop("_id"),
@@ -392,9 +381,7 @@ def test_defaults_are_filled_and_unknown_fields_dropped():
                         "source_type": "isolate",
                         "source_name": "A",
                         "default": True,
-                        "sequences": [
-                            {"_id": "s1", "accession": "A1", "definition": "d", "sequence": "acgu"}
-                        ],
+                        "sequences": [{"_id": "s1", "accession": "A1", "definition": "d", "sequence": "acgu"}],
                     }
                 ],
             }
@@ -437,9 +424,7 @@ def test_defaults_are_filled_and_unknown_fields_dropped():
 
 
 def test_barcode_targets_are_kept():
-    data = reference_data(
-        otu(isolates=[isolate(sequences=[sequence(target="CytB")])], schema=[])
-    )
+    data = reference_data(otu(isolates=[isolate(sequences=[sequence(target="CytB")])], schema=[]))
     data.update(data_type="barcode", targets=[{"name": "CytB", "length": 400}])
     clean = validate_reference(data)
     assert clean["targets"] == [{"name": "CytB", "length": 400}]
@@ -533,8 +518,7 @@ def test_non_iupac_letter_is_named_with_its_position():
     error = raises(reference_data(otu(isolates=[isolate("abc", sequences=[sequence(seq=seq)])])))
     assert error.id == "invalid_sequence"
     assert str(error) == (
-        'OTU "Foo virus" isolate "abc" sequence "NC_1": letter "J" at position 17 '
-        "is not an IUPAC nucleotide code"
+        'OTU "Foo virus" isolate "abc" sequence "NC_1": letter "J" at position 17 is not an IUPAC nucleotide code'
     )
 
 
@@ -576,8 +560,7 @@ def test_inconsistent_isolates_fail_verification():
     error = raises(data)
     assert error.id == "verification"
     assert str(error) == (
-        'OTU "Foo virus": isolates have different numbers of sequences '
-        '(isolate "a": 2, isolate "b": 1)'
+        'OTU "Foo virus": isolates have different numbers of sequences (isolate "a": 2, isolate "b": 1)'
     )
     assert error.details["otu_id"] == "otu1"
     assert error.details["issues"]["isolate_inconsistency"] is True
@@ -642,9 +625,7 @@ def test_verify_lists_empty_sequences():
 
 
 def test_verify_flags_isolates_with_different_sequence_counts():
-    issues = verify_otu(
-        joined_otu([isolate("a", sequences=[sequence("s1"), sequence("s2")]), isolate("b", False)])
-    )
+    issues = verify_otu(joined_otu([isolate("a", sequences=[sequence("s1"), sequence("s2")]), isolate("b", False)]))
     assert issues["isolate_inconsistency"] is True
     assert blocking_issues(issues) == ["isolate_inconsistency"]
 
@@ -725,10 +706,7 @@ def test_default_isolate_fasta_covers_one_isolate_per_otu(plant_reference, tmp_p
 def test_default_isolate_fasta_reads_database_documents(index_otus):
     records = list(iter_default_isolate_fasta(index_otus))
     assert len(records) == sum(
-        len(isolate["sequences"])
-        for otu in index_otus
-        for isolate in otu["isolates"]
-        if isolate["default"]
+        len(isolate["sequences"]) for otu in index_otus for isolate in otu["isolates"] if isolate["default"]
     )
 
 

@@ -50,8 +50,9 @@ def world(db, settings, rprsv_otu):
 
 
 def test_create_await_get_and_plot(cli, world, tmp_path):
-    result = cli("alignments", "create", world["sample"]["_id"], "--accession", "NC_005266",
-                 "--ref", world["reference"]["_id"])
+    result = cli(
+        "alignments", "create", world["sample"]["_id"], "--accession", "NC_005266", "--ref", world["reference"]["_id"]
+    )
     assert result.exit_code == 0, result.output
     alignment_id = result.stdout.strip()
     assert len(alignment_id) == 8
@@ -100,8 +101,9 @@ def test_await_exits_1_with_the_reason_when_the_alignment_fails(cli, db, setting
 
 
 def test_bad_input_is_a_one_line_error(cli, world):
-    result = cli("alignments", "create", world["sample"]["_id"], "--accession", "NC_999999", "--ref",
-                 world["reference"]["_id"])
+    result = cli(
+        "alignments", "create", world["sample"]["_id"], "--accession", "NC_999999", "--ref", world["reference"]["_id"]
+    )
     assert result.exit_code == 1
     assert "400 No sequence with accession NC_999999 in the reference" in result.output
     result = cli("alignments", "create", world["sample"]["_id"], "--accession", "NC_005266")

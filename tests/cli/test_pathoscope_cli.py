@@ -22,8 +22,15 @@ def invoke(*args):
 
 def test_vta_with_subtraction_writes_report_and_hits(tmp_path):
     out = tmp_path / "out"
-    result = invoke("--vta", str(DATA / "test.vta.gz"), *COMMON, "--out", str(out),
-                    "--subtraction-scores", str(DATA / "to_subtraction.json"))
+    result = invoke(
+        "--vta",
+        str(DATA / "test.vta.gz"),
+        *COMMON,
+        "--out",
+        str(out),
+        "--subtraction-scores",
+        str(DATA / "to_subtraction.json"),
+    )
     assert result.exit_code == 0, result.output
     assert "20272 reads aligned, 4 subtracted" in result.output
     document = json.loads((out / "hits.json").read_text())
@@ -46,8 +53,16 @@ def test_sam_input_plain_and_gzipped(tmp_path):
     outputs = []
     for path in (DATA / "sam_50.sam", compressed):
         out = tmp_path / f"out-{path.name}"
-        result = invoke("--sam", str(path), "--ref-lengths", str(DATA / "ref_lengths.json"),
-                        "--index", str(index), "--out", str(out))
+        result = invoke(
+            "--sam",
+            str(path),
+            "--ref-lengths",
+            str(DATA / "ref_lengths.json"),
+            "--index",
+            str(index),
+            "--out",
+            str(out),
+        )
         assert result.exit_code == 0, result.output
         outputs.append((out / "report.tsv").read_bytes())
     assert outputs[0] == outputs[1]
@@ -58,7 +73,9 @@ def test_sam_input_plain_and_gzipped(tmp_path):
 
 def test_requires_exactly_one_alignment_file(tmp_path):
     neither = invoke(*COMMON, "--out", str(tmp_path))
-    both = invoke("--vta", str(DATA / "test.vta.gz"), "--sam", str(DATA / "sam_50.sam"), *COMMON, "--out", str(tmp_path))
+    both = invoke(
+        "--vta", str(DATA / "test.vta.gz"), "--sam", str(DATA / "sam_50.sam"), *COMMON, "--out", str(tmp_path)
+    )
     for result in (neither, both):
         assert result.exit_code == 2
         assert "exactly one of --vta or --sam" in result.output
@@ -81,8 +98,16 @@ def test_missing_file_is_a_usage_error(tmp_path):
 def test_bad_ref_lengths_are_reported_without_traceback(tmp_path, content, message):
     bad = tmp_path / "lengths.json"
     bad.write_text(content)
-    result = invoke("--vta", str(DATA / "test.vta.gz"), "--ref-lengths", str(bad),
-                    "--index", str(DATA / "index_fixture.json"), "--out", str(tmp_path / "out"))
+    result = invoke(
+        "--vta",
+        str(DATA / "test.vta.gz"),
+        "--ref-lengths",
+        str(bad),
+        "--index",
+        str(DATA / "index_fixture.json"),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 2
     assert message in result.output
     assert isinstance(result.exception, SystemExit)  # a click error, not a traceback
@@ -91,8 +116,16 @@ def test_bad_ref_lengths_are_reported_without_traceback(tmp_path, content, messa
 def test_index_without_manifest_is_rejected(tmp_path):
     index = tmp_path / "index.json"
     index.write_text('{"sequence_otu_map": {}}')
-    result = invoke("--vta", str(DATA / "test.vta.gz"), "--ref-lengths", str(DATA / "ref_lengths.json"),
-                    "--index", str(index), "--out", str(tmp_path / "out"))
+    result = invoke(
+        "--vta",
+        str(DATA / "test.vta.gz"),
+        "--ref-lengths",
+        str(DATA / "ref_lengths.json"),
+        "--index",
+        str(index),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 2
     assert "needs objects 'manifest'" in result.output
 
@@ -115,8 +148,16 @@ def test_sam_given_as_vta_is_explained(tmp_path):
 def test_reference_missing_from_lengths_is_reported(tmp_path):
     lengths = tmp_path / "lengths.json"
     lengths.write_text('{"NC_016509": 20000}')
-    result = invoke("--vta", str(DATA / "test.vta.gz"), "--ref-lengths", str(lengths),
-                    "--index", str(DATA / "index_fixture.json"), "--out", str(tmp_path / "out"))
+    result = invoke(
+        "--vta",
+        str(DATA / "test.vta.gz"),
+        "--ref-lengths",
+        str(lengths),
+        "--index",
+        str(DATA / "index_fixture.json"),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 1
     assert "no length for reference" in result.output
 

@@ -12,13 +12,25 @@ from ..conftest import ROOT, VENV_BIN, free_port, wait_port
 
 def test_up_runs_the_procfile_and_stops_cleanly(database_server, redis_server, tmp_path):
     port = free_port()
-    env = {**os.environ, "MONGODB_URI": f"{database_server}/up_test", "REDIS_URL": redis_server,
-           "BROKER_URL": redis_server, "DATA_PATH": str(tmp_path / "data"), "RINGSPOT_PORT": str(port)}
+    env = {
+        **os.environ,
+        "MONGODB_URI": f"{database_server}/up_test",
+        "REDIS_URL": redis_server,
+        "BROKER_URL": redis_server,
+        "DATA_PATH": str(tmp_path / "data"),
+        "RINGSPOT_PORT": str(port),
+    }
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = "/usr/bin:/bin"  # as when the command is run as .venv/bin/ringspot, not activated
     log = open(tmp_path / "up.log", "wb")
-    up = subprocess.Popen([str(VENV_BIN / "ringspot"), "up"], cwd=ROOT, env=env, stdout=log,
-                          stderr=subprocess.STDOUT, start_new_session=True)
+    up = subprocess.Popen(
+        [str(VENV_BIN / "ringspot"), "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_port(port, timeout=60)
         deadline = time.monotonic() + 30
@@ -29,8 +41,9 @@ def test_up_runs_the_procfile_and_stops_cleanly(database_server, redis_server, t
             except requests.RequestException:
                 time.sleep(0.2)
         # Every worker pool of the Procfile boots and stays up.
-        expected = {line.split(":")[0] for line in (ROOT / "Procfile").read_text().splitlines()
-                    if line.startswith("worker-")}
+        expected = {
+            line.split(":")[0] for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker-")
+        }
 
         def ready_pools():
             text = (tmp_path / "up.log").read_text(errors="replace")

@@ -25,9 +25,18 @@ from ..conftest import VENV_BIN, free_port, wait_port
 def secantus_server(tmp_path_factory):
     port = free_port()
     proc = subprocess.Popen(
-        [str(VENV_BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", str(tmp_path_factory.mktemp("secantus"))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(VENV_BIN / "secantusd-py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(tmp_path_factory.mktemp("secantus")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     wait_port(port)
     yield f"mongodb://127.0.0.1:{port}"
@@ -116,11 +125,13 @@ def test_update_array_can_refuse_a_duplicate(db):
 
 
 def test_membership_existence_and_regex_filters(db):
-    db.otus.insert_many([
-        {"_id": "1", "name": "Tobacco mosaic virus", "reference": {"id": "r"}, "verified": True, "workflow": "x"},
-        {"_id": "2", "name": "Potato virus Y", "reference": {"id": "r"}, "verified": False},
-        {"_id": "3", "name": "tobacco rattle virus", "reference": {"id": "q"}, "verified": True},
-    ])
+    db.otus.insert_many(
+        [
+            {"_id": "1", "name": "Tobacco mosaic virus", "reference": {"id": "r"}, "verified": True, "workflow": "x"},
+            {"_id": "2", "name": "Potato virus Y", "reference": {"id": "r"}, "verified": False},
+            {"_id": "3", "name": "tobacco rattle virus", "reference": {"id": "q"}, "verified": True},
+        ]
+    )
     assert db.otus.count_documents({"name": {"$regex": "tobacco", "$options": "i"}}) == 2
     assert db.otus.count_documents({"_id": {"$in": ["1", "3"]}, "verified": True}) == 2
     assert db.otus.count_documents({"_id": {"$nin": ["1"]}}) == 2
@@ -129,19 +140,23 @@ def test_membership_existence_and_regex_filters(db):
 
 
 def test_visibility_query_with_or_and_in(db):
-    db.refs.insert_many([
-        {"_id": "mine", "user": {"id": "me"}, "users": [], "groups": []},
-        {"_id": "shared", "user": {"id": "x"}, "users": [{"id": "me"}], "groups": []},
-        {"_id": "group", "user": {"id": "x"}, "users": [], "groups": [{"id": "lab"}]},
-        {"_id": "public", "user": {"id": "x"}, "users": [], "groups": [], "public": True},
-        {"_id": "hidden", "user": {"id": "x"}, "users": [], "groups": []},
-    ])
+    db.refs.insert_many(
+        [
+            {"_id": "mine", "user": {"id": "me"}, "users": [], "groups": []},
+            {"_id": "shared", "user": {"id": "x"}, "users": [{"id": "me"}], "groups": []},
+            {"_id": "group", "user": {"id": "x"}, "users": [], "groups": [{"id": "lab"}]},
+            {"_id": "public", "user": {"id": "x"}, "users": [], "groups": [], "public": True},
+            {"_id": "hidden", "user": {"id": "x"}, "users": [], "groups": []},
+        ]
+    )
     query = {"$or": [{"public": True}, {"user.id": "me"}, {"users.id": "me"}, any_of("groups.id", ["lab", "other"])]}
     assert sorted(d["_id"] for d in db.refs.find(query)) == ["group", "mine", "public", "shared"]
 
 
 def test_paginate_counts_sorts_and_slices(db):
-    db.history.insert_many([{"_id": f"h{i:03d}", "n": i, "reference": {"id": "r" if i % 2 else "q"}} for i in range(40)])
+    db.history.insert_many(
+        [{"_id": f"h{i:03d}", "n": i, "reference": {"id": "r" if i % 2 else "q"}} for i in range(40)]
+    )
     page = paginate(db.history, {"reference.id": "r"}, page=2, per_page=5, sort=[("n", -1)])
     assert page["total_count"] == 40
     assert page["found_count"] == 20

@@ -26,8 +26,11 @@ class Stack:
 
     def start_worker(self) -> subprocess.Popen:
         """One more worker pool on every queue, as a Procfile ``worker-*`` line would run it."""
-        worker = _start([str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes", "1", "--threads", "2"],
-                        self.env, self.log)
+        worker = _start(
+            [str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes", "1", "--threads", "2"],
+            self.env,
+            self.log,
+        )
         self.workers.append(worker)
         return worker
 
@@ -55,10 +58,8 @@ def stop_process_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @contextlib.contextmanager
@@ -78,8 +79,20 @@ def running_stack(database_server: str, broker_url: str, tmp, **extra_env: str):
     if broker_url.startswith("redis://"):
         env["REDIS_URL"] = broker_url
     log = open(tmp / "stack.log", "wb")
-    web = _start([str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-                  "ringspot.api:create_app()"], env, log)
+    web = _start(
+        [
+            str(VENV_BIN / "gunicorn"),
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "ringspot.api:create_app()",
+        ],
+        env,
+        log,
+    )
     db = connect(env["MONGODB_URI"])
     stack = Stack(f"http://127.0.0.1:{port}", env, db, env["DATA_PATH"], log)
     try:
@@ -99,6 +112,7 @@ def running_stack(database_server: str, broker_url: str, tmp, **extra_env: str):
 
 @pytest.fixture(scope="module")
 def stack(database_server, redis_server, tmp_path_factory):
-    with running_stack(database_server, redis_server, tmp_path_factory.mktemp("stack"),
-                       RINGSPOT_HEARTBEAT_TIMEOUT="10") as stack:
+    with running_stack(
+        database_server, redis_server, tmp_path_factory.mktemp("stack"), RINGSPOT_HEARTBEAT_TIMEOUT="10"
+    ) as stack:
         yield stack

@@ -41,8 +41,12 @@ def plant_reference(stack):
 
 def kill_worker_when(stack, job_id: str, steps: set[str]) -> float:
     """SIGKILL the worker (and its tools) once the job reaches one of ``steps``; start a new one."""
-    wait_for(lambda: stack.call("GET", f"/api/processes/{job_id}").json()["step"] in steps, timeout=180,
-             interval=0.05, message=f"job to reach {steps}")
+    wait_for(
+        lambda: stack.call("GET", f"/api/processes/{job_id}").json()["step"] in steps,
+        timeout=180,
+        interval=0.05,
+        message=f"job to reach {steps}",
+    )
     victim = stack.workers[0]
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
@@ -55,8 +59,12 @@ def kill_worker_when(stack, job_id: str, steps: set[str]) -> float:
 
 def rerun_started_after(stack, job_id: str, killed_at: float) -> float:
     """Seconds from the kill to the second run's claim."""
-    wait_for(lambda: stack.call("GET", f"/api/processes/{job_id}").json()["attempts"] == 2, timeout=RERUN_WITHIN + 30,
-             interval=0.2, message="the job to be claimed again")
+    wait_for(
+        lambda: stack.call("GET", f"/api/processes/{job_id}").json()["attempts"] == 2,
+        timeout=RERUN_WITHIN + 30,
+        interval=0.2,
+        message="the job to be claimed again",
+    )
     seconds = time.monotonic() - killed_at
     print(f"rerun claimed {seconds:.1f} s after the kill")
     return seconds
@@ -102,8 +110,9 @@ def test_analysis_survives_a_worker_killed_mid_mapping(stack, plant_reference, t
     ref = plant_reference
     ready_index(stack, ref["id"])
     sample = insert_sample(stack.db, stack.data_path, repeated_reads(tmp_path, COPIES))
-    analysis = stack.call("POST", f"/api/samples/{sample['_id']}/analyses",
-                          json={"ref_id": ref["id"], "workflow": "pathoscope_bowtie"}).json()
+    analysis = stack.call(
+        "POST", f"/api/samples/{sample['_id']}/analyses", json={"ref_id": ref["id"], "workflow": "pathoscope_bowtie"}
+    ).json()
     job_id = analysis["job"]["id"]
     killed_at = kill_worker_when(stack, job_id, {"map_default_isolates", "build_isolate_index", "map_isolates"})
 

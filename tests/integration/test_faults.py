@@ -46,13 +46,15 @@ class Services:
         return start_redis(self.tmp / "redis", self.redis_port, persistent=True)[0]
 
     def start(self, argv):
-        return subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            argv, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start_worker(self):
         """A worker pool on every queue, as a Procfile ``worker-*`` line runs it."""
-        self.worker = self.start([str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes", "1",
-                                  "--threads", "2"])
+        self.worker = self.start(
+            [str(VENV_BIN / "dramatiq"), "ringspot.workers.app", "--processes", "1", "--threads", "2"]
+        )
         return self.worker
 
     def worker_pids(self) -> set[int]:
@@ -71,16 +73,32 @@ def services(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
     services = Services(tmp)
     port = free_port()
-    services.env = {**os.environ, "MONGODB_URI": f"mongodb://127.0.0.1:{services.db_port}/faults",
-                    "BROKER_URL": f"redis://127.0.0.1:{services.redis_port}/0",
-                    "REDIS_URL": f"redis://127.0.0.1:{services.redis_port}/0",
-                    "DATA_PATH": str(tmp / "data"), "RINGSPOT_PORT": str(port),
-                    "RINGSPOT_API_URL": f"http://127.0.0.1:{port}"}
+    services.env = {
+        **os.environ,
+        "MONGODB_URI": f"mongodb://127.0.0.1:{services.db_port}/faults",
+        "BROKER_URL": f"redis://127.0.0.1:{services.redis_port}/0",
+        "REDIS_URL": f"redis://127.0.0.1:{services.redis_port}/0",
+        "DATA_PATH": str(tmp / "data"),
+        "RINGSPOT_PORT": str(port),
+        "RINGSPOT_API_URL": f"http://127.0.0.1:{port}",
+    }
     db = connect(services.env["MONGODB_URI"])
     auth.create_user(db, "admin", "hunter2hunter2", administrator=True)
     _, key = auth.create_api_key(db, db.users.find_one({"_id": "admin"}), "faults", {})
-    services.web = services.start([str(VENV_BIN / "gunicorn"), "--workers", "1", "--threads", "4", "--bind",
-                                   f"127.0.0.1:{port}", "--access-logfile", "-", "ringspot.api:create_app()"])
+    services.web = services.start(
+        [
+            str(VENV_BIN / "gunicorn"),
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
+            "ringspot.api:create_app()",
+        ]
+    )
     services.start_worker()
     wait_port(port)
     session = requests.Session()
@@ -105,8 +123,12 @@ def process(services, process_id) -> dict:
 
 
 def wait_finished(services, process_id, timeout=120) -> dict:
-    doc = wait_for(lambda: _finished(services, process_id), timeout=timeout, interval=0.3,
-                   message=f"process {process_id} to finish")
+    doc = wait_for(
+        lambda: _finished(services, process_id),
+        timeout=timeout,
+        interval=0.3,
+        message=f"process {process_id} to finish",
+    )
     assert doc["state"] == "complete", doc
     return doc
 
@@ -126,8 +148,12 @@ def upload(services, path, upload_type):
 
 
 def import_reference(services, path, name):
-    created = call(services, "POST", "/api/refs",
-                   json={"name": name, "data_type": "genome", "import_from": upload(services, path, "reference")})
+    created = call(
+        services,
+        "POST",
+        "/api/refs",
+        json={"name": name, "data_type": "genome", "import_from": upload(services, path, "reference")},
+    )
     assert created.status_code == 201, created.text
     return created.json()
 
@@ -146,8 +172,12 @@ def completions(services, process_id) -> list[str]:
 
 
 def wait_step(services, process_id, step, timeout=120):
-    wait_for(lambda: process(services, process_id)["step"] == step, timeout=timeout, interval=0.2,
-             message=f"{process_id} to reach {step}")
+    wait_for(
+        lambda: process(services, process_id)["step"] == step,
+        timeout=timeout,
+        interval=0.2,
+        message=f"{process_id} to reach {step}",
+    )
 
 
 def assert_index_ready_once(services, index_id, ref_id, otu_count):
@@ -181,7 +211,9 @@ def test_broker_down_gives_503_and_leaves_nothing_half_made(services):
     source = call(services, "POST", "/api/refs", json={"name": "Source", "data_type": "genome"}).json()
     Services.stop(services.redis_proc)
     name = f"Clone {new_id()}"
-    response = call(services, "POST", "/api/refs", json={"name": name, "data_type": "genome", "clone_from": source["id"]})
+    response = call(
+        services, "POST", "/api/refs", json={"name": name, "data_type": "genome", "clone_from": source["id"]}
+    )
     assert response.status_code == 503
     assert response.json()["message"] == "The task queue is unavailable; try again shortly"
     assert services.db.refs.count_documents({"name": name}) == 0
@@ -193,7 +225,9 @@ def test_broker_down_gives_503_and_leaves_nothing_half_made(services):
     assert call(services, "GET", f"/api/refs/{source['id']}").status_code == 200  # still there, nothing lost
 
     services.redis_proc = services.start_redis()
-    response = call(services, "POST", "/api/refs", json={"name": name, "data_type": "genome", "clone_from": source["id"]})
+    response = call(
+        services, "POST", "/api/refs", json={"name": name, "data_type": "genome", "clone_from": source["id"]}
+    )
     assert response.status_code == 201
     wait_finished(services, response.headers["Content-Location"].rsplit("/", 1)[-1], timeout=60)
 
@@ -223,8 +257,9 @@ def test_redis_restart_mid_build_the_builds_finish_once_and_queued_work_runs(ser
     assert response.json()["message"] == "The task queue is unavailable; try again shortly"
     assert services.db.samples.count_documents({"name": "While down"}) == 0
     assert not services.db.uploads.find_one({"_id": files[0]})["reserved"]  # free for a later try
-    refused = [doc for doc in services.db.processes.find({"type": "create_sample"})
-               if files[0] in doc["context"]["upload_ids"]]
+    refused = [
+        doc for doc in services.db.processes.find({"type": "create_sample"}) if files[0] in doc["context"]["upload_ids"]
+    ]
     assert [(doc["state"], doc["error"]) for doc in refused] == [("error", "Could not enqueue the job")]
     time.sleep(3)
     services.redis_proc = services.start_redis()
@@ -236,14 +271,16 @@ def test_redis_restart_mid_build_the_builds_finish_once_and_queued_work_runs(ser
     samples_done = [wait_finished(services, s["job"]["id"], timeout=120) for s in (*queued, after)]
     samples_done_in = time.monotonic() - back_at
     build = wait_finished(services, builds[0], timeout=150)
-    print(f"\nredis down {back_at - stopped_at:.1f} s (503 in {refused_in:.2f} s); queued samples done "
-          f"{samples_done_in:.1f} s after it returned, the build {time.monotonic() - back_at:.1f} s after")
+    print(
+        f"\nredis down {back_at - stopped_at:.1f} s (503 in {refused_in:.2f} s); queued samples done "
+        f"{samples_done_in:.1f} s after it returned, the build {time.monotonic() - back_at:.1f} s after"
+    )
 
     assert build["attempts"] == 1 and len(completions(services, builds[0])) == 1
     assert_index_ready_once(services, indexes[0]["id"], refs[0]["id"], 2084)
     assert process(services, builds[1])["state"] == "cancelled"
     assert call(services, "GET", f"/api/indexes/{indexes[1]['id']}").status_code == 404
-    for sample, job in zip((*queued, after), samples_done):
+    for sample, job in zip((*queued, after), samples_done, strict=False):
         assert job["attempts"] == 1 and len(completions(services, job["id"])) == 1
         assert call(services, "GET", f"/api/samples/{sample['id']}").json()["ready"] is True
     assert queue.llen("dramatiq:samples") == 0
@@ -265,8 +302,12 @@ def test_database_restart_mid_build_the_build_resumes_and_finishes_once(services
 
     # Stopped the moment bowtie2-build ends, as the job starts uploading its files through the Job API.
     wait_for(lambda: _bowtie2_build_running(services, build_id), timeout=30, message="bowtie2-build")
-    wait_for(lambda: not _bowtie2_build_running(services, build_id), timeout=120, interval=0.05,
-             message="bowtie2-build to end")
+    wait_for(
+        lambda: not _bowtie2_build_running(services, build_id),
+        timeout=120,
+        interval=0.05,
+        message="bowtie2-build to end",
+    )
     Services.stop(services.db_proc)
     stopped_at = time.monotonic()
     answers = []
@@ -288,9 +329,11 @@ def test_database_restart_mid_build_the_build_resumes_and_finishes_once(services
     served_at = time.monotonic()
 
     build = wait_finished(services, build_id, timeout=120)
-    print(f"\ndb down {restarted_at - stopped_at:.1f} s; 503 for {served_at - stopped_at:.1f} s "
-          f"(slowest answer {max(t for _, t in answers):.1f} s); build done {time.monotonic() - restarted_at:.1f} s "
-          f"after the restart")
+    print(
+        f"\ndb down {restarted_at - stopped_at:.1f} s; 503 for {served_at - stopped_at:.1f} s "
+        f"(slowest answer {max(t for _, t in answers):.1f} s); build done {time.monotonic() - restarted_at:.1f} s "
+        f"after the restart"
+    )
     assert {status for status, _ in answers} <= {200, 503}
     assert max(t for _, t in answers) < 15
 

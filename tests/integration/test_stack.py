@@ -20,7 +20,9 @@ def import_reference(stack, path, name):
     with open(path, "rb") as handle:
         upload = stack.call("POST", "/api/uploads", params={"name": path.name, "type": "reference"}, data=handle)
     assert upload.status_code == 201, upload.text
-    created = stack.call("POST", "/api/refs", json={"name": name, "data_type": "genome", "import_from": upload.json()["id"]})
+    created = stack.call(
+        "POST", "/api/refs", json={"name": name, "data_type": "genome", "import_from": upload.json()["id"]}
+    )
     assert created.status_code == 201, created.text
     stack.wait_process(created.json()["process"]["id"], timeout=180)
     return stack.call("GET", f"/api/refs/{created.json()['id']}").json()
@@ -51,8 +53,9 @@ def test_index_build_runs_on_a_real_worker_through_the_job_api(stack, tmp_path):
     read = fasta[1][100:160]
     reads = tmp_path / "read.fq"
     reads.write_text(f"@r1\n{read}\n+\n{'I' * len(read)}\n")
-    sam = subprocess.run(["bowtie2", "--no-hd", "-x", str(prefix), "-U", str(reads)], capture_output=True, text=True,
-                         check=True).stdout
+    sam = subprocess.run(
+        ["bowtie2", "--no-hd", "-x", str(prefix), "-U", str(reads)], capture_output=True, text=True, check=True
+    ).stdout
     assert sam.split("\t")[2] == fasta[0][1:]
 
 
@@ -62,8 +65,12 @@ def test_cancel_kills_bowtie2_build_and_frees_the_reference(stack):
 
     index = stack.call("POST", f"/api/refs/{ref['id']}/indexes").json()
     job_id = index["job"]["id"]
-    wait_for(lambda: stack.call("GET", f"/api/processes/{job_id}").json()["step"] == "bowtie_build", timeout=120,
-             interval=0.2, message="bowtie2-build to start")
+    wait_for(
+        lambda: stack.call("GET", f"/api/processes/{job_id}").json()["step"] == "bowtie_build",
+        timeout=120,
+        interval=0.2,
+        message="bowtie2-build to start",
+    )
     running = lambda: _bowtie2_build_running(f"{stack.data_path}/work/{job_id}")  # noqa: E731
     wait_for(running, timeout=30, message="bowtie2-build process")
     started = time.monotonic()

@@ -51,8 +51,11 @@ def align(admin, db, sample_id: str, timeout: float = 90, **body) -> tuple[dict,
 
     job = wait_for(finished, timeout=timeout, message="alignment job")
     # A failed job's clean-up follows its last status within the same Job API call.
-    alignment = wait_for(lambda: (doc := admin.get(f"/api/alignments/{response.json['id']}").json)["complete"] and doc,
-                         timeout=10, message="alignment complete")
+    alignment = wait_for(
+        lambda: (doc := admin.get(f"/api/alignments/{response.json['id']}").json)["complete"] and doc,
+        timeout=10,
+        message="alignment complete",
+    )
     return job, alignment
 
 
@@ -70,8 +73,7 @@ def download(admin, alignment: dict, name: str, folder: Path) -> Path:
 
 def test_rprsv_reads_align_to_rna1_with_figures_recounted_from_the_bam(admin, db, settings, world, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="ringspot.tasks.alignments")
-    job, alignment = align(admin, db, world["sample"]["_id"], accession="NC_005266",
-                           ref_id=world["reference"]["_id"])
+    job, alignment = align(admin, db, world["sample"]["_id"], accession="NC_005266", ref_id=world["reference"]["_id"])
     assert job["state"] == "complete", job["error"]
     assert (job["step"], job["progress"]) == ("upload_results", 1)
     assert (alignment["complete"], alignment["success"], alignment["error_msg"]) == (True, True, None)
@@ -91,8 +93,23 @@ def test_rprsv_reads_align_to_rna1_with_figures_recounted_from_the_bam(admin, db
     fasta = tmp_path / "rna1.fa"
     fasta.write_bytes(admin.get(f"/api/alignments/{alignment['id']}/reference.fa").data)
     subprocess.run(["bowtie2-build", "-q", str(fasta), str(tmp_path / "rna1")], check=True)
-    sam = subprocess.run(["bowtie2", "--local", "--no-unal", "--no-hd", "-p", "2", "-x", str(tmp_path / "rna1"),
-                          "-U", ",".join(map(str, RPRSV_READS))], check=True, capture_output=True, text=True).stdout
+    sam = subprocess.run(
+        [
+            "bowtie2",
+            "--local",
+            "--no-unal",
+            "--no-hd",
+            "-p",
+            "2",
+            "-x",
+            str(tmp_path / "rna1"),
+            "-U",
+            ",".join(map(str, RPRSV_READS)),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     by_hand = {line.split("\t")[0] for line in sam.splitlines() if not int(line.split("\t")[1]) & 4}
     assert len(by_hand) == count
     assert 3000 < count < 5000  # about a fifth of the 20,000 reads: 13C209 is not the default isolate
@@ -152,8 +169,13 @@ def test_reads_that_map_nowhere_give_an_empty_but_successful_alignment(admin, db
     sample = insert_sample(db, settings.data_path, [reads])
     job, alignment = align(admin, db, sample["_id"], sequence_id=NC_005266)
     assert job["state"] == "complete", job["error"]
-    assert alignment["success"] and alignment["statistics"] == {"mapped_reads": 0, "length": 7935, "breadth": 0.0,
-                                                                "mean_depth": 0.0, "identity": None}
+    assert alignment["success"] and alignment["statistics"] == {
+        "mapped_reads": 0,
+        "length": 7935,
+        "breadth": 0.0,
+        "mean_depth": 0.0,
+        "identity": None,
+    }
     pixels = mpimg.imread(io.BytesIO(admin.get(f"/api/alignments/{alignment['id']}/coverage.png").data), format="png")
     assert len(np.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)) > 1  # axes and title, nothing plotted
 
@@ -180,13 +202,23 @@ def test_cancelling_a_running_alignment_kills_bowtie2_and_says_so(admin, db, set
     canceller = make_user("canceller", permissions=["cancel_job"])
     cancelled_at = time.monotonic()
     assert canceller.put(f"/api/jobs/{job_id}/cancel").status_code == 200
-    wait_for(lambda: subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1,
-             timeout=5, interval=0.1, message="bowtie2 to die")
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1,
+        timeout=5,
+        interval=0.1,
+        message="bowtie2 to die",
+    )
     assert time.monotonic() - cancelled_at < 5
-    job = wait_for(lambda: db.processes.find_one({"_id": job_id, "state": {"$in": list(FINISHED)}}), timeout=30,
-                   message="cancelled")
+    job = wait_for(
+        lambda: db.processes.find_one({"_id": job_id, "state": {"$in": list(FINISHED)}}),
+        timeout=30,
+        message="cancelled",
+    )
     assert job["state"] == "cancelled"
-    alignment = wait_for(lambda: (doc := admin.get(f"/api/alignments/{response.json['id']}").json)["complete"] and doc,
-                         timeout=10, message="alignment marked")
+    alignment = wait_for(
+        lambda: (doc := admin.get(f"/api/alignments/{response.json['id']}").json)["complete"] and doc,
+        timeout=10,
+        message="alignment marked",
+    )
     assert (alignment["success"], alignment["error_msg"]) == (False, "The alignment job was cancelled")
     assert subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1

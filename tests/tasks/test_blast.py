@@ -88,8 +88,9 @@ def test_ncbi_search_polls_with_growing_interval_and_keeps_the_formatted_result(
     method, params, form = ncbi.requests[0]
     assert (method, params) == ("POST", bio_blast.put_params("ACGT")[0])
     assert form == {"QUERY": analysis["results"]["hits"][3]["sequence"]}
-    assert [(m, q) for m, q, _ in ncbi.requests[1:]] == [("GET", bio_blast.check_params(RID))] * 3 + \
-        [("GET", bio_blast.result_params(RID))]
+    assert [(m, q) for m, q, _ in ncbi.requests[1:]] == [("GET", bio_blast.check_params(RID))] * 3 + [
+        ("GET", bio_blast.result_params(RID))
+    ]
     # The rest of the analysis is as it was.
     assert without_blast(db.analyses.find_one({"_id": analysis["_id"]}), 3) == without_blast(analysis, 3)
 
@@ -114,20 +115,40 @@ def test_record_shows_rid_and_interval_while_the_search_runs(admin, db, world, n
     assert finished(db, process_id)["state"] == "complete"
 
 
-@pytest.mark.parametrize("broken, step, message", [
-    ({"put": b"<html><body>Error: no query</body></html>"}, "submit",
-     "NCBI reply has no QBlastInfo block: the search was not accepted"),
-    ({"put": b"<!--QBlastInfoBegin\n    RTOE = 19\nQBlastInfoEnd\n-->"}, "submit",
-     "NCBI reply has a QBlastInfo block without RID"),
-    ({"ready": b"<!--QBlastInfoBegin\n\tStatus=UNKNOWN\nQBlastInfoEnd\n-->"}, "wait_for_result",
-     "NCBI reports the search as UNKNOWN (expired or never submitted)"),
-    ({"ready": b"QBlastInfoBegin Status=FAILED QBlastInfoEnd"}, "wait_for_result", "NCBI reports the search as FAILED"),
-    ({"result": b"<html>Error: RID expired</html>"}, "fetch_result",
-     f"Unable to interpret NCBI result ({RID}_1.json: File is not a zip file)"),
-    ({"status": 503}, "submit", "NCBI answered HTTP 503"),
-])
-def test_a_reply_outside_the_protocol_sets_the_error_and_leaves_the_analysis_alone(admin, db, world, ncbi, pauses,
-                                                                                     broken, step, message):
+@pytest.mark.parametrize(
+    "broken, step, message",
+    [
+        (
+            {"put": b"<html><body>Error: no query</body></html>"},
+            "submit",
+            "NCBI reply has no QBlastInfo block: the search was not accepted",
+        ),
+        (
+            {"put": b"<!--QBlastInfoBegin\n    RTOE = 19\nQBlastInfoEnd\n-->"},
+            "submit",
+            "NCBI reply has a QBlastInfo block without RID",
+        ),
+        (
+            {"ready": b"<!--QBlastInfoBegin\n\tStatus=UNKNOWN\nQBlastInfoEnd\n-->"},
+            "wait_for_result",
+            "NCBI reports the search as UNKNOWN (expired or never submitted)",
+        ),
+        (
+            {"ready": b"QBlastInfoBegin Status=FAILED QBlastInfoEnd"},
+            "wait_for_result",
+            "NCBI reports the search as FAILED",
+        ),
+        (
+            {"result": b"<html>Error: RID expired</html>"},
+            "fetch_result",
+            f"Unable to interpret NCBI result ({RID}_1.json: File is not a zip file)",
+        ),
+        ({"status": 503}, "submit", "NCBI answered HTTP 503"),
+    ],
+)
+def test_a_reply_outside_the_protocol_sets_the_error_and_leaves_the_analysis_alone(
+    admin, db, world, ncbi, pauses, broken, step, message
+):
     for key, value in broken.items():
         setattr(ncbi, key, value)
     analysis = world["analysis"]
@@ -181,7 +202,9 @@ def rprsv_and_small_reference(db) -> None:
 def test_local_search_finds_rprsv_for_the_rprsv_contigs(admin, db, settings, world, local):
     rprsv_and_small_reference(db)
     analysis = world["analysis"]
-    longest = max(range(len(analysis["results"]["hits"])), key=lambda i: len(analysis["results"]["hits"][i]["sequence"]))
+    longest = max(
+        range(len(analysis["results"]["hits"])), key=lambda i: len(analysis["results"]["hits"][i]["sequence"])
+    )
     process, record = blast(admin, db, analysis["_id"], longest)
     assert process["state"] == "complete", process["error"]
     assert process["step"] == "search" and record["backend"] == "local"
@@ -190,14 +213,24 @@ def test_local_search_finds_rprsv_for_the_rprsv_contigs(admin, db, settings, wor
     assert result["program"] == "blastn" and 0 < len(result["hits"]) <= 5
     best = result["hits"][0]
     assert best["name"] == "Raspberry ringspot virus"
-    assert best["accession"] in {"NC_005266", "AY310444", "AY310444.1", "MZ220963.1", "MW057710.1", "MN384981.1",
-                                 "MZ220965.1", "MZ291909.1"}  # an RNA1 sequence of one of its isolates
+    assert best["accession"] in {
+        "NC_005266",
+        "AY310444",
+        "AY310444.1",
+        "MZ220963.1",
+        "MW057710.1",
+        "MN384981.1",
+        "MZ220965.1",
+        "MZ291909.1",
+    }  # an RNA1 sequence of one of its isolates
     assert best["align_len"] > 5000 and best["evalue"] == 0
     # Built once: a second search uses the same cached database.
     databases = list((Path(settings.data_path) / "cache" / "blastdb").iterdir())
     assert len(databases) == 1
     process, record = blast(admin, db, analysis["_id"], 0)
-    assert process["state"] == "complete" and list((Path(settings.data_path) / "cache" / "blastdb").iterdir()) == databases
+    assert (
+        process["state"] == "complete" and list((Path(settings.data_path) / "cache" / "blastdb").iterdir()) == databases
+    )
 
 
 def test_local_database_follows_reference_changes(admin, db, settings, world, local):

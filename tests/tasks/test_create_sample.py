@@ -80,7 +80,7 @@ def test_paired_sample_becomes_ready_with_its_quality(admin, db, settings, worke
 
     # Gzipped uploads are stored as they came, under the standard names.
     assert [r["name"] for r in sample["reads"]] == ["reads_1.fq.gz", "reads_2.fq.gz"]
-    for mate, read in zip(mates, sample["reads"]):
+    for mate, read in zip(mates, sample["reads"], strict=False):
         stored = Path(settings.data_path) / "samples" / sample["id"] / read["name"]
         assert stored.read_bytes() == mate.read_bytes()
         assert admin.get(read["download_url"]).data == mate.read_bytes()
@@ -129,7 +129,10 @@ def _bad_length() -> list[tuple[str, bytes]]:
 
 def _pair_mismatch() -> list[tuple[str, bytes]]:
     folder = SAMPLES / "example-paired-50bp"
-    return [("mate_1.fq", _records(folder / "reads_1.fq.gz", 100)), ("mate_2.fq", _records(folder / "reads_2.fq.gz", 99))]
+    return [
+        ("mate_1.fq", _records(folder / "reads_1.fq.gz", 100)),
+        ("mate_2.fq", _records(folder / "reads_2.fq.gz", 99)),
+    ]
 
 
 BAD_INPUTS = {
@@ -171,7 +174,7 @@ def test_bad_reads_fail_the_job_and_keep_the_uploads(admin, db, settings, worker
     wait_for(lambda: admin.get(f"/api/samples/{created['id']}").status_code == 404, message="sample removal")
     assert db.samples.count_documents({"ready": True}) == 0
     assert not (Path(settings.data_path) / "samples" / created["id"]).exists()
-    for upload_id, (_, content) in zip(upload_ids, files):
+    for upload_id, (_, content) in zip(upload_ids, files, strict=False):
         doc = admin.get("/api/uploads?type=reads").json["documents"]
         assert any(d["id"] == upload_id and d["reserved"] is False for d in doc)
         assert admin.get(f"/api/uploads/{upload_id}").data == content
@@ -186,8 +189,12 @@ def test_cancelling_a_running_create_sample_leaves_no_sample_and_keeps_the_uploa
     upload_id = upload(admin, "big_1.fq.gz", content)
     response = admin.post("/api/samples", json={"name": "to cancel", "files": [upload_id]})
     job_id, sample_id = response.json["job"]["id"], response.json["id"]
-    wait_for(lambda: db.processes.find_one({"_id": job_id})["step"] in ("assess_reads", "compress_reads"),
-             timeout=60, interval=0.05, message="the quality pass")
+    wait_for(
+        lambda: db.processes.find_one({"_id": job_id})["step"] in ("assess_reads", "compress_reads"),
+        timeout=60,
+        interval=0.05,
+        message="the quality pass",
+    )
     started = time.monotonic()
     assert admin.delete(f"/api/processes/{job_id}").status_code == 202
     job = finished_job(db, job_id)

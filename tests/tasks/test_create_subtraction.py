@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ringspot.bio import reference as reference_format
 from tests.analyses_data import PLANT_REFERENCE, load_otus
 from tests.conftest import DATA, wait_for
-from ringspot.bio import reference as reference_format
 
 HOST = DATA / "subtraction" / "host.fa"
 BOWTIE2_FILES = [f"subtraction.{s}.bt2" for s in ("1", "2", "3", "4", "rev.1", "rev.2")]
@@ -24,8 +24,9 @@ def worker(live_server, stub_worker):
 
 
 def create_subtraction(user, db, name: str, file_name: str, content: bytes) -> tuple[dict, dict, str]:
-    response = user.post(f"/api/uploads?name={file_name}&type=subtraction", data=content,
-                         content_type="application/octet-stream")
+    response = user.post(
+        f"/api/uploads?name={file_name}&type=subtraction", data=content, content_type="application/octet-stream"
+    )
     assert response.status_code == 201
     upload_id = response.json["id"]
     response = user.post("/api/subtractions", json={"name": name, "nickname": "host", "upload_id": upload_id})
@@ -53,8 +54,9 @@ def composition(text: str) -> tuple[int, dict[str, float]]:
 @pytest.mark.parametrize("file_name, packed", [("host.fa", False), ("host.fa.gz", True)])
 def test_host_fasta_becomes_a_usable_bowtie2_index(admin, db, settings, worker, tmp_path, file_name, packed):
     content = HOST.read_bytes()
-    created, job, upload_id = create_subtraction(admin, db, "Host", file_name,
-                                                 gzip.compress(content) if packed else content)
+    created, job, upload_id = create_subtraction(
+        admin, db, "Host", file_name, gzip.compress(content) if packed else content
+    )
     assert job["state"] == "complete", job["error"]
 
     subtraction = admin.get(f"/api/subtractions/{created['id']}").json
@@ -72,8 +74,12 @@ def test_host_fasta_becomes_a_usable_bowtie2_index(admin, db, settings, worker, 
         (tmp_path / name).write_bytes(admin.get(f"/api/subtractions/{created['id']}/files/{name}").data)
     # A 60 bp stretch of host_3 maps back to host_3 with the downloaded index.
     read = content.decode().splitlines()[5][20:80]
-    sam = subprocess.run(["bowtie2", "--no-hd", "-x", str(tmp_path / "subtraction"), "-c", read],
-                         capture_output=True, text=True, check=True).stdout
+    sam = subprocess.run(
+        ["bowtie2", "--no-hd", "-x", str(tmp_path / "subtraction"), "-c", read],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     fields = sam.split("\t")
     assert (fields[2], fields[3], fields[5]) == ("host_3", "21", "60M")
 
@@ -94,8 +100,11 @@ def test_cancelling_a_running_build_kills_bowtie2_build_and_keeps_the_upload(adm
     otus = load_otus(PLANT_REFERENCE)
     with open(tmp_path / "large.fa", "w") as handle:
         reference_format.write_fasta(reference_format.iter_default_isolate_fasta(otus), handle)
-    response = admin.post("/api/uploads?name=large.fa&type=subtraction", data=(tmp_path / "large.fa").read_bytes(),
-                          content_type="application/octet-stream")
+    response = admin.post(
+        "/api/uploads?name=large.fa&type=subtraction",
+        data=(tmp_path / "large.fa").read_bytes(),
+        content_type="application/octet-stream",
+    )
     upload_id = response.json["id"]
     created = admin.post("/api/subtractions", json={"name": "Large", "nickname": "", "upload_id": upload_id}).json
     job_id = created["job"]["id"]

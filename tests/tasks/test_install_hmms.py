@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, wait_for
 from ringspot.core import hmms
+from tests.conftest import DATA, wait_for
 
 HMM7, HMM3 = DATA / "hmm" / "hmm7", DATA / "hmm" / "hmm3"
 HMM7_CLUSTERS = [2, 3, 4, 5, 8, 9, 10]
@@ -72,7 +72,9 @@ def test_hmm7_installs_with_its_annotations_and_pressed_profiles(admin, db, sett
     for suffix in (".h3m", ".h3i", ".h3f", ".h3p"):  # pressed on the server, once
         assert (folder / f"profiles.hmm{suffix}").stat().st_size > 0
     with gzip.open(folder / "annotations.json.gz", "rt") as handle:
-        assert {a["cluster"]: a["id"] for a in json.load(handle)} == {d["cluster"]: d["id"] for d in listed["documents"]}
+        assert {a["cluster"]: a["id"] for a in json.load(handle)} == {
+            d["cluster"]: d["id"] for d in listed["documents"]
+        }
     # The uploads were only lent to the install.
     assert db.uploads.count_documents({"type": "hmm", "reserved": True}) == 0
 

@@ -53,8 +53,10 @@ def world(db, settings, tmp_path, admin, stub_broker, stub_worker, live_server):
 
 
 def start_nuvs(admin, world):
-    return admin.post(f"/api/samples/{world['sample']['_id']}/analyses",
-                      json={"workflow": "nuvs", "ref_id": world["reference"]["_id"]})
+    return admin.post(
+        f"/api/samples/{world['sample']['_id']}/analyses",
+        json={"workflow": "nuvs", "ref_id": world["reference"]["_id"]},
+    )
 
 
 def finished(db, job_id: str, timeout: float = 300) -> dict:
@@ -69,12 +71,16 @@ def rprsv_blast_db(folder: Path) -> Path:
     """A BLAST database of RpRSV RNA1 and RNA2 (the default isolate of the plant-virus reference)."""
     with gzip.open(PLANT_REFERENCE, "rt") as handle:
         otus = json.load(handle)["otus"]
-    sequences = [s for otu in otus for i in otu["isolates"] for s in i["sequences"]
-                 if s["accession"] in (RPRSV_RNA1, RPRSV_RNA2)]
+    sequences = [
+        s for otu in otus for i in otu["isolates"] for s in i["sequences"] if s["accession"] in (RPRSV_RNA1, RPRSV_RNA2)
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "rprsv.fa").write_text("".join(f">{s['accession']}\n{s['sequence']}\n" for s in sequences))
-    subprocess.run(["makeblastdb", "-in", str(folder / "rprsv.fa"), "-dbtype", "nucl", "-out", str(folder / "rprsv")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["makeblastdb", "-in", str(folder / "rprsv.fa"), "-dbtype", "nucl", "-out", str(folder / "rprsv")],
+        check=True,
+        capture_output=True,
+    )
     return folder / "rprsv"
 
 
@@ -82,22 +88,40 @@ def best_rprsv_alignments(contigs: list[dict], database: Path, folder: Path) -> 
     """contig index -> (subject, subject start, subject end, identity) of its best RpRSV alignment."""
     query = folder / "contigs.fa"
     query.write_text("".join(f">{c['index']}\n{c['sequence']}\n" for c in contigs))
-    out = subprocess.run(["blastn", "-query", str(query), "-db", str(database), "-evalue", "1e-20",
-                          "-outfmt", "6 qseqid sseqid sstart send pident bitscore"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            "blastn",
+            "-query",
+            str(query),
+            "-db",
+            str(database),
+            "-evalue",
+            "1e-20",
+            "-outfmt",
+            "6 qseqid sseqid sstart send pident bitscore",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     best: dict[int, tuple] = {}
     for line in out.splitlines():
         qseqid, sseqid, sstart, send, pident, bitscore = line.split("\t")
         if int(qseqid) not in best or float(bitscore) > best[int(qseqid)][4]:
-            best[int(qseqid)] = (sseqid, min(int(sstart), int(send)), max(int(sstart), int(send)), float(pident),
-                                 float(bitscore))
+            best[int(qseqid)] = (
+                sseqid,
+                min(int(sstart), int(send)),
+                max(int(sstart), int(send)),
+                float(pident),
+                float(bitscore),
+            )
     return {k: v[:4] for k, v in best.items()}
 
 
 def covered(spans: list[tuple[int, int]], length: int) -> float:
     marks = bytearray(length + 1)
     for start, end in spans:
-        marks[start:end + 1] = b"\x01" * (end + 1 - start)
+        marks[start : end + 1] = b"\x01" * (end + 1 - start)
     return sum(marks) / length
 
 
@@ -151,8 +175,9 @@ def test_nuvs_assembles_rprsv_contigs_with_orfs_from_real_reads(admin, db, setti
     annotation_ids = {d["_id"] for d in db.hmm.find({"set.id": installed["id"]}, {"_id": 1})}
     hits = [hit for contig in contigs for orf in contig["orfs"] for hit in orf["hits"]]
     assert all(hit["hit"] in annotation_ids for hit in hits)
-    assert all(set(hit) == {"hit", "full_e", "full_score", "full_bias", "best_e", "best_score", "best_bias"}
-               for hit in hits)
+    assert all(
+        set(hit) == {"hit", "full_e", "full_score", "full_bias", "best_e", "best_score", "best_bias"} for hit in hits
+    )
 
     # Files: the whole assembly, every ORF searched, and hmmscan's table.
     files = {f["name"]: f for f in analysis["files"]}
@@ -161,10 +186,14 @@ def test_nuvs_assembles_rprsv_contigs_with_orfs_from_real_reads(admin, db, setti
     scaffolds = list(bio_orfs.read_fasta(io.StringIO(gzip.decompress(assembly).decode())))
     assert len(scaffolds) > len(contigs) and {s for _, s in scaffolds} >= {c["sequence"] for c in contigs}
     assert all(title.startswith("NODE_") for title, _ in scaffolds)
-    orf_records = list(bio_orfs.read_fasta(io.StringIO(gzip.decompress(
-        admin.get(f"/api/analyses/{analysis['id']}/files/orfs.fa.gz").data).decode())))
-    assert [title for title, _ in orf_records] == [f"sequence_{c['index']}.{o['index']}" for c in contigs
-                                                   for o in c["orfs"]]
+    orf_records = list(
+        bio_orfs.read_fasta(
+            io.StringIO(gzip.decompress(admin.get(f"/api/analyses/{analysis['id']}/files/orfs.fa.gz").data).decode())
+        )
+    )
+    assert [title for title, _ in orf_records] == [
+        f"sequence_{c['index']}.{o['index']}" for c in contigs for o in c["orfs"]
+    ]
     table = admin.get(f"/api/analyses/{analysis['id']}/files/hmm.tsv").data.decode()
     assert "# Program:         hmmscan" in table
     assert len([line for line in table.splitlines() if line.startswith("vFam")]) == len(hits)
@@ -172,22 +201,31 @@ def test_nuvs_assembles_rprsv_contigs_with_orfs_from_real_reads(admin, db, setti
     # The profiles were pressed once on this worker, under the set's content hash.
     cache = Path(settings.data_path) / "cache" / "hmms" / installed["sha256"]
     assert (cache / "profiles.hmm.h3m").exists()
-    print(f"\nNuVs RpRSV: {len(contigs)} contigs, {sum(len(c['orfs']) for c in contigs)} ORFs, "
-          f"{len(hits)} HMM hits against hmm7, RpRSV contigs {sorted(best)}")
+    print(
+        f"\nNuVs RpRSV: {len(contigs)} contigs, {sum(len(c['orfs']) for c in contigs)} ORFs, "
+        f"{len(hits)} HMM hits against hmm7, RpRSV contigs {sorted(best)}"
+    )
 
 
 def test_cancel_during_assembly_kills_spades_and_leaves_no_analysis(admin, db, settings, world):
     assert install_hmm7(admin, db)["state"] == "complete"
     created = start_nuvs(admin, world).json
     job_id = created["job"]["id"]
-    wait_for(lambda: (db.processes.find_one({"_id": job_id}) or {}).get("step") == "assemble", timeout=120,
-             message="the assemble step")
+    wait_for(
+        lambda: (db.processes.find_one({"_id": job_id}) or {}).get("step") == "assemble",
+        timeout=120,
+        message="the assemble step",
+    )
     work = Path(settings.data_path) / "work" / job_id
     wait_for(lambda: (work / "spades").exists(), timeout=30, message="SPAdes to start")
     cancelled_at = time.monotonic()
     assert admin.delete(f"/api/processes/{job_id}").status_code == 202
-    wait_for(lambda: subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout == b"", timeout=5,
-             interval=0.1, message="SPAdes to die")
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout == b"",
+        timeout=5,
+        interval=0.1,
+        message="SPAdes to die",
+    )
     assert time.monotonic() - cancelled_at < 5
     job = finished(db, job_id, timeout=60)
     assert job["state"] == "cancelled"
@@ -204,9 +242,14 @@ def test_vfam_step_attaches_hits_with_scores_in_their_own_columns(tmp_path):
     hmmer.hmmpress(profiles)
     with open(DATA / "nuvs" / "vfam_input_orfs.fa") as handle:
         records = list(bio_orfs.read_fasta(handle))
-    contigs = [{"index": int(title.split("_")[1].split(".")[0]), "sequence": "", "orfs": [
-        {"index": 0, "frame": 0, "strand": 1, "pos": [0, 3 * len(pro)], "pro": pro, "hits": []}]}
-        for title, pro in records]
+    contigs = [
+        {
+            "index": int(title.split("_")[1].split(".")[0]),
+            "sequence": "",
+            "orfs": [{"index": 0, "frame": 0, "strand": 1, "pos": [0, 3 * len(pro)], "pro": pro, "hits": []}],
+        }
+        for title, pro in records
+    ]
     orfs_fasta = tmp_path / "orfs.fa"
     with open(orfs_fasta, "w") as handle:
         bio_orfs.write_orfs_fasta(contigs, handle)

@@ -67,8 +67,10 @@ def subtraction_files(tmp_path_factory, plant):
     root = tmp_path_factory.mktemp("subtractions")
     rna1 = next(s["sequence"] for o in plant["otus"] for i in o["isolates"] for s in i["sequences"] if s["_id"] == RNA1)
     (root / "rna1.fa").write_text(f">rna1_fragment\n{rna1[2000:3500]}\n")
-    return {"host": build_subtraction_files(HOST, root / "host"),
-            "rna1": build_subtraction_files(root / "rna1.fa", root / "rna1")}
+    return {
+        "host": build_subtraction_files(HOST, root / "host"),
+        "rna1": build_subtraction_files(root / "rna1.fa", root / "rna1"),
+    }
 
 
 @pytest.fixture
@@ -80,8 +82,10 @@ def world(db, settings, admin, plant, live_server, stub_worker):
 
 def run_analysis(admin, db, sample_id: str, ref_id: str, subtractions: list[str], timeout: float = 90) -> dict:
     """Run the job to completion; the analysis document with its results (kept in the file store)."""
-    response = admin.post(f"/api/samples/{sample_id}/analyses",
-                          json={"workflow": "pathoscope_bowtie", "ref_id": ref_id, "subtractions": subtractions})
+    response = admin.post(
+        f"/api/samples/{sample_id}/analyses",
+        json={"workflow": "pathoscope_bowtie", "ref_id": ref_id, "subtractions": subtractions},
+    )
     assert response.status_code == 201, response.json
 
     def finished():
@@ -100,29 +104,73 @@ def bowtie2(*args) -> None:
     subprocess.run(["bowtie2", "-p", "2", *map(str, args)], check=True, capture_output=True)
 
 
-def plain_pathoscope(work: Path, reads: list[Path], otus: list[dict], index_prefix: Path,
-                     subtraction_prefixes: list[Path]) -> tuple[dict, dict]:
+def plain_pathoscope(
+    work: Path, reads: list[Path], otus: list[dict], index_prefix: Path, subtraction_prefixes: list[Path]
+) -> tuple[dict, dict]:
     """workflows.md section 1 the plain way: SAM files on disk, parsed once bowtie2 is done."""
     work.mkdir()
     joined = ",".join(map(str, reads))
-    bowtie2("--local", "--no-unal", "--no-hd", "--no-sq", "--score-min", "L,20,1.0", "-N", "0", "-L", "15",
-            "-x", index_prefix, "-U", joined, "-S", work / "default.sam")
+    bowtie2(
+        "--local",
+        "--no-unal",
+        "--no-hd",
+        "--no-sq",
+        "--score-min",
+        "L,20,1.0",
+        "-N",
+        "0",
+        "-L",
+        "15",
+        "-x",
+        index_prefix,
+        "-U",
+        joined,
+        "-S",
+        work / "default.sam",
+    )
     candidates = {line.split("\t")[2] for line in open(work / "default.sam")}
     sequence_otu_map = {s["_id"]: o["_id"] for o in otus for i in o["isolates"] for s in i["sequences"]}
     otu_ids = {sequence_otu_map[ref] for ref in candidates}
     records = list(reference_format.iter_all_isolate_fasta(otus, otu_ids))
     with open(work / "isolates.fa", "w") as handle:
         reference_format.write_fasta(records, handle)
-    subprocess.run(["bowtie2-build", str(work / "isolates.fa"), str(work / "isolates")], check=True,
-                   capture_output=True)
-    bowtie2("--no-hd", "--no-sq", "--no-unal", *MAPPING, "-k", "100", "--al", work / "aligned.fq",
-            "-x", work / "isolates", "-U", joined, "-S", work / "isolates.sam")
+    subprocess.run(
+        ["bowtie2-build", str(work / "isolates.fa"), str(work / "isolates")], check=True, capture_output=True
+    )
+    bowtie2(
+        "--no-hd",
+        "--no-sq",
+        "--no-unal",
+        *MAPPING,
+        "-k",
+        "100",
+        "--al",
+        work / "aligned.fq",
+        "-x",
+        work / "isolates",
+        "-U",
+        joined,
+        "-S",
+        work / "isolates.sam",
+    )
     with open(work / "isolates.sam") as handle:
         alignments = list(read_sam(handle))
     subtracted_count, fastq = 0, work / "aligned.fq"
     for number, prefix in enumerate(subtraction_prefixes):
-        bowtie2("--local", "--no-unal", "--no-hd", "--no-sq", "-N", "0", "-x", prefix, "-U", fastq,
-                "-S", work / f"sub{number}.sam")
+        bowtie2(
+            "--local",
+            "--no-unal",
+            "--no-hd",
+            "--no-sq",
+            "-N",
+            "0",
+            "-x",
+            prefix,
+            "-U",
+            fastq,
+            "-S",
+            work / f"sub{number}.sam",
+        )
         with open(work / f"sub{number}.sam") as handle:
             scores = read_subtraction_scores(handle)
         kept, subtracted = eliminate_subtraction(alignments, scores)
@@ -133,7 +181,7 @@ def plain_pathoscope(work: Path, reads: list[Path], otus: list[dict], index_pref
         with open(rest, "w") as out:
             for i in range(0, len(lines), 4):
                 if lines[i][1:].split()[0] not in subtracted:
-                    out.writelines(lines[i:i + 4])
+                    out.writelines(lines[i : i + 4])
         fastq = rest
     lengths = {sequence_id: len(sequence) for sequence_id, sequence in records}
     manifest = {o["_id"]: 0 for o in otus}
@@ -146,7 +194,7 @@ def assert_same_results(actual: dict, expected: dict) -> None:
     """Equal up to the order bowtie2's two threads write lines in (sums may differ in the last bits)."""
     assert (actual["read_count"], actual["subtracted_count"]) == (expected["read_count"], expected["subtracted_count"])
     assert [h["id"] for h in actual["hits"]] == [h["id"] for h in expected["hits"]]
-    for got, want in zip(actual["hits"], expected["hits"]):
+    for got, want in zip(actual["hits"], expected["hits"], strict=False):
         assert got["otu"] == want["otu"]
         assert (got["align"], got["coverage"], got["depth"]) == (want["align"], want["coverage"], want["depth"])
         for stage in ("initial", "final"):
@@ -166,7 +214,7 @@ def recount(alignments, ref_id: str, length: int, unique_only: bool = False) -> 
         if ref != ref_id or (unique_only and (len(refs_of[read_id]) > 1 or read_id in seen)):
             continue
         seen.add(read_id)
-        depth[pos - 1:pos - 1 + seq_length] += 1
+        depth[pos - 1 : pos - 1 + seq_length] += 1
     return depth[:length]
 
 
@@ -174,8 +222,9 @@ def fastq_names(data: bytes) -> list[str]:
     return [line[1:].split()[0] for line in data.decode().splitlines()[::4]]
 
 
-def test_rprsv_sample_finds_raspberry_ringspot_virus(admin, db, settings, world, plant, subtraction_files,
-                                                     tmp_path, caplog):
+def test_rprsv_sample_finds_raspberry_ringspot_virus(
+    admin, db, settings, world, plant, subtraction_files, tmp_path, caplog
+):
     caplog.set_level(logging.INFO, logger="ringspot.tasks.analyses")
     sample = insert_sample(db, settings.data_path, RPRSV_READS)
     analysis = run_analysis(admin, db, sample["_id"], world["reference"]["_id"], [])
@@ -188,15 +237,18 @@ def test_rprsv_sample_finds_raspberry_ringspot_virus(admin, db, settings, world,
     # The first mapping finds RpRSV through its default isolate (NC_005266, NC_005267) ...
     assert {NC_005266, NC_005267} <= plain["candidates"]
     isolate_index = next(Path(settings.data_path, "cache", "isolates").iterdir())
-    names = subprocess.run(["bowtie2-inspect", "-n", str(isolate_index / "isolates")], capture_output=True,
-                           text=True, check=True).stdout.split()
+    names = subprocess.run(
+        ["bowtie2-inspect", "-n", str(isolate_index / "isolates")], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert {NC_005266, NC_005267, RNA1, RNA2} <= set(names)
     # ... and the EM gives RNA1 and RNA2 of isolate 13C209 nearly all of the reads.
     hits = {h["id"]: h for h in results["hits"]}
     assert [h["id"] for h in results["hits"][:2]] == [RNA1, RNA2]
     rna1, rna2 = hits[RNA1], hits[RNA2]
     assert rna1["otu"] == rna2["otu"] == {"id": RPRSV, "version": 0}
-    assert rna1["final"]["pi"] == pytest.approx(0.7096, abs=1e-4) and rna2["final"]["pi"] == pytest.approx(0.2904, abs=1e-4)
+    assert rna1["final"]["pi"] == pytest.approx(0.7096, abs=1e-4) and rna2["final"]["pi"] == pytest.approx(
+        0.2904, abs=1e-4
+    )
     assert abs(rna1["final"]["reads"] - 7083) <= 1 and abs(rna2["final"]["reads"] - 2741) <= 1
     assert (rna1["coverage"], rna1["depth"], len(rna1["align"])) == (0.999, 120, 7915)
     assert (rna2["coverage"], rna2["depth"], len(rna2["align"])) == (1.0, 108, 3900)
@@ -213,16 +265,20 @@ def test_rprsv_sample_finds_raspberry_ringspot_virus(admin, db, settings, world,
     files = {f["name"]: f for f in analysis["files"]}
     assert set(files) == {"report.tsv", "isolate_mapped.fq.gz"}
     report = admin.get(f"/api/analyses/{analysis['_id']}/files/report.tsv").data.decode()
-    assert report.splitlines()[0] == "Total Number of Aligned Reads:\t9834\tTotal Number of Mapped Genomes:\t" + \
-        str(len({a[1] for a in plain["alignments"]}))
+    assert report.splitlines()[0] == "Total Number of Aligned Reads:\t9834\tTotal Number of Mapped Genomes:\t" + str(
+        len({a[1] for a in plain["alignments"]})
+    )
     assert [row.split("\t")[0] for row in report.splitlines()[2:]] == [h["id"] for h in results["hits"]]
     reads = gzip.decompress(admin.get(f"/api/analyses/{analysis['_id']}/files/isolate_mapped.fq.gz").data)
     assert sorted(fastq_names(reads)) == sorted(fastq_names(plain["fastq"].read_bytes()))
     assert len(fastq_names(reads)) == 9834
 
     # The user sees RpRSV as one OTU with RNA1 and RNA2 of isolate 13C209.
-    insert_otus(db, world["reference"]["_id"], [o for o in plant["otus"] if o["_id"] in {h["otu"]["id"] for h in
-                                                                                      results["hits"]}])
+    insert_otus(
+        db,
+        world["reference"]["_id"],
+        [o for o in plant["otus"] if o["_id"] in {h["otu"]["id"] for h in results["hits"]}],
+    )
     shown = admin.get(f"/api/analyses/{analysis['_id']}").json
     top = shown["results"]["hits"][0]
     assert (top["id"], top["name"]) == (RPRSV, "Raspberry ringspot virus")
@@ -231,7 +287,9 @@ def test_rprsv_sample_finds_raspberry_ringspot_virus(admin, db, settings, world,
     assert isolate["source_name"] == "13c209"
     sequences = sorted(isolate["sequences"], key=lambda s: s["accession"])
     assert [(s["accession"], s["reads"]) for s in sequences] == [
-        ("MZ220963.1", rna1["final"]["reads"]), ("MZ220964.1", rna2["final"]["reads"])]
+        ("MZ220963.1", rna1["final"]["reads"]),
+        ("MZ220964.1", rna2["final"]["reads"]),
+    ]
     assert "RNA1" in sequences[0]["definition"] and "RNA2" in sequences[1]["definition"]
 
     # A second analysis, now with RpRSV RNA1 posing as a host, reuses the isolate index.
@@ -245,8 +303,13 @@ def test_rprsv_sample_finds_raspberry_ringspot_virus(admin, db, settings, world,
     assert [e for e in events if e.startswith("index_ready")] == ["index_ready", "index_ready"]
     assert any("cached=True" in r.getMessage() for r in caplog.records if r.getMessage().startswith("index_ready"))
 
-    expected, plain = plain_pathoscope(tmp_path / "plain-subtracted", RPRSV_READS, plant["otus"],
-                                       plant["files"] / "reference", [subtraction_files["rna1"] / "subtraction"])
+    expected, plain = plain_pathoscope(
+        tmp_path / "plain-subtracted",
+        RPRSV_READS,
+        plant["otus"],
+        plant["files"] / "reference",
+        [subtraction_files["rna1"] / "subtraction"],
+    )
     assert_same_results(second["results"], expected)
     assert second["results"]["subtracted_count"] > 500
     assert second["results"]["read_count"] < 9834 - 500
@@ -260,8 +323,13 @@ def test_glrav1_smoke_sample(admin, db, settings, world, plant, subtraction_file
     host = insert_subtraction(db, settings.data_path, subtraction_files["host"])
     sample = insert_sample(db, settings.data_path, GLRAV1_READS, subtractions=[host["_id"]])
     analysis = run_analysis(admin, db, sample["_id"], world["reference"]["_id"], [host["_id"]])
-    expected, _ = plain_pathoscope(tmp_path / "plain", GLRAV1_READS, plant["otus"], plant["files"] / "reference",
-                                   [subtraction_files["host"] / "subtraction"])
+    expected, _ = plain_pathoscope(
+        tmp_path / "plain",
+        GLRAV1_READS,
+        plant["otus"],
+        plant["files"] / "reference",
+        [subtraction_files["host"] / "subtraction"],
+    )
     assert_same_results(analysis["results"], expected)
     results = analysis["results"]
     assert results["subtracted_count"] == 0 and results["read_count"] >= 2
@@ -288,8 +356,10 @@ def test_broken_reads_fail_the_job_and_leave_no_analysis(admin, db, settings, wo
     broken = tmp_path / "broken.fq.gz"
     broken.write_bytes(gzip.compress(b"@r1\nACGT\n+\nII\n"))  # quality shorter than the sequence
     sample = insert_sample(db, settings.data_path, [broken])
-    response = admin.post(f"/api/samples/{sample['_id']}/analyses",
-                          json={"workflow": "pathoscope_bowtie", "ref_id": world["reference"]["_id"]})
+    response = admin.post(
+        f"/api/samples/{sample['_id']}/analyses",
+        json={"workflow": "pathoscope_bowtie", "ref_id": world["reference"]["_id"]},
+    )
     assert response.status_code == 201
 
     def finished():
@@ -307,20 +377,31 @@ def test_broken_reads_fail_the_job_and_leave_no_analysis(admin, db, settings, wo
 def test_cancelling_a_running_analysis_kills_bowtie2_and_removes_it(admin, db, settings, world, make_user, tmp_path):
     # Enough reads that the first mapping is still running when the cancel arrives.
     sample = insert_sample(db, settings.data_path, repeated_reads(tmp_path, 40, RPRSV_READS[:1]))
-    response = admin.post(f"/api/samples/{sample['_id']}/analyses",
-                          json={"workflow": "pathoscope_bowtie", "ref_id": world["reference"]["_id"]})
+    response = admin.post(
+        f"/api/samples/{sample['_id']}/analyses",
+        json={"workflow": "pathoscope_bowtie", "ref_id": world["reference"]["_id"]},
+    )
     job_id = response.json["job"]["id"]
-    wait_for(lambda: db.processes.find_one({"_id": job_id, "step": "map_default_isolates"}), timeout=60,
-             message="mapping started")
+    wait_for(
+        lambda: db.processes.find_one({"_id": job_id, "step": "map_default_isolates"}),
+        timeout=60,
+        message="mapping started",
+    )
     canceller = make_user("canceller", permissions=["cancel_job"])
     cancelled_at = time.monotonic()
     assert canceller.put(f"/api/jobs/{job_id}/cancel").status_code == 200
-    wait_for(lambda: subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1,
-             timeout=5, interval=0.1, message="bowtie2 to die")
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1,
+        timeout=5,
+        interval=0.1,
+        message="bowtie2 to die",
+    )
     assert time.monotonic() - cancelled_at < 5
-    job = wait_for(lambda: db.processes.find_one({"_id": job_id, "state": {"$in": ["cancelled", "error",
-                                                                                      "complete"]}}),
-                   timeout=30, message="cancelled")
+    job = wait_for(
+        lambda: db.processes.find_one({"_id": job_id, "state": {"$in": ["cancelled", "error", "complete"]}}),
+        timeout=30,
+        message="cancelled",
+    )
     assert job["state"] == "cancelled"
     wait_for(lambda: db.analyses.find_one({"_id": response.json["id"]}) is None, timeout=10, message="clean-up")
     assert subprocess.run(["pgrep", "-f", f"work/{job_id}/"], capture_output=True).returncode == 1

@@ -13,6 +13,10 @@ import dramatiq
 import pymongo
 import pytest
 
+from ringspot.bio.reference import validate_reference
+from ringspot.core import auth, reference_content
+from ringspot.core.settings import from_env
+from ringspot.core.utils import new_id
 from tests.conftest import User
 from tests.reference_helpers import (
     EXAMPLE,
@@ -26,10 +30,6 @@ from tests.reference_helpers import (
     upload,
     wait_process,
 )
-from ringspot.bio.reference import validate_reference
-from ringspot.core import auth, reference_content
-from ringspot.core.settings import from_env
-from ringspot.core.utils import new_id
 
 SLUG = "virtool/ref-plant-viruses"
 
@@ -164,12 +164,31 @@ def release_v2() -> tuple[dict, str, str]:
     changed = data["otus"][0]
     changed["isolates"][0]["sequences"][0]["definition"] = "Changed upstream"
     removed = data["otus"].pop(1)
-    data["otus"].append({
-        "_id": "newotu01", "name": "Added virus", "abbreviation": "AddV", "schema": [],
-        "isolates": [{"id": "newiso01", "source_type": "isolate", "source_name": "N", "default": True,
-                      "sequences": [{"_id": "newseq01", "accession": "NC_999", "definition": "Added",
-                                     "host": "", "sequence": "ACGTACGTACGT"}]}],
-    })
+    data["otus"].append(
+        {
+            "_id": "newotu01",
+            "name": "Added virus",
+            "abbreviation": "AddV",
+            "schema": [],
+            "isolates": [
+                {
+                    "id": "newiso01",
+                    "source_type": "isolate",
+                    "source_name": "N",
+                    "default": True,
+                    "sequences": [
+                        {
+                            "_id": "newseq01",
+                            "accession": "NC_999",
+                            "definition": "Added",
+                            "host": "",
+                            "sequence": "ACGTACGTACGT",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     return data, changed["_id"], removed["_id"]
 
 
@@ -183,8 +202,9 @@ def releases(monkeypatch):
 
 
 def test_remote_reference_installs_the_latest_release(admin, db, stub_worker, releases):
-    response = admin.post("/api/refs", json={"name": "Test Remote", "organism": "viruses", "data_type": "genome",
-                                              "remote_from": SLUG})
+    response = admin.post(
+        "/api/refs", json={"name": "Test Remote", "organism": "viruses", "data_type": "genome", "remote_from": SLUG}
+    )
     assert response.status_code == 201
     ref = response.json
     assert response.headers["Location"] == f"/api/refs/{ref['id']}"
@@ -223,8 +243,18 @@ def test_checking_and_installing_an_update(admin, db, stub_worker, releases):
     response = admin.post(f"/api/refs/{ref['id']}/updates")
     assert response.status_code == 201
     update = response.json
-    assert set(update) == {"id", "name", "body", "filename", "size", "html_url", "published_at", "created_at",
-                           "user", "ready"}
+    assert set(update) == {
+        "id",
+        "name",
+        "body",
+        "filename",
+        "size",
+        "html_url",
+        "published_at",
+        "created_at",
+        "user",
+        "ready",
+    }
     assert update["id"] == 2 and update["ready"] is False
     process_id = response.headers["Content-Location"].rsplit("/", 1)[1]
     process = wait_process(db, process_id)
@@ -317,9 +347,11 @@ def plant(database_server, tmp_path_factory):
 
     patch = pytest.MonkeyPatch()
     name = f"t_{new_id()}"
-    for key, value in {"MONGODB_URI": f"{database_server}/{name}",
-                       "DATA_PATH": str(tmp_path_factory.mktemp("plant")),
-                       "RINGSPOT_HEARTBEAT_TIMEOUT": "5"}.items():
+    for key, value in {
+        "MONGODB_URI": f"{database_server}/{name}",
+        "DATA_PATH": str(tmp_path_factory.mktemp("plant")),
+        "RINGSPOT_HEARTBEAT_TIMEOUT": "5",
+    }.items():
         patch.setenv(key, value)
     settings = from_env()
     app = create_app(settings)
