@@ -6,7 +6,7 @@ VENV := .venv
 APT_PACKAGES := python3-venv python3-dev redis-server bowtie2 samtools spades hmmer ncbi-blast+ pigz wrk skewer rabbitmq-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system demo test bench clean
+.PHONY: setup system demo test lint lock bench clean
 
 setup: system $(VENV)/.installed
 
@@ -17,11 +17,23 @@ system:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly what requirements.lock pins (with hashes), then ringspot itself without dependencies.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
+
+# Regenerates requirements.lock from pyproject.toml (run after changing a dependency).
+lock:
+	test -x $(VENV)/bin/pip-compile || $(VENV)/bin/pip install -q pip-tools
+	$(VENV)/bin/pip-compile -q --generate-hashes --extra test --strip-extras --allow-unsafe -o requirements.lock pyproject.toml
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 demo: setup
 	$(VENV)/bin/ringspot demo
