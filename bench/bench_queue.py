@@ -254,7 +254,7 @@ def bookkeeping_cost(rounds: int = 200) -> None:
     from ringspot.core import processes
     from ringspot.core.db import close_all, connect
     from ringspot.core.settings import from_env
-    from ringspot.tasks.process import DbStore
+    from ringspot.workers.runs import DbStore
 
     counter = command_counter()
     monitoring.register(counter)  # applies to clients created from now on

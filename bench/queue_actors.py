@@ -7,7 +7,7 @@ finishes a process document around it, as for every real operation; ``noop_bare`
 process id, so it measures the broker and dramatiq alone.
 """
 
-from ringspot.tasks.process import actor
+from ringspot.workers.runtime import actor
 from ringspot.workers.broker import configure
 
 broker = configure()

@@ -52,14 +52,17 @@ def create_process(
     *,
     user_id: str | None,
     context: dict | None = None,
-    steps: list[str] | None = None,
+    steps: list | None = None,
     workflow: bool = False,
     args: dict | None = None,
     process_id: str | None = None,
 ) -> tuple[dict, str | None]:
-    """Insert a waiting process; for jobs also a key. Returns (document, raw job key or None)."""
-    steps = steps or []
-    first_step = steps[0] if steps else None
+    """Insert a waiting process; for jobs also a key. Returns (document, raw job key or None).
+
+    ``steps`` are ``{name, description}`` in order (a workflow's ``steps``).
+    """
+    steps = [s if isinstance(s, dict) else {"name": s, "description": ""} for s in steps or []]
+    first_step = steps[0]["name"] if steps else None
     created = now()
     doc = {
         "_id": process_id or new_id(),
@@ -86,6 +89,11 @@ def create_process(
         doc.update(workflow=process_type, args=args or {}, key=hash_token(raw_key))
     db.processes.insert_one(doc)
     return doc, raw_key
+
+
+def remove_process(db: Database, process_id: str) -> None:
+    """Delete a process that never started (its message could not be sent), key and all."""
+    db.processes.delete_one({"_id": process_id, "state": "waiting"})
 
 
 def get_process_or_404(db: Database, process_id: str) -> dict:

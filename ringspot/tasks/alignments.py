@@ -36,7 +36,7 @@ from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
 from .cache import cache_root, cached
-from .process import FINAL_ERRORS, actor, current
+from ..workers.runtime import FINAL_ERRORS, actor, current
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 

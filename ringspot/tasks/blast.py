@@ -27,7 +27,7 @@ from ..core.db import connect
 from ..core.settings import Settings, from_env
 from ..core.utils import new_id, now
 from ..workers import queues
-from .process import Cancelled, StepFailed, actor, current
+from ..workers.runtime import Cancelled, StepFailed, actor, current
 
 log = logging.getLogger("ringspot.tasks.blast")
 

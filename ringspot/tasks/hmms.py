@@ -16,7 +16,7 @@ from ..core import hmms, processes, uploads
 from ..core.db import connect
 from ..core.settings import from_env
 from ..workers import queues
-from .process import Cancelled, actor, current
+from ..workers.runtime import Cancelled, actor, current
 
 log = logging.getLogger("ringspot.tasks.hmms")
 

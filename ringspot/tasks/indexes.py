@@ -15,7 +15,7 @@ from ..core import indexes, processes
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
-from .process import actor, current
+from ..workers.runtime import actor, current
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 

@@ -4,7 +4,7 @@ from ..core import events, jobs, processes, webhooks
 from ..core.db import connect
 from ..core.settings import from_env
 from ..workers import queues
-from .process import actor
+from ..workers.runtime import actor
 
 #: A process silent for this many heartbeat timeouts has lost its message too: fail it.
 ABANDONED_FACTOR = 10

@@ -31,7 +31,7 @@ from ..bio import orfs as bio_orfs
 from ..core.settings import from_env
 from ..workers import queues
 from .cache import cache_root, cached, cached_mapping_files
-from .process import actor, current
+from ..workers.runtime import actor, current
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 

@@ -22,7 +22,7 @@ from ..core.db import connect
 from ..core.files import path_in_store, write_stream
 from ..core.settings import Settings, from_env
 from ..workers import queues
-from .process import FINAL_ERRORS, StepFailed, actor, current
+from ..workers.runtime import FINAL_ERRORS, StepFailed, actor, current
 
 log = logging.getLogger("ringspot.tasks.references")
 

@@ -20,7 +20,7 @@ from ..core.auth import Client
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
-from .process import StepFailed, actor, current
+from ..workers.runtime import StepFailed, actor, current
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 

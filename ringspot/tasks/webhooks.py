@@ -9,7 +9,7 @@ from ..core import events, webhooks
 from ..core.db import connect
 from ..core.settings import from_env
 from ..workers import queues
-from .process import actor
+from ..workers.runtime import actor
 
 MAX_RETRIES = 5
 TIMEOUT = 10

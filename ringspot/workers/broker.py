@@ -1,7 +1,8 @@
 """Broker set-up: Redis by default, RabbitMQ for ``amqp://`` URLs, the stub broker in tests.
 
-Actors bind to the broker that is global when their module is imported, so
-``configure`` runs before any ``tasks`` module is loaded (``ringspot.tasks`` does it).
+Actors bind to the broker that is global when their module is imported, so ``configure``
+runs before any actor is declared: ``runtime.actor`` calls it. This module imports only the
+middleware and the process run beneath it, never ``tasks``.
 """
 
 from __future__ import annotations

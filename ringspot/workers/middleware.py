@@ -14,22 +14,22 @@ from __future__ import annotations
 import logging
 import threading
 
-import pymongo.errors
 from dramatiq.middleware import Middleware, SkipMessage, TimeLimitExceeded
 from dramatiq.middleware.threading import raise_thread_exception
 
 from ..bio.runner import ToolCancelled
+from ..core.db import DatabaseUnreachable
 from ..core.processes import RunningElsewhere
 from ..core.settings import from_env
-from ..tasks.process import Cancelled, DbStore, JobStore, ProcessRun, install
 from .jobclient import RETRYABLE, JobApiError
+from .runs import Cancelled, DbStore, JobStore, ProcessRun, install
 
 log = logging.getLogger("ringspot.workers")
 
 #: Seconds between heartbeats (and cancel checks) of a running process.
 HEARTBEAT_INTERVAL = 1.0
 #: Failures to reach the database (server operations) or the Job API (jobs) while claiming.
-UNREACHABLE = (pymongo.errors.ConnectionFailure, *RETRYABLE)
+UNREACHABLE = (DatabaseUnreachable, *RETRYABLE)
 #: Seconds before a message that met an unreachable server is tried again.
 UNREACHABLE_RETRY_DELAY = 5.0
 #: After a cancel, seconds a run gets to stop by itself before it is interrupted.

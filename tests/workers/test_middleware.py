@@ -12,23 +12,31 @@ import pytest
 
 from ringspot.bio.runner import run as run_tool
 from ringspot.core import processes
+from ringspot.core.settings import from_env
 from ringspot.core.utils import ago, now
-from ringspot.tasks.process import StepFailed, actor, current
+from ringspot.workers.runtime import RunState, StepFailed, Workflow, actor, current
 
 from ..conftest import wait_for
 
 CHILD_PIDS: dict[str, int] = {}
 
 
+TWO_STEPS: Workflow[RunState] = Workflow("test")
+
+
+@TWO_STEPS.step
+def first(state: RunState) -> None:
+    """First."""
+
+
+@TWO_STEPS.step
+def second(state: RunState) -> None:
+    """Second."""
+
+
 @actor(queue_name="test_bookkeeping", max_retries=0)
 def two_steps(process_id):
-    def first():
-        """First."""
-
-    def second():
-        """Second."""
-
-    current().run_steps([first, second])
+    TWO_STEPS.run(RunState(current(), from_env()))
 
 
 @actor(queue_name="test_bookkeeping", max_retries=0)
@@ -57,7 +65,7 @@ def runs_a_long_tool(process_id):
 
 
 def new_process(db, type_="test"):
-    doc, _ = processes.create_process(db, type_, user_id="admin", steps=["first", "second"])
+    doc, _ = processes.create_process(db, type_, user_id="admin", steps=TWO_STEPS.steps)
     return doc["_id"]
 
 

@@ -1,22 +1,21 @@
-"""The life of one process run as an actor sees it: steps, progress, cancellation.
+"""The life of one process run as an actor sees it: progress, cancellation, where it is stored.
 
 The worker middleware claims the process, keeps its heartbeat and final state, and
-installs a ``ProcessRun`` for the actor's thread; the actor only reports steps
-(``run_steps``) and extra context. Server operations store progress in the database
-directly; jobs go through the Job API (``JobStore``), so job workers need no database.
+installs a ``ProcessRun`` for the actor's thread; the actor reports steps and progress
+through it (``runtime.Workflow`` does it step by step). Server operations store progress in
+the database directly; jobs go through the Job API (``JobStore``), so job workers need no
+database. Nothing here knows the broker: ``middleware`` and ``broker`` build on this module.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-
-import dramatiq
+from collections.abc import Callable
 
 from ..core import processes
 from ..core.db import connect
 from ..core.settings import Settings
-from ..workers.jobclient import JobClient
+from .jobclient import JobClient
 
 
 class Cancelled(Exception):
@@ -31,15 +30,6 @@ class StepFailed(Exception):
 FINAL_ERRORS: tuple[type[BaseException], ...] = (StepFailed, Cancelled, ValueError)
 
 _local = threading.local()
-
-
-def actor(**options):
-    """``dramatiq.actor`` on the configured broker; process actors end in ``FINAL_ERRORS`` without retry."""
-    from ..workers.broker import configure
-
-    configure()
-    options.setdefault("throws", FINAL_ERRORS)
-    return dramatiq.actor(**options)
 
 
 class DbStore:
@@ -105,9 +95,8 @@ class ProcessRun:
         self.check_cancelled()
         self.store.report(step, progress, **context)
 
-    def run_steps(self, steps: Iterable[Callable[[], object]]) -> None:
-        """Run named steps in order; ``step`` is each function's name, progress is i / n."""
-        steps = list(steps)
+    def run_steps(self, steps: list[Callable[[], object]]) -> None:
+        """Run closures as steps in order (operations not yet written as a ``runtime.Workflow``)."""
         for number, step in enumerate(steps):
             self.report(step=step.__name__, progress=number / len(steps))
             step()
