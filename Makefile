@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 VENV := .venv
-APT_PACKAGES := python3-venv python3-dev redis-server bowtie2 samtools spades hmmer ncbi-blast+ pigz wrk skewer rabbitmq-server cutadapt
+APT_PACKAGES := python3-venv python3-dev redis-server bowtie2 samtools spades hmmer ncbi-blast+ pigz wrk skewer rabbitmq-server cutadapt fastqc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system demo test lint lock bench clean
