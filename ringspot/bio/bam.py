@@ -69,7 +69,7 @@ def depth_and_statistics(bam_path: str | Path, reference: str | None = None) -> 
             cigar = record.cigartuples or ()
             columns += sum(size for operation, size in cigar if operation in _COLUMNS)
             if record.has_tag("NM"):
-                edits += record.get_tag("NM")
+                edits += int(record.get_tag("NM"))  # NM is always an integer tag
             else:  # no NM tag: mismatches cannot be told, count the gaps at least
                 edits += sum(size for operation, size in cigar if operation in (1, 2))
     depth = depth_from_blocks(np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64), length)

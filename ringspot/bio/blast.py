@@ -229,7 +229,7 @@ def blastn_local(
             "-num_threads", str(threads),
             "-out", report,
         ]  # fmt: skip
-        runner.run(argv, timeout=timeout, cancel=cancel)
+        runner.run([str(arg) for arg in argv], timeout=timeout, cancel=cancel)
         with open(report) as handle:
             content = json.load(handle)
     _name_local_subjects(content)

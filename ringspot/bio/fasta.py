@@ -49,10 +49,10 @@ def read_fasta(handle: BinaryIO, source: str | None = None) -> Iterator[FastaRec
     >>> text = b">seq1 a host\\nACGT\\nacgn\\n\\n>seq2\\nRYK-\\n"
     >>> [tuple(record) for record in read_fasta(io.BytesIO(text))]
     [('seq1', 'seq1 a host', 'ACGTacgn'), ('seq2', 'seq2', 'RYK-')]
-    >>> list(read_fasta(io.BytesIO(b">s\\nACGT\\nAC1T\\n"), "host.fa"))
+    >>> list(read_fasta(io.BytesIO(b">s\\nACGT\\nAC1T\\n"), "host.fa"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: host.fa: line 3: '1' is not a nucleotide letter (IUPAC codes and '-' only); is this a nucleotide FASTA file?
+    ValueError: host.fa: line 3: '1' is not a nucleotide letter (IUPAC codes and '-' only); is this a nucleotide...
     """
     header: Header | None = None
     pieces: list[bytes] = []
@@ -116,11 +116,11 @@ def read_fasta_pieces(
                 end = data.find(b"\n", position)
                 end = len(data) if end == -1 else end
                 line = lines_before + 1
-                text = data[position + 1 : end].decode("latin-1").strip()
-                if not text:
+                name = data[position + 1 : end].decode("latin-1").strip()
+                if not name:
                     raise ValueError(f"{where}line {line}: header has no sequence name")
                 headers += 1
-                yield Header(line, text)
+                yield Header(line, name)
                 lines_before += 1
                 position = end + 1
                 continue
@@ -155,6 +155,7 @@ def _check_letters(text: bytes, lines_before: int, where: str) -> None:
     if not text.translate(None, _SEQUENCE_BYTES):
         return
     bad = _NOT_SEQUENCE.search(text)
+    assert bad is not None  # translate() left a byte that is not a sequence letter
     line = lines_before + text.count(b"\n", 0, bad.start()) + 1
     char = chr(text[bad.start()])
     raise ValueError(

@@ -25,7 +25,8 @@ _STANDARD_AMINO_ACIDS = "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAA
 #: position: ``N`` there cannot change the residue, so translating it to ``X`` would only shorten
 #: ORFs in contigs that SPAdes patched with ``N``. Every other codon translates to ``X``.
 CODON_TABLE: dict[str, str] = {
-    "".join(codon): amino_acid for codon, amino_acid in zip(itertools.product(_BASES, repeat=3), _STANDARD_AMINO_ACIDS, strict=False)
+    "".join(codon): amino_acid
+    for codon, amino_acid in zip(itertools.product(_BASES, repeat=3), _STANDARD_AMINO_ACIDS, strict=False)
 }
 CODON_TABLE.update(
     {
@@ -165,7 +166,7 @@ def process_contigs(records: Iterable) -> list[dict]:
     >>> [(c["index"], len(c["orfs"]), c["orfs"][0]["hits"]) for c in contigs]
     [(0, 6, [])]
     """
-    contigs = []
+    contigs: list[dict] = []
     for number, record in enumerate(records, start=1):
         title, sequence = _title_and_sequence(record)
         if len(sequence) < MIN_CONTIG_LENGTH:

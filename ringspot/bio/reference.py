@@ -25,7 +25,7 @@ import os
 import re
 import zlib
 from collections.abc import Collection, Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 #: First two bytes of every gzip stream.
 GZIP_MAGIC = b"\x1f\x8b"
@@ -79,7 +79,7 @@ class ReferenceFileError(ValueError):
 
     def to_dict(self) -> dict:
         """``{"id", "message"}`` (plus ``details`` when there are some), for process errors."""
-        body = {"id": self.id, "message": self.message}
+        body: dict = {"id": self.id, "message": self.message}
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -122,7 +122,7 @@ def _gunzip(handle: IO[bytes], max_size: int) -> bytes:
     if head != GZIP_MAGIC:
         raise ReferenceFileError("not_gzipped", "Reference file is not gzip-compressed")
     try:
-        with gzip.GzipFile(fileobj=_Prepended(head, handle), mode="rb") as gz:
+        with gzip.GzipFile(fileobj=cast(IO[bytes], _Prepended(head, handle)), mode="rb") as gz:
             raw = gz.read(max_size + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise ReferenceFileError("not_gzipped", f"Reference file is a truncated or corrupt gzip stream: {err}") from err
@@ -389,7 +389,7 @@ def _duplicate(what: str, first: str, second: str) -> ReferenceFileError:
 
 def _check_verification(otu: dict) -> None:
     issues = verify_otu(otu)
-    if blocking_issues(issues):
+    if issues and blocking_issues(issues):
         message = _describe_blocking_issue(otu, issues)
         raise ReferenceFileError("verification", message, details={"otu_id": otu["_id"], "issues": issues})
 

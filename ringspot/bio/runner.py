@@ -39,7 +39,7 @@ class ToolError(RuntimeError):
 class ToolTimeout(RuntimeError):
     """A tool ran past its time limit and was killed."""
 
-    def __init__(self, argv: Sequence[str], timeout: float):
+    def __init__(self, argv: Sequence[str], timeout: float | None):
         super().__init__(f"{os.path.basename(argv[0])} ran longer than {timeout:g} s and was killed")
 
 
@@ -128,8 +128,9 @@ def _start(argv: Sequence[str], stdin=None, stdout=None, env=None, cwd=None) -> 
     )
 
 
-def _drain(stream: IO[bytes], tail: collections.deque) -> threading.Thread:
+def _drain(stream: IO[bytes] | None, tail: collections.deque) -> threading.Thread:
     """Read a stderr pipe to its end in a thread, keeping the last lines."""
+    assert stream is not None, "_start always pipes stderr"
 
     def read():
         for line in iter(stream.readline, b""):
@@ -153,10 +154,8 @@ def _wait(procs: list[subprocess.Popen], argv: Sequence[str], limits: Limits) ->
                 kill_group(p)
             raise ToolTimeout(argv, limits.timeout)
         running = next(p for p in procs if p.poll() is None)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             running.wait(timeout=POLL_INTERVAL)  # returns as soon as the tool exits
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def run(
@@ -186,16 +185,18 @@ def pipeline(
 ) -> None:
     """Run ``a | b | c`` as chained processes; the last one writes to ``stdout``."""
     limits = Limits(timeout, cancel or _NeverSet())
-    procs, tails, drains = [], [], []
-    previous = None
+    procs: list[subprocess.Popen] = []
+    tails: list[collections.deque] = []
+    drains: list[threading.Thread] = []
+    previous: subprocess.Popen | None = None
     try:
         for i, argv in enumerate(commands):
             last = i == len(commands) - 1
             out = (stdout if stdout is not None else subprocess.DEVNULL) if last else subprocess.PIPE
             proc = _start(argv, stdin=previous.stdout if previous else None, stdout=out, env=env, cwd=cwd)
-            if previous is not None:
+            if previous is not None and previous.stdout is not None:
                 previous.stdout.close()  # so the upstream tool gets SIGPIPE if this one dies
-            tail = collections.deque(maxlen=STDERR_TAIL_LINES)
+            tail: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
             procs.append(proc)
             tails.append(tail)
             drains.append(_drain(proc.stderr, tail))
@@ -227,7 +228,8 @@ def stream_lines(
     """
     limits = Limits(timeout, cancel or _NeverSet())
     proc = _start(argv, stdout=subprocess.PIPE, env=env, cwd=cwd)
-    tail = collections.deque(maxlen=STDERR_TAIL_LINES)
+    assert proc.stdout is not None  # asked for a pipe
+    tail: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
     drain = _drain(proc.stderr, tail)
     watcher_done = threading.Event()
 

@@ -7,7 +7,7 @@ import json
 import numbers
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import click
 
@@ -24,7 +24,7 @@ def _open_binary(path: Path) -> IO[bytes]:
     """Open ``path`` for reading bytes, through gzip when it starts with the gzip magic."""
     with open(path, "rb") as probe:
         compressed = probe.read(2) == GZIP_MAGIC
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb") if compressed else open(path, "rb"))
 
 
 def _load_json(path: Path, option: str) -> object:
@@ -57,13 +57,13 @@ def _numbers_by_id(path: Path, option: str, what: str, integral: bool = False) -
 def _load_index(path: Path) -> tuple[dict, dict]:
     """Return ``(sequence_otu_map, manifest)`` from an index JSON file."""
     index = _json_mapping(path, "--index", "'manifest' and 'sequence_otu_map'")
-    parts = index.get("sequence_otu_map"), index.get("manifest")
-    if not all(isinstance(part, dict) for part in parts):
+    sequence_otu_map, manifest = index.get("sequence_otu_map"), index.get("manifest")
+    if not isinstance(sequence_otu_map, dict) or not isinstance(manifest, dict):
         raise click.BadParameter(
             f"{path} needs objects 'manifest' (otu id -> version) and 'sequence_otu_map' (sequence id -> otu id)",
             param_hint="--index",
         )
-    return parts
+    return sequence_otu_map, manifest
 
 
 def _summarise(results: dict, out_dir: Path) -> None:

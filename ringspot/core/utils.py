@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import secrets
 import string
+from typing import overload
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -56,6 +57,10 @@ def seconds_since(timestamp: str) -> float:
     return (_utcnow() - then).total_seconds()
 
 
+@overload
+def iso(value: datetime.datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
 def iso(value: datetime.datetime | None) -> str | None:
     """ISO 8601 UTC with microseconds and ``Z``.
 
