@@ -95,7 +95,8 @@ class FastqBlock:
             self.seq_starts.tolist(),
             self.seq_ends.tolist(),
             self.qual_starts.tolist(),
-            self.qual_ends.tolist(), strict=False,
+            self.qual_ends.tolist(),
+            strict=False,
         ):
             yield FastqRecord(
                 raw[hs + 1 : he].decode("latin-1"),
@@ -117,7 +118,7 @@ def read_fastq(handle: BinaryIO, source: str | None = None) -> Iterator[FastqRec
     Traceback (most recent call last):
     ...
     ValueError: x.fq: record 1 (line 2): sequence has 4 letters but quality has 3 characters; the file may be corrupt or not FASTQ
-    """
+    """  # noqa: E501
     for block in read_fastq_blocks(handle, source):
         yield from block.records()
 
@@ -405,3 +406,115 @@ def _check_gzip(path: Path) -> None:
                 pass
     except (EOFError, zlib.error, OSError) as error:
         raise ValueError(f"{path}: gzip data is truncated or corrupt: {error}; upload the file again") from error
+
+
+# ---------------------------------------------------------------- mates
+
+
+#: Mate marks a read name may end with, per mate: ``x/1``, ``x;1`` (and ``x.1`` when comparing).
+_MATE_MARKS = ("/", ";")
+_PAIRING_MARKS = ("/", ";", ".")
+#: Records of each mate file compared to decide whether the files are mates at all.
+PAIRING_SAMPLE = 1000
+
+
+def read_word(name: str) -> str:
+    """The read name proper: a header up to its first whitespace (what aligners keep as QNAME).
+
+    >>> read_word("M1:7:1101:3102:1309 2:N:0:ACATCG"), read_word("")
+    ('M1:7:1101:3102:1309', '')
+    """
+    words = name.split(None, 1)
+    return words[0] if words else ""
+
+
+def mate_base(name: str, mate: int, marks: tuple[str, ...] = _MATE_MARKS) -> str:
+    """The name both mates share: the read word without its own mate mark (``/1``, ``;2`` ...).
+
+    >>> [mate_base(name, 1) for name in ("a/1", "a;1", "a 1:N:0:GG", "a/2", "SRR7.65411")]
+    ['a', 'a', 'a', 'a/2', 'SRR7.65411']
+    """
+    word = read_word(name)
+    for mark in marks:
+        if word.endswith(f"{mark}{mate}"):
+            return word[:-2]
+    return word
+
+
+def distinct_mate_name(name: str, mate: int) -> str:
+    """The name a mate is mapped under: distinct per mate file, the shared name kept before ``/``.
+
+    Casava 1.8 (``x 1:N:0:..``), SRA (``x`` in both files), ``x/1`` and ``x;1`` all become
+    ``x/1`` and ``x/2``, so every mate counts as its own read wherever reads are counted by name.
+
+    >>> [distinct_mate_name(n, m) for n, m in (("x 1:N:0:GG", 1), ("x 2:N:0:GG", 2), ("x;2", 2), ("SRR7.9", 2))]
+    ['x/1', 'x/2', 'x/2', 'SRR7.9/2']
+    """
+    return f"{mate_base(name, mate)}/{mate}"
+
+
+def write_distinct_mates(paths: list[Path] | tuple[Path, ...], target: str | os.PathLike) -> list[int]:
+    """Write the records of both mate files to one plain FASTQ under ``distinct_mate_name``s.
+
+    Returns the record count of each file. Sequences and qualities are copied unchanged; the
+    header's comment (``1:N:0:..``) is dropped, as aligners drop it anyway.
+    """
+    counts = []
+    with open(target, "wb") as out:
+        for mate, path in enumerate(paths, start=1):
+            count = 0
+            with open_maybe_gzip(path) as handle:
+                for block in read_fastq_blocks(handle, os.fspath(path)):
+                    out.write(_renamed_block(block, mate))
+                    count += len(block)
+            counts.append(count)
+    return counts
+
+
+def _renamed_block(block: FastqBlock, mate: int) -> bytes:
+    """The block's records under distinct mate names (bytes methods only: this runs on every read)."""
+    raw = block.data.tobytes()
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
+    lines = raw.split(b"\n")[: 4 * len(block)]
+    marks, suffix = (b"/%d" % mate, b";%d" % mate), b"/%d" % mate
+    words = [header.split(None, 1)[0] for header in lines[0::4]]  # headers start with '@': never empty
+    lines[0::4] = [word[:-2] + suffix if word[-2:] in marks else word + suffix for word in words]
+    lines[2::4] = [b"+"] * len(block)
+    lines.append(b"")
+    return b"\n".join(lines)
+
+
+def first_names(path: str | os.PathLike, count: int = PAIRING_SAMPLE) -> list[str]:
+    """The read words of the first ``count`` records of a FASTQ file."""
+    names: list[str] = []
+    with open_maybe_gzip(path) as handle:
+        for block in read_fastq_blocks(handle, os.fspath(path), block_bytes=1 << 20):
+            names.extend(read_word(record.name) for record in block.records())
+            if len(names) >= count:
+                break
+    return names[:count]
+
+
+def check_mates_share_names(path_1: str | os.PathLike, path_2: str | os.PathLike, labels: tuple[str, str]) -> None:
+    """Raise ``ValueError`` when two files declared mates share no read name among their first records.
+
+    Names match as they are (Casava 1.8, SRA) or without their mate marks (``/1``, ``;1``,
+    ``.1``). Two lanes or two samples uploaded as a pair fail here, the message naming both
+    files (``labels``, the user's names) and the first names that differ.
+    """
+    names_1, names_2 = first_names(path_1), first_names(path_2)
+    if set(names_1) & set(names_2):
+        return
+    bases_1 = [mate_base(name, 1, _PAIRING_MARKS) for name in names_1]
+    bases_2 = [mate_base(name, 2, _PAIRING_MARKS) for name in names_2]
+    if set(bases_1) & set(bases_2):
+        return
+    record, name_1, name_2 = next(
+        (number, a, b) for number, (a, b) in enumerate(zip(names_1, names_2, strict=False), start=1) if a != b
+    )
+    raise ValueError(
+        f"{labels[0]} and {labels[1]} are not mates of one pair: they share no read name in their first "
+        f"{min(len(names_1), len(names_2))} records (record {record} is {name_1!r} in {labels[0]} and {name_2!r} in "
+        f"{labels[1]}); they may be two lanes or two samples, upload them as separate samples"
+    )
