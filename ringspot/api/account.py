@@ -59,9 +59,7 @@ def edit(data: EditAccount):
 
 @bp.get("/keys")
 def find_keys():
-    return json_response(
-        [serialize_key(k) for k in db().keys.find({"user.id": client().user_id}).sort("created_at", 1)]
-    )
+    return json_response([serialize_key(k) for k in auth.find_own_keys(db(), client().user_id)])
 
 
 @bp.post("/keys")
@@ -89,14 +87,13 @@ def edit_key(data: EditKey, key_id: str):
 
 @bp.delete("/keys/<key_id>")
 def remove_key(key_id: str):
-    key = auth.get_own_key_or_404(db(), client().user_id, key_id)
-    db().keys.delete_one({"_id": key["_id"]})
+    auth.remove_own_key(db(), client().user_id, key_id)
     return no_content()
 
 
 @bp.delete("/keys")
 def remove_all_keys():
-    db().keys.delete_many({"user.id": client().user_id})
+    auth.remove_own_keys(db(), client().user_id)
     return no_content()
 
 

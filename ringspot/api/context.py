@@ -1,9 +1,9 @@
 """Request-scoped access to the database, settings and the calling client."""
 
 from flask import current_app, g
-from pymongo.database import Database
 
 from ..core.auth import Client
+from ..core.db import Database
 from ..core.settings import Settings
 
 

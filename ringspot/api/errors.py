@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import dramatiq.errors
-import pymongo.errors
 import redis.exceptions
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from ..core.db import DatabaseUnreachable
 from ..core.errors import RingspotError
 
 log = logging.getLogger("ringspot.api")
@@ -46,8 +46,7 @@ def register(app: Flask) -> None:
         message = _HTTP_MESSAGES.get(status, error.description or error.name)
         return error_response(status, _HTTP_IDS.get(status, "error"), message)
 
-    @app.errorhandler(pymongo.errors.ConnectionFailure)
-    @app.errorhandler(pymongo.errors.ServerSelectionTimeoutError)
+    @app.errorhandler(DatabaseUnreachable)  # selection timeouts and lost connections alike
     def handle_database_down(error):
         log.error("database_unavailable error=%s", error)
         return error_response(503, "service_unavailable", "The database is unavailable; try again shortly")

@@ -25,7 +25,7 @@ administrators_only(bp, methods=("POST", "PATCH", "DELETE"))
 
 @bp.get("")
 def find():
-    return json_response([to_json(g) for g in db().groups.find({}).sort("_id", 1)])
+    return json_response([to_json(g) for g in auth.find_groups(db())])
 
 
 @bp.post("")

@@ -3,7 +3,7 @@
 from flask import Blueprint, send_file
 
 from ..core import indexes, references, rights
-from ..core.errors import BadRequest, InsufficientRights, NotFound
+from ..core.errors import BadRequest, InsufficientRights
 from ..core.utils import to_json
 from ..tasks import indexes as index_tasks
 from .auth import jobs_allowed, jobs_only
@@ -48,7 +48,7 @@ def get_readable_index(index_id: str) -> dict:
     if client().job is not None:
         rights.require_job_on(client(), "index", index_id)
         return index
-    reference = db().refs.find_one({"_id": index["reference"]["id"]})
+    reference = references.find_reference(db(), index["reference"]["id"])
     if reference is not None:
         rights.require_reference_read(client(), reference)
     return index
@@ -56,9 +56,7 @@ def get_readable_index(index_id: str) -> dict:
 
 @bp.post("/api/refs/<ref_id>/indexes")
 def build(ref_id: str):
-    reference = db().refs.find_one({"_id": ref_id})
-    if reference is None:
-        raise NotFound()
+    reference = references.get_reference_or_404(db(), ref_id)
     rights.require_reference_right(client(), reference, "build")
     index = index_tasks.start_build(db(), ref_id, client().user_id)
     return json_response(serialize_index(index), 201, {"Location": f"/api/indexes/{index['_id']}"})

@@ -36,7 +36,7 @@ administrators_only(bp)
 
 @bp.get("")
 def find():
-    return json_response([serialize_user(u) for u in db().users.find({}).sort("_id", 1)])
+    return json_response([serialize_user(u) for u in auth.find_users(db())])
 
 
 @bp.post("")
@@ -70,7 +70,5 @@ def remove(user_id: str):
     auth.get_user_or_404(db(), user_id)
     if user_id == client().user_id:
         raise BadRequest("Cannot remove own account")
-    db().users.delete_one({"_id": user_id})
-    db().keys.delete_many({"user.id": user_id})
-    db().sessions.delete_many({"user.id": user_id})
+    auth.remove_user(db(), user_id)
     return no_content()

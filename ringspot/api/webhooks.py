@@ -50,7 +50,7 @@ administrators_only(bp)
 
 @bp.get("")
 def find():
-    return json_response([serialize_webhook(h) for h in db().webhooks.find({}).sort("created_at", 1)])
+    return json_response([serialize_webhook(h) for h in webhooks.find_webhooks(db())])
 
 
 @bp.post("")

@@ -341,3 +341,35 @@ def check_permission_names(permissions: dict) -> None:
     unknown = sorted(set(permissions) - set(PERMISSIONS))
     if unknown:
         raise InvalidInput(f"Unknown permission: {unknown[0]}", errors={"permissions": [f"unknown: {unknown[0]}"]})
+
+
+def find_users(db: Database) -> list[dict]:
+    return list(db.users.find({}).sort("_id", 1))
+
+
+def find_groups(db: Database) -> list[dict]:
+    return list(db.groups.find({}).sort("_id", 1))
+
+
+def remove_user(db: Database, user_id: str) -> None:
+    """Remove the user with every key and session that could still act for them."""
+    get_user_or_404(db, user_id)
+    db.users.delete_one({"_id": user_id})
+    db.keys.delete_many({"user.id": user_id})
+    db.sessions.delete_many({"user.id": user_id})
+    forget_api_keys()
+
+
+def find_own_keys(db: Database, user_id: str) -> list[dict]:
+    return list(db.keys.find({"user.id": user_id}).sort("created_at", 1))
+
+
+def remove_own_key(db: Database, user_id: str, key_id: str) -> None:
+    key = get_own_key_or_404(db, user_id, key_id)
+    db.keys.delete_one({"_id": key["_id"]})
+    forget_api_keys()
+
+
+def remove_own_keys(db: Database, user_id: str) -> None:
+    db.keys.delete_many({"user.id": user_id})
+    forget_api_keys()

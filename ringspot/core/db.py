@@ -20,7 +20,11 @@ from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import pymongo
+import pymongo.errors
 from pymongo.database import Database
+
+#: Raised by any query while the database server cannot be reached (selection timeouts included).
+DatabaseUnreachable = pymongo.errors.ConnectionFailure
 
 _clients: dict[str, pymongo.MongoClient] = {}
 _lock = threading.Lock()

@@ -41,8 +41,12 @@ UPDATE_FIELDS = ("id", "name", "body", "filename", "size", "html_url", "publishe
 # ---------------------------------------------------------------- reading
 
 
+def find_reference(db: Database, ref_id: str) -> dict | None:
+    return db.refs.find_one({"_id": ref_id})
+
+
 def get_reference_or_404(db: Database, ref_id: str) -> dict:
-    ref = db.refs.find_one({"_id": ref_id})
+    ref = find_reference(db, ref_id)
     if ref is None:
         raise NotFound()
     return ref

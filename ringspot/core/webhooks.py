@@ -41,6 +41,10 @@ def create_webhook(db: Database, url: str, events: list[str], user_id: str, secr
     return hook
 
 
+def find_webhooks(db: Database) -> list[dict]:
+    return list(db.webhooks.find({}).sort("created_at", 1))
+
+
 def get_webhook_or_404(db: Database, webhook_id: str) -> dict:
     hook = db.webhooks.find_one({"_id": webhook_id})
     if hook is None:
