@@ -1,11 +1,13 @@
 """GenBank and FASTA records become OTUs, isolates and segments; bad records are named."""
 
+import doctest
 import gzip
 import io
 from pathlib import Path
 
 import pytest
 
+from ringspot.bio import records as records_module
 from ringspot.bio.records import (
     RecordError,
     apply_mapping,
@@ -25,6 +27,10 @@ def records_of(name: str):
 
 def otus_of(records) -> list[dict]:
     return validate_reference(reference_from_records(records))["otus"]
+
+
+def test_doctests_pass():
+    assert doctest.testmod(records_module).failed == 0
 
 
 def test_genbank_and_fasta_of_the_same_segments_give_the_same_otu():
