@@ -12,13 +12,16 @@ import pytest
 
 from ringspot.bio import fastq
 from ringspot.bio.fastq import (
+    check_mates_share_names,
     count_and_validate_pair,
     count_records,
     gzip_copy,
     open_maybe_gzip,
     read_fastq,
     read_fastq_blocks,
+    write_distinct_mates,
 )
+from tests.mate_names import CONVENTIONS, write_pair
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SAMPLES = DATA / "samples"
@@ -226,3 +229,52 @@ def test_gzip_copy_refuses_a_truncated_gzip(tmp_path):
         gzip_copy(upload, tmp_path / "reads_1.fq.gz", move=True)
     assert upload.exists()
     assert not (tmp_path / "reads_1.fq.gz").exists()
+
+
+# mates
+
+
+@pytest.mark.parametrize("convention", list(CONVENTIONS))
+def test_every_naming_convention_gives_each_mate_its_own_name(convention, tmp_path):
+    pair = write_pair((PAIRED_50 / "reads_1.fq.gz", PAIRED_50 / "reads_2.fq.gz"), tmp_path, convention, 3000)
+    assert write_distinct_mates(pair, tmp_path / "mates.fq") == [3000, 3000]
+    with open(tmp_path / "mates.fq", "rb") as handle:
+        names = [record.name for record in read_fastq(handle)]
+    assert len(names) == len(set(names)) == 6000
+    assert all(name.endswith("/1") for name in names[:3000]) and all(name.endswith("/2") for name in names[3000:])
+    check_mates_share_names(*pair, labels=("a", "b"))
+
+
+def test_the_mapped_names_are_the_same_whatever_the_convention(tmp_path):
+    mates = (RPRSV / "paired_1.fq.gz", RPRSV / "paired_2.fq.gz")
+    written = {}
+    for convention in ("casava", "slash", "semicolon", "sra"):
+        folder = tmp_path / convention
+        folder.mkdir()
+        write_distinct_mates(write_pair(mates, folder, convention, 500), folder / "mates.fq")
+        written[convention] = (folder / "mates.fq").read_bytes()
+    assert len(set(written.values())) == 1
+    # The real files (x;1 / x;2) give those very bytes, sequences and qualities untouched.
+    write_distinct_mates(list(mates), tmp_path / "real.fq")
+    with open(tmp_path / "real.fq", "rb") as handle:
+        real = [next(handle) for _ in range(4 * 500)]
+    assert b"".join(real) == written["sra"][: len(b"".join(real))]
+    originals = lines_of(mates[0])[: 4 * 500]
+    assert [line.rstrip(b"\n") for line in real][1::2] == originals[1::2]
+
+
+def test_crlf_mates_are_renamed_with_unix_line_ends(tmp_path):
+    path = write(tmp_path, b"@a 1:N:0:G\r\nACGT\r\n+a\r\nIIII\r\n@b\r\nGG\r\n+\r\nII", "r1.fq")
+    write_distinct_mates([path], tmp_path / "out.fq")
+    assert (tmp_path / "out.fq").read_bytes() == b"@a/1\nACGT\n+\nIIII\n@b/1\nGG\n+\nII\n"
+
+
+def test_two_lanes_uploaded_as_mates_are_named(tmp_path):
+    lane_1 = PAIRED_50 / "reads_1.fq.gz"
+    lane_2 = write_pair((RPRSV / "paired_2.fq.gz", RPRSV / "paired_2.fq.gz"), tmp_path, "casava", 50)[1]
+    with pytest.raises(ValueError) as error:
+        check_mates_share_names(lane_1, lane_2, labels=("lane1.fq.gz", "lane2.fq.gz"))
+    message = str(error.value)
+    assert "lane1.fq.gz and lane2.fq.gz are not mates of one pair" in message
+    assert "'GWNJ-0965:628:GW2007103249th:7:1101:3102:1309' in lane1.fq.gz" in message
+    assert "'NS500598:7:H37Y5BGXX:1:11101:16849:1079' in lane2.fq.gz" in message
