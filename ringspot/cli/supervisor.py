@@ -1,8 +1,10 @@
 """Run Procfile process types (and the embedded services) under one supervisor.
 
 Each child runs in its own process group; its output is prefixed with its name.
-Ctrl-C or SIGTERM stops them all (TERM, then KILL after a grace period); if one
-exits on its own the others are stopped too, so a broken stack never half-runs.
+A child that exits on its own is logged and restarted with backoff while the others
+keep running (a crashed worker pool, a Redis or database restart: the API answers
+503 meanwhile). Ctrl-C or SIGTERM stops them in order (TERM, then KILL after a grace
+period): workers and the scheduler, then the API, then Redis and the database.
 """
 
 from __future__ import annotations
@@ -123,12 +125,33 @@ def _venv_bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+#: Seconds before the first restart of a child that exited; doubled after each quick exit, capped.
+FIRST_RESTART_DELAY, MAX_RESTART_DELAY = 1.0, 30.0
+#: A child that ran this long before exiting is restarted after the first delay again.
+STABLE_AFTER = 60.0
+#: Stop order: workers, the scheduler and anything else first, then the API, then the services
+#: they all write to, so in-flight work can finish writing and nothing logs a lost connection.
+SERVICES = ("redis", "db")
+WEB = ("web",)
+
+
+@dataclass
+class Child:
+    command: Command
+    proc: subprocess.Popen
+    started_at: float
+    delay: float = FIRST_RESTART_DELAY
+    restart_at: float | None = None
+
+
 class Supervisor:
+    """Keeps every child running: one that exits while the stack is up is restarted with backoff."""
+
     def __init__(self, env: dict, log=print):
         # Procfile commands (and ``env ... dramatiq``) find this installation's programs first.
         venv_bin = str(Path(sys.executable).parent)
         self.env = {**env, "PATH": os.pathsep.join([venv_bin, env.get("PATH", os.defpath)])}
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children: dict[str, Child] = {}
         self.stopping = threading.Event()
         self.log = log
         self.lock = threading.Lock()
@@ -138,37 +161,63 @@ class Supervisor:
         proc = subprocess.Popen(
             argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )
-        self.children[command.name] = proc
-        color = COLORS[len(self.children) % len(COLORS)]
+        previous = self.children.get(command.name)
+        child = Child(command, proc, time.monotonic())
+        if previous is not None:
+            child.delay = previous.delay
+        self.children[command.name] = child
+        color = COLORS[list(self.children).index(command.name) % len(COLORS)]
         threading.Thread(target=self._relay, args=(command.name, proc, color), daemon=True).start()
+        self._say(f"[dim]{command.name} started (pid {proc.pid})[/dim]")
         return proc
 
+    def _say(self, text: str) -> None:
+        with self.lock:
+            self.log(text)
+
     def _relay(self, name: str, proc: subprocess.Popen, color: str) -> None:
+        assert proc.stdout is not None
         for raw in proc.stdout:
-            with self.lock:
-                self.log(f"[{color}]{name:>20}[/{color}] | {raw.decode(errors='replace').rstrip()}")
+            self._say(f"[{color}]{name:>20}[/{color}] | {raw.decode(errors='replace').rstrip()}")
 
     def watch(self) -> int:
-        """Block until a stop is requested or a child dies; returns the exit status to use."""
+        """Restart children that exit until a stop is requested; returns the exit status to use."""
         while not self.stopping.wait(0.5):
-            for name, proc in self.children.items():
-                if proc.poll() is not None:
-                    self.log(f"[red]{name} exited with code {proc.returncode}; stopping everything[/red]")
-                    self.stop()
-                    return 1
+            for name, child in list(self.children.items()):
+                self._look_after(name, child)
         return 0
 
+    def _look_after(self, name: str, child: Child) -> None:
+        if child.restart_at is None:
+            if child.proc.poll() is None:
+                return
+            ran_for = time.monotonic() - child.started_at
+            if ran_for >= STABLE_AFTER:
+                child.delay = FIRST_RESTART_DELAY
+            child.restart_at = time.monotonic() + child.delay
+            self._say(
+                f"[red]{name} exited with code {child.proc.returncode} after {ran_for:.0f} s; "
+                f"restarting in {child.delay:.0f} s[/red]"
+            )
+        elif time.monotonic() >= child.restart_at and not self.stopping.is_set():
+            delay = min(child.delay * 2, MAX_RESTART_DELAY)
+            self.start(child.command)
+            self.children[name].delay = delay
+
     def stop(self) -> None:
+        """Stop in order: workers and the scheduler, then the API, then Redis and the database."""
         self.stopping.set()
-        # Workers and web first, the database and Redis last, so in-flight work can finish writing.
-        order = [n for n in self.children if n not in ("db", "redis")] + [
-            n for n in ("redis", "db") if n in self.children
-        ]
-        for name in order:
-            self._signal(self.children[name], signal.SIGTERM)
+        names = list(self.children)
+        first = [n for n in names if n not in SERVICES + WEB]
+        for group in (first, [n for n in names if n in WEB], [n for n in names if n in SERVICES]):
+            self._stop_group([self.children[n].proc for n in group])
+
+    def _stop_group(self, procs: list[subprocess.Popen]) -> None:
+        running = [p for p in procs if p.poll() is None]
+        for proc in running:
+            self._signal(proc, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
-        for name in order:
-            proc = self.children[name]
+        for proc in running:
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:

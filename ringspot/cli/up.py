@@ -45,7 +45,7 @@ def up(procfile: str, only: tuple[str, ...]):
     try:
         commands = read_procfile(procfile_path, env)
     except (OSError, ValueError) as error:
-        raise click.ClickException(str(error))
+        raise click.ClickException(str(error)) from None
     if only:
         commands = [c for c in commands if c.name in only]
 
@@ -65,14 +65,13 @@ def up(procfile: str, only: tuple[str, ...]):
 
     for command in commands:
         supervisor.start(command)
+    # Ctrl-C and SIGTERM end the watch; a second Ctrl-C during the ordered stop changes nothing.
+    # A handler of our own also stops us when whatever started us ignores SIGINT (a background job).
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
-    # Ctrl-C stops everything, even when whatever started us ignores SIGINT (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, lambda *_: supervisor.stopping.set())
     console.print(f"[bold]ringspot[/bold] API on http://{settings.host}:{settings.port} — Ctrl-C stops everything")
-    try:
-        status = supervisor.watch()
-    except KeyboardInterrupt:
-        status = 0
+    status = supervisor.watch()
     console.print("[bold]stopping…[/bold]")
     supervisor.stop()
+    console.print("[bold]stopped[/bold]")
     sys.exit(status)

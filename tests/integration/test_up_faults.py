@@ -1,0 +1,202 @@
+"""Faults under ``ringspot up`` itself: the supervisor restarts what dies and the rest keeps serving.
+
+One stack (its own nx-27017 and Redis, the API, the reference and index pools, the scheduler),
+started as an operator starts it. A worker process killed mid-build: the API answers throughout
+and the job runs again within 60 s and finishes once. The Redis child stopped: the API answers
+503 with a message, Redis comes back by itself, and the builds queued before it run. Ctrl-C then
+stops everything in order without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from ringspot.core import auth
+from ringspot.core.db import connect
+
+from ..conftest import DATA, ROOT, VENV_BIN, free_port, wait_for, wait_port
+
+SMALL = DATA / "reference" / "example-20otus.reference.json.gz"
+PROCESS_TYPES = ("web", "worker-references", "worker-indexes", "scheduler")
+#: From the kill to the second run's claim, with the default heartbeat timeouts (30 s).
+RERUN_WITHIN = 60
+
+
+class UpStack:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        port, db_port, redis_port = free_port(), free_port(), free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "MONGODB_URI": f"mongodb://127.0.0.1:{db_port}/up_faults",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "DATA_PATH": str(tmp / "data"),
+            "RINGSPOT_PORT": str(port),
+            "RINGSPOT_API_URL": self.url,
+        }
+        self.log_path = tmp / "up.log"
+        only = [arg for name in PROCESS_TYPES for arg in ("--only", name)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "ringspot"), "up", *only],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_port(db_port, timeout=60)
+        wait_port(port, timeout=60)
+        self.db = connect(self.env["MONGODB_URI"])
+        auth.create_user(self.db, "admin", "hunter2hunter2", administrator=True)
+        _, key = auth.create_api_key(self.db, self.db.users.find_one({"_id": "admin"}), "up", {})
+        self.session = requests.Session()
+        self.session.auth = ("admin", key)
+        wait_for(lambda: self.log().count("ready for action") >= 2, timeout=90, message="worker pools")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def pid_of(self, name: str) -> int:
+        """The latest pid the supervisor logged for process type ``name``."""
+        return int(re.findall(rf"{name} started \(pid (\d+)\)", self.log())[-1])
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=10, **kwargs)
+
+    def process(self, process_id: str) -> dict:
+        response = self.call("GET", f"/api/processes/{process_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_complete(self, process_id: str, timeout: float = 120) -> dict:
+        wait_for(lambda: self.process(process_id)["state"] != "waiting", timeout=timeout, interval=0.2)
+        wait_for(lambda: self.process(process_id)["state"] in ("complete", "error"), timeout=timeout, interval=0.2)
+        doc = self.process(process_id)
+        assert doc["state"] == "complete", doc
+        return doc
+
+    def stop(self) -> str:
+        self.db.client.close()  # a connection still open makes nx-27017 log its shutdown as an error
+        os.killpg(self.proc.pid, signal.SIGINT)
+        self.proc.wait(90)
+        return self.log()
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory):
+    stack = UpStack(tmp_path_factory.mktemp("up-faults"))
+    yield stack
+    if stack.proc.poll() is None:
+        stack.stop()
+    print(stack.log()[-4000:])
+
+
+def upload_reference(up: UpStack) -> str:
+    with open(SMALL, "rb") as handle:
+        upload = up.call("POST", "/api/uploads", params={"name": SMALL.name, "type": "reference"}, data=handle)
+    assert upload.status_code == 201, upload.text
+    return upload.json()["id"]
+
+
+def start_import(up: UpStack, name: str, upload_id: str) -> requests.Response:
+    return up.call("POST", "/api/refs", json={"name": name, "data_type": "genome", "import_from": upload_id})
+
+
+def import_reference(up: UpStack, name: str) -> dict:
+    created = start_import(up, name, upload_reference(up))
+    assert created.status_code == 201, created.text
+    up.wait_complete(created.json()["process"]["id"])
+    return created.json()
+
+
+def build(up: UpStack, ref_id: str) -> dict:
+    response = up.call("POST", f"/api/refs/{ref_id}/indexes")
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_built_once(up: UpStack, index: dict) -> None:
+    job = up.wait_complete(index["job"]["id"], timeout=180)
+    states = [s["state"] for s in up.db.processes.find_one({"_id": job["id"]})["status"]]
+    assert states.count("complete") == 1
+    assert up.call("GET", f"/api/indexes/{index['id']}").json()["ready"] is True
+
+
+def worker_processes(pool_pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pool_pid)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def test_a_worker_killed_mid_build_is_replaced_and_the_job_reruns_once(up):
+    ref = import_reference(up, "Killed mid-build")
+    pool = up.pid_of("worker-indexes")
+    index = build(up, ref["id"])
+    job_id = index["job"]["id"]
+    wait_for(lambda: up.process(job_id)["state"] == "running", timeout=60, interval=0.02, message="the build to run")
+    for pid in worker_processes(pool):
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    # The API answers throughout; the supervisor starts the pool again; the job reruns once.
+    answers = []
+    while up.process(job_id)["attempts"] < 2:
+        answers.append(up.call("GET", "/api/processes").status_code)
+        assert time.monotonic() - killed_at < RERUN_WITHIN, up.log()[-3000:]
+        time.sleep(0.5)
+    print(f"rerun claimed {time.monotonic() - killed_at:.1f} s after the kill")
+    assert set(answers) == {200}
+    assert up.pid_of("worker-indexes") != pool
+    assert re.search(r"worker-indexes exited with code -?\d+ after \d+ s; restarting in 1 s", up.log())
+    assert_built_once(up, index)
+    assert up.process(job_id)["attempts"] == 2
+
+
+def test_redis_stopped_gives_503_then_recovers_and_runs_what_was_queued(up):
+    refs = [import_reference(up, f"Queued {n}") for n in range(2)]
+    indexes = [build(up, ref["id"]) for ref in refs]  # one pool thread: the second waits in Redis
+    os.kill(up.pid_of("redis"), signal.SIGTERM)
+    stopped_at = time.monotonic()
+
+    upload_id = upload_reference(up)
+    answers: list[requests.Response] = []
+    wait_for(
+        lambda: answers.append(start_import(up, "During the outage", upload_id)) or answers[-1].status_code == 503,
+        timeout=10,
+        interval=0.02,
+        message="a 503 while Redis is down",
+    )
+    body = answers[-1].json()
+    assert body["id"] == "service_unavailable" and "unavailable" in body["message"]
+    wait_for(lambda: re.search(r"redis exited with code \d+ after \d+ s; restarting", up.log()), timeout=5)
+
+    # Redis is back by itself: the queued builds run once each and new work is accepted.
+    wait_for(lambda: start_import(up, "After the outage", upload_id).status_code == 201, timeout=30, interval=0.5)
+    for index in indexes:
+        assert_built_once(up, index)
+    print(f"queued builds done {time.monotonic() - stopped_at:.1f} s after Redis stopped")
+    assert up.db.indexes.count_documents({"reference.id": {"$in": [r["id"] for r in refs]}}) == 2
+    # A refused request created nothing (one sent before Redis went down may have been accepted).
+    accepted = sum(answer.status_code == 201 for answer in answers)
+    assert up.db.refs.count_documents({"name": "During the outage"}) == accepted
+
+
+def test_ctrl_c_stops_in_order_without_tracebacks(up):
+    before = len(up.log())
+    output = up.stop()[before:]
+    assert up.proc.returncode == 0
+    assert "Traceback" not in output, output
+    last_worker = max(output.rfind("worker-indexes |"), output.rfind("worker-references |"))
+    web_down = output.find("Shutting down: Master")
+    redis_down = output.find("ready to exit")
+    assert 0 <= last_worker < web_down < redis_down, output
