@@ -1,4 +1,4 @@
-"""Coverage plots: depth along a genome as SVG or PNG bytes, drawn with matplotlib's Agg canvas.
+"""Coverage and quality plots as SVG or PNG bytes, drawn with matplotlib's Agg canvas.
 
 Pure functions of a depth array and a title. The figure is a ``Figure`` with its own canvas,
 never ``pyplot``, so no global state is touched and threads of a web process may draw at once.
@@ -28,11 +28,14 @@ LINE_COLOUR = "#1f5f99"
 FILL_COLOUR = "#8fb8de"
 BAND_COLOUR = "#d3e3f2"
 
+#: Depths per position: a list or a NumPy array.
+Depth = Sequence[int] | np.ndarray
+
 # Text layout and font lookup in matplotlib share caches that are not thread-safe.
 _lock = threading.Lock()
 
 
-def coverage_summary(depth: Sequence[int]) -> tuple[float, float]:
+def coverage_summary(depth: Depth) -> tuple[float, float]:
     """(breadth, mean depth): the share of positions with any depth and the average depth.
 
     >>> coverage_summary([0, 2, 4, 0])
@@ -46,7 +49,7 @@ def coverage_summary(depth: Sequence[int]) -> tuple[float, float]:
     return float(np.count_nonzero(values)) / len(values), float(values.mean())
 
 
-def coverage_title(label: str, depth: Sequence[int]) -> str:
+def coverage_title(label: str, depth: Depth) -> str:
     """The plot's title: ``label``, breadth of coverage and mean depth.
 
     >>> coverage_title("NC_005266", [0, 3, 3, 3])
@@ -71,7 +74,7 @@ def binned(depth: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return starts, mins, maxs, means
 
 
-def coverage_plot(depth: Sequence[int], title: str, fmt: str = "png") -> bytes:
+def coverage_plot(depth: Depth, title: str, fmt: str = "png") -> bytes:
     """Depth along the genome (positions from 1) as ``png`` (1000 x 300 pixels) or ``svg`` bytes.
 
     >>> coverage_plot([0, 1, 2, 1], "tiny")[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
@@ -111,4 +114,32 @@ def coverage_plot(depth: Sequence[int], title: str, fmt: str = "png") -> bytes:
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
     with _lock, rc_context({"svg.hashsalt": "ringspot"}):  # fixed ids inside the SVG too
         figure.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
+    return buffer.getvalue()
+
+
+def quality_plot(bases: Sequence[Sequence[float]], title: str = "Quality per cycle") -> bytes:
+    """Per-cycle quality (rows of mean, median, lower/upper quartile, 10th/90th percentile) as PNG.
+
+    >>> quality_plot([[30, 31, 28, 33, 20, 35], [29, 30, 27, 32, 19, 34]])[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+    True
+    """
+    rows = np.asarray(bases, dtype=np.float64).reshape(-1, 6)
+    figure = Figure(figsize=SIZE, dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    cycles = np.arange(1, len(rows) + 1)
+    axes.fill_between(cycles, rows[:, 4], rows[:, 5], color=BAND_COLOUR, linewidth=0, label="10th–90th percentile")
+    axes.fill_between(cycles, rows[:, 2], rows[:, 3], color=FILL_COLOUR, linewidth=0, label="quartiles")
+    axes.plot(cycles, rows[:, 0], color=LINE_COLOUR, linewidth=1.2, label="mean")
+    axes.set_xlim(1, max(len(rows), 2))
+    axes.set_ylim(0, max(float(rows.max()) if len(rows) else 0.0, 40.0) * 1.05)
+    axes.set_xlabel("cycle")
+    axes.set_ylabel("Phred quality")
+    axes.set_title(title, fontsize=11)
+    axes.legend(loc="lower left", fontsize=8, frameon=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.16)
+    buffer = io.BytesIO()
+    with _lock:
+        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()

@@ -31,7 +31,7 @@ ADMIN_USER, ADMIN_PASSWORD = "admin", "ringspot-demo"
 
 
 def start_stack(env: dict) -> subprocess.Popen:
-    log = open(Path(env["DATA_PATH"]) / "up.log", "ab")
+    log = open(Path(env["DATA_PATH"]) / "up.log", "ab")  # noqa: SIM115  (the stack's log outlives this call)
     return subprocess.Popen(
         [sys.executable, "-m", "ringspot.cli", "up"],
         env=env,
@@ -230,7 +230,7 @@ def demo(url: str | None, nuvs: bool):
         key = api.create_key("demo")
         run_demo(Client(url, ADMIN_USER, key), nuvs)
     except ApiError as error:
-        raise click.ClickException(str(error))
+        raise click.ClickException(str(error)) from None
     finally:
         if stack is not None:
             os.killpg(stack.pid, signal.SIGTERM)

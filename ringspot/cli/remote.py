@@ -7,6 +7,7 @@ what ``ringspot login`` saved in ``~/.config/ringspot/config.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -22,7 +23,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..bio.plots import quality_plot
 from .client import ApiError, Client, ProcessFailed
+from .sheets import SheetError, SheetRow, read_sheet
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -69,9 +72,9 @@ def fail_on_api_errors(function):
         try:
             return function(*args, **kwargs)
         except (ApiError, ProcessFailed) as error:
-            raise click.ClickException(str(error))
+            raise click.ClickException(str(error)) from None
         except OSError as error:
-            raise click.ClickException(f"cannot reach the server: {error}")
+            raise click.ClickException(f"cannot reach the server: {error}") from None
 
     return wrapper
 
@@ -92,6 +95,18 @@ def follow_process(api: Client, process_id: str, label: str) -> dict:
         return api.wait_process(
             process_id, lambda d: progress.update(task, completed=d["progress"], step=d.get("step") or "")
         )
+
+
+def follow_processes(api: Client, process_ids: list[str], label: str) -> list[dict]:
+    """Wait for several processes under one bar that counts the finished ones."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"))
+    finished = []
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(label, total=len(process_ids))
+        for process_id in process_ids:
+            finished.append(api.wait_process(process_id))
+            progress.advance(task)
+    return finished
 
 
 def upload_with_progress(api: Client, path: Path, upload_type: str) -> dict:
@@ -219,6 +234,147 @@ def upload_sample(ctx, reads: tuple[Path, ...], name, library_type, wait):
         {k: sample.get(k) for k in ("id", "name", "ready", "paired")}
         | {"reads": quality.get("count"), "gc": quality.get("gc")}
     )
+
+
+FORMAT = click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+
+
+@samples.command("list")
+@click.option("--find", default=None, help="Part of a name, host or isolate.")
+@click.option("--label", "labels", multiple=True, help="Only samples with this label (repeatable).")
+@FORMAT
+@click.pass_context
+@fail_on_api_errors
+def list_samples(ctx, find, labels, output):
+    """List samples."""
+    api = make_client(ctx)
+    params = {"per_page": 100, **({"find": find} if find else {}), **({"label": list(labels)} if labels else {})}
+    documents = api.get("/api/samples", **params)["documents"]
+    if output == "json":
+        return print_json(documents)
+    table = Table("id", "name", "library", "paired", "ready", "labels", "created")
+    for sample in documents:
+        table.add_row(
+            sample["id"],
+            sample["name"],
+            sample.get("library_type", ""),
+            "yes" if sample.get("paired") else "no",
+            "yes" if sample.get("ready") else "no",
+            ", ".join(str(label) for label in sample.get("labels") or []),
+            str(sample.get("created_at", ""))[:19],
+        )
+    console.print(table)
+
+
+@samples.command("get")
+@click.argument("sample_id")
+@FORMAT
+@click.pass_context
+@fail_on_api_errors
+def get_sample(ctx, sample_id, output):
+    """Show one sample."""
+    sample = make_client(ctx).get(f"/api/samples/{sample_id}")
+    if output == "json":
+        return print_json(sample)
+    quality = sample.get("quality") or {}
+    table = Table("field", "value", show_header=False)
+    for field in ("id", "name", "library_type", "paired", "ready", "host", "isolate", "locale"):
+        table.add_row(field, str(sample.get(field, "")))
+    table.add_row("reads", str(quality.get("count", "")))
+    table.add_row("GC %", str(quality.get("gc", "")))
+    console.print(table)
+
+
+@samples.command("quality")
+@click.argument("sample_id")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a PNG plot.")
+@FORMAT
+@click.pass_context
+@fail_on_api_errors
+def sample_quality(ctx, sample_id, plot, output):
+    """Per-cycle read quality of a sample, as a table and optionally a PNG plot."""
+    quality = make_client(ctx).get(f"/api/samples/{sample_id}").get("quality")
+    if not quality:
+        raise click.ClickException(f"sample {sample_id} has no quality yet (is it ready?)")
+    if output == "json":
+        print_json(quality)
+    else:
+        table = Table("cycle", "mean", "median", "lower quartile", "upper quartile", "10th pct", "90th pct")
+        for number, row in enumerate(quality.get("bases") or [], start=1):
+            table.add_row(str(number), *(f"{value:g}" for value in row[:6]))
+        console.print(table)
+    if plot:
+        plot.write_bytes(quality_plot(quality.get("bases") or []))
+        click.echo(f"wrote {plot}", err=True)
+
+
+@samples.command("remove")
+@click.argument("sample_id")
+@click.pass_context
+@fail_on_api_errors
+def remove_sample(ctx, sample_id):
+    """Remove a sample and its files."""
+    make_client(ctx).delete(f"/api/samples/{sample_id}")
+    click.echo(f"removed {sample_id}", err=True)
+
+
+@samples.command("import")
+@click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait/--no-wait", default=True, help="Wait until every sample is ready.")
+@click.pass_context
+@fail_on_api_errors
+def import_samples(ctx, sheet: Path, wait):
+    """Create every sample of a CSV sheet; samples whose name exists already are skipped.
+
+    Columns: name, reads_1, reads_2, library_type, host, isolate, locale, labels, subtractions
+    (labels and subtractions separated by ';'; paths relative to the sheet). The whole sheet is
+    checked before anything is uploaded, so a run stopped half-way is resumed by running it again.
+    """
+    try:
+        rows = read_sheet(sheet)
+    except SheetError as error:
+        raise click.ClickException(f"{sheet.name} has problems, nothing was uploaded:\n{error}") from None
+    api = make_client(ctx)
+    _check_subtractions(api, rows)
+    existing = {row.name for row in rows if _sample_named(api, row.name)}
+    todo = [row for row in rows if row.name not in existing]
+    for name in sorted(existing):
+        click.echo(f"skipping {name}: a sample of that name exists", err=True)
+    created = _upload_rows(api, todo)
+    if wait and created:
+        follow_processes(api, [sample["job"]["id"] for sample in created], "create_sample")
+    print_json([{"id": sample["id"], "name": sample["name"]} for sample in created])
+
+
+def _check_subtractions(api: Client, rows: list[SheetRow]) -> None:
+    problems = []
+    for subtraction_id in sorted({s for row in rows for s in row.subtractions}):
+        try:
+            api.get(f"/api/subtractions/{subtraction_id}")
+        except ApiError:
+            used = ", ".join(str(row.row) for row in rows if subtraction_id in row.subtractions)
+            problems.append(f"row(s) {used}: subtraction {subtraction_id!r} does not exist or is not readable")
+    if problems:
+        raise click.ClickException("nothing was uploaded:\n" + "\n".join(problems))
+
+
+def _sample_named(api: Client, name: str) -> bool:
+    found = api.get("/api/samples", find=name, per_page=100)["documents"]
+    return any(sample["name"] == name for sample in found)
+
+
+def _upload_rows(api: Client, rows: list[SheetRow]) -> list[dict]:
+    """Upload every row's files under one progress bar, creating each sample once its files are in."""
+    total = sum(path.stat().st_size for row in rows for path in row.reads)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    created = []
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("uploading", total=total)
+        for row in rows:
+            progress.update(task, description=row.name)
+            uploads = [api.upload(path, "reads", lambda n: progress.advance(task, n)) for path in row.reads]
+            created.append(api.post("/api/samples", row.body([upload["id"] for upload in uploads])))
+    return created
 
 
 # ---------------------------------------------------------------- analyses
@@ -350,10 +506,8 @@ def await_alignment(ctx, alignment_id):
     api = make_client(ctx)
     alignment = api.get(f"/api/alignments/{alignment_id}")
     if not alignment["complete"]:
-        try:
+        with contextlib.suppress(ProcessFailed):  # the alignment says why
             follow_process(api, job_id_of(alignment), "alignment")
-        except ProcessFailed:
-            pass  # the alignment says why
         alignment = api.get(f"/api/alignments/{alignment_id}")
     if not alignment["success"]:
         raise click.ClickException(f"alignment {alignment_id} failed: {alignment.get('error_msg')}")
