@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import logging
 
+import pymongo.errors
 from flask import Flask
 
 from ..core.auth import ensure_first_admin
-from ..core.db import connect, ensure_indexes
+from ..core.db import API_OPERATION_TIMEOUT_MS, connect, ensure_indexes
 from ..core.settings import Settings, from_env
+
+
+def prepare_database(app: Flask, database, settings: Settings) -> None:
+    """Indexes and the first administrator; if the database is down at start, before the next request.
+
+    A web worker must boot while the database restarts (the supervisor restarts it meanwhile), and
+    answer 503 until it is back rather than fail to start.
+    """
+
+    def prepare() -> None:
+        ensure_indexes(database)
+        ensure_first_admin(database, settings.admin_user, settings.admin_password)
+        app.extensions["ringspot.db_prepared"] = True
+
+    try:
+        prepare()
+    except pymongo.errors.ConnectionFailure as error:
+        logging.getLogger("ringspot.api").warning("database_unavailable_at_start error=%s", error)
+
+        @app.before_request
+        def prepare_when_back() -> None:
+            if not app.extensions.get("ringspot.db_prepared"):
+                prepare()
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -32,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         otus,
         processes,
         refs,
+        reports,
         samples,
         subtractions,
         uploads,
@@ -43,10 +68,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False
     app.extensions["ringspot.settings"] = settings
-    database = connect(settings.mongodb_uri)
+    database = connect(settings.mongodb_uri, timeout_ms=API_OPERATION_TIMEOUT_MS)
     app.extensions["ringspot.db"] = database
-    ensure_indexes(database)
-    ensure_first_admin(database, settings.admin_user, settings.admin_password)
+    prepare_database(app, database, settings)
 
     errors.register(app)
     api_auth.register(app)
@@ -68,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(module.bp)
     for module in (refs, otus, history, webhooks):
         app.register_blueprint(module.bp)
-    for module in (alignments, coverage_plots):
+    for module in (alignments, coverage_plots, reports):
         app.register_blueprint(module.bp)
     install_dispatcher()
     return app

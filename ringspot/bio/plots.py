@@ -143,3 +143,58 @@ def quality_plot(bases: Sequence[Sequence[float]], title: str = "Quality per cyc
     with _lock:
         figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def cluster_order(values: np.ndarray) -> list[int]:
+    """Row order that puts rows of similar values together (average-linkage clustering).
+
+    >>> cluster_order(np.array([[9.0, 0.0], [0.0, 9.0], [8.0, 1.0]]))
+    [1, 0, 2]
+    """
+    if len(values) < 3:
+        return list(range(len(values)))
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    return [int(i) for i in leaves_list(linkage(values, method="average", metric="euclidean"))]
+
+
+#: Marks drawn in a heatmap cell for each call.
+CALL_MARKS = {"detected": "●", "possible": "○"}
+
+
+def diagnosis_heatmap(
+    viruses: Sequence[str], samples: Sequence[str], reads: np.ndarray, calls: Sequence[Sequence[str]], fmt: str = "png"
+) -> bytes:
+    """Viruses (rows, clustered) by samples (columns), cells coloured by log10 reads and marked by call.
+
+    >>> png = diagnosis_heatmap(["A virus"], ["s1", "s2"], np.array([[120, 0]]), [["detected", "not_detected"]])
+    >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+    True
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"plot format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    shading = np.log10(np.asarray(reads, dtype=np.float64).reshape(len(viruses), len(samples)) + 1)
+    order = cluster_order(shading)
+    width = min(4.0 + 0.6 * len(samples), 30.0)
+    height = min(1.5 + 0.3 * len(viruses), 40.0)
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(shading[order] if len(order) else shading, cmap="Blues", aspect="auto", vmin=0)
+    for row, virus_index in enumerate(order):
+        for column in range(len(samples)):
+            mark = CALL_MARKS.get(calls[virus_index][column], "")
+            if mark:
+                colour = "white" if shading[virus_index, column] > shading.max() * 0.6 else "black"
+                axes.text(column, row, mark, ha="center", va="center", color=colour, fontsize=9)
+    axes.set_xticks(range(len(samples)), labels=list(samples), rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(range(len(order)), labels=[viruses[i] for i in order], fontsize=8)
+    colourbar = figure.colorbar(image, ax=axes, fraction=0.03)
+    colourbar.set_label("log10(reads + 1)")
+    axes.set_title("● detected   ○ possible", fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    with _lock, rc_context({"svg.hashsalt": "ringspot"}):
+        figure.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
+    return buffer.getvalue()
