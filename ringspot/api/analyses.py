@@ -7,15 +7,17 @@ its files, finalizes it with ``results`` and may remove it while unfinished.
 from typing import Literal
 
 from flask import Blueprint, send_file
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..core import analyses, rights, samples
+from ..core.errors import InvalidInput
 from ..core.utils import to_json
 from ..tasks import analyses as analysis_tasks
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
 from .uploads import incoming_stream
-from .validation import Body, PageQuery, Query, body, parse_body, query
+from .validation import Body, PageQuery, Query, _field_errors, body, parse_body, query
 
 bp = Blueprint("analyses", __name__)
 
@@ -42,6 +44,105 @@ class CreateAnalysisBody(Body):
 
 class FinalizeBody(Body):
     results: dict
+
+
+class Results(BaseModel):
+    """What the formatters and clients read of a job's results must be there with its type;
+    fields beyond them are kept (a workflow may add a note or figures of its own)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class HitFigures(Results):
+    pi: float
+    best: float
+    high: float
+    low: float
+    reads: int
+
+
+class HitOtu(Results):
+    id: str
+    version: int | str
+
+
+class PathoscopeHit(Results):
+    id: str
+    otu: HitOtu
+    final: HitFigures
+    initial: HitFigures
+    align: list[int]
+    coverage: float
+    depth: float
+
+
+class DiagnosisSegments(Results):
+    covered: int
+    total: int
+
+
+class DiagnosisIsolate(Results):
+    id: str
+    source_name: str
+
+
+class DiagnosisRow(Results):
+    id: str
+    name: str
+    abbreviation: str
+    call: Literal["detected", "possible", "not_detected"]
+    reasons: list[str]
+    pi: float
+    reads: int
+    breadth: float
+    mean_depth: float
+    median_depth: float
+    segments: DiagnosisSegments
+    isolate: DiagnosisIsolate
+
+
+class PathoscopeResults(Results):
+    read_count: int
+    subtracted_count: int
+    hits: list[PathoscopeHit]
+    diagnosis: list[DiagnosisRow] | None = None
+
+
+class OrfHit(Results):
+    hit: str
+
+
+class Orf(Results):
+    index: int
+    hits: list[OrfHit]
+
+
+class Contig(Results):
+    index: int
+    sequence: str
+    orfs: list[Orf]
+
+
+class NuvsResults(Results):
+    hits: list[Contig]
+
+
+RESULTS_SCHEMAS: dict[str, type[Results]] = {"pathoscope_bowtie": PathoscopeResults, "nuvs": NuvsResults}
+
+
+def check_results(workflow: str, results: dict) -> None:
+    """A 422 naming the first field of ``results`` that does not fit the workflow's schema."""
+    try:
+        RESULTS_SCHEMAS[workflow].model_validate(results)
+    except ValidationError as error:
+        errors = {f"results.{field}": messages for field, messages in _field_errors(error).items()}
+        field, messages = next(iter(errors.items()))
+        raise InvalidInput(f"Invalid input: {field}: {messages[0]}", errors=errors) from None
+
+
+class AnalysisQuery(Query):
+    #: Also list OTUs that drew alignments but kept no read after reassignment.
+    all_otus: bool = False
 
 
 class FileQuery(Query):
@@ -121,20 +222,26 @@ def create(data: CreateAnalysisBody, sample_id: str):
 
 @bp.get("/api/analyses/<analysis_id>")
 @jobs_allowed
-def get(analysis_id: str):
-    """One analysis; once ready, Pathoscope hits come grouped by OTU, isolate and sequence."""
+@query(AnalysisQuery)
+def get(args: AnalysisQuery, analysis_id: str):
+    """One analysis; once ready, a Pathoscope analysis has its ``diagnosis`` (OTUs with reads;
+    ``all_otus=true`` adds those left with none) and hits grouped by OTU, isolate and sequence."""
     analysis = get_readable_analysis(analysis_id)
     if client().job is not None:  # jobs read the results as they stored them
         return json_response(serialize_analysis(analyses.load_results(settings().data_path, analysis)))
-    return json_response(serialize_analysis(analyses.format_analysis(db(), settings().data_path, analysis)))
+    formatted = analyses.format_analysis(db(), settings().data_path, analysis, all_otus=args.all_otus)
+    return json_response(serialize_analysis(formatted))
 
 
 @bp.patch("/api/analyses/<analysis_id>")
 @jobs_only
 def finalize(analysis_id: str):
-    """Job API: set the results and mark the analysis ready (once)."""
-    get_own_analysis(analysis_id)
+    """Job API: set the results and mark the analysis ready (once); results that do not fit the
+    workflow's schema are a 422 naming the field, and nothing is stored."""
+    analysis = get_own_analysis(analysis_id)
     data = parse_body(FinalizeBody)
+    analyses.require_unfinalized(analysis)
+    check_results(analysis["workflow"], data.results)
     return json_response(serialize_analysis(analyses.finalize(db(), settings().data_path, analysis_id, data.results)))
 
 

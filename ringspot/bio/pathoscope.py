@@ -30,6 +30,8 @@ from typing import IO, NamedTuple
 
 import numpy as np
 
+from . import diagnosis
+
 #: Alignments scoring below this are ignored (Virtool: constant, "not configurable").
 P_SCORE_CUTOFF = 0.01
 #: EM parameters used by Virtool (workflow-pathoscope ``em(&u, nu, &refs, 50, 1e-7, 0, 0)``).
@@ -648,10 +650,14 @@ def run_pathoscope(
     out_dir: str | Path,
     subtraction_scores: Mapping[str, float] | None = None,
     p_score_cutoff: float = P_SCORE_CUTOFF,
+    otus: Mapping[str, diagnosis.Otu] | None = None,
+    thresholds: diagnosis.Thresholds | None = None,
 ) -> dict:
     """Subtract, reassign, report and compute hits; write ``out_dir/report.tsv``.
 
-    ``alignments`` is read once (a SAM stream from bowtie2 is fine).
+    ``alignments`` is read once (a SAM stream from bowtie2 is fine). Given the ``otus`` of
+    the sequences (a :func:`diagnosis.catalog`), the results also hold the ``diagnosis`` and
+    the ``thresholds`` its calls used; ``ref_lengths`` must then hold every isolate sequence.
     """
     subtracted: set[str] = set()
     if subtraction_scores is not None:
@@ -664,8 +670,17 @@ def run_pathoscope(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = write_report(out_dir / "report.tsv", matrix, result, initial, final)
     coverage = calculate_coverage(matrix, result.x, ref_lengths, p_score_cutoff)
-    return {
+    results = {
         "read_count": len(matrix.reads),
         "subtracted_count": len(subtracted),
         "hits": build_hits(rows, coverage, sequence_otu_map, manifest),
     }
+    if otus is not None:
+        thresholds = thresholds or diagnosis.Thresholds()
+        reads_by_ref = dict(zip(matrix.refs, final.reads.tolist(), strict=True))
+        pi_by_ref = dict(zip(matrix.refs, result.pi.tolist(), strict=True))
+        results["diagnosis"] = diagnosis.diagnose(
+            otus, sequence_otu_map, reads_by_ref, pi_by_ref, coverage, ref_lengths, thresholds
+        )
+        results["thresholds"] = thresholds.as_dict()
+    return results

@@ -106,7 +106,7 @@ def find_analyses(
         page=page,
         per_page=per_page,
         sort=[("created_at", -1)],
-        projection={"results": 0},
+        projection={"results": 0, "diagnosis": 0},
     )
 
 
@@ -164,6 +164,8 @@ def create_analysis(
     doc = {
         "_id": analysis_id,
         "workflow": workflow,
+        # Seed 000's name of the workflow; both are kept, as clients read one or the other.
+        "algorithm": workflow,
         "ready": False,
         "created_at": created,
         "updated_at": created,
@@ -183,11 +185,24 @@ def create_analysis(
 # ---------------------------------------------------------------- results
 
 
-def finalize(db: Database, data_path: str, analysis_id: str, results: dict) -> dict:
-    """Store the results and mark the analysis ready; only once."""
-    analysis = get_analysis_or_404(db, analysis_id)
+def require_unfinalized(analysis: dict) -> None:
+    """A finalized analysis takes no other results (409), whatever they hold."""
     if analysis.get("ready"):
         raise Conflict("There is already a result for this analysis")
+
+
+def finalize(db: Database, data_path: str, analysis_id: str, results: dict) -> dict:
+    """Store the results and mark the analysis ready; only once.
+
+    A Pathoscope ``diagnosis`` (one row per OTU) leaves the results for the analysis document
+    itself, where seed 000 has it: small, and read with the analysis.
+    """
+    analysis = get_analysis_or_404(db, analysis_id)
+    require_unfinalized(analysis)
+    fields: dict = {"algorithm": analysis["workflow"]}
+    if analysis["workflow"] == "pathoscope_bowtie" and "diagnosis" in results:
+        results = dict(results)
+        fields["diagnosis"] = results.pop("diagnosis")
     stored: dict | str = results
     if _results_go_to_file(analysis["workflow"], results):
         target = analysis_dir(data_path, analysis_id) / RESULTS_FILE
@@ -196,7 +211,7 @@ def finalize(db: Database, data_path: str, analysis_id: str, results: dict) -> d
         partial.write_text(json.dumps(results))
         partial.replace(target)
         stored = "file"
-    update = {"$set": {"ready": True, "results": stored, "updated_at": now()}}
+    update = {"$set": {"ready": True, "results": stored, "updated_at": now(), **fields}}
     if not db.analyses.update_one({"_id": analysis_id, "ready": False}, update).modified_count:
         raise Conflict("There is already a result for this analysis")
     return load_results(data_path, get_analysis_or_404(db, analysis_id))
@@ -218,42 +233,50 @@ def load_results(data_path: str, analysis: dict) -> dict:
         return {**analysis, "results": json.load(handle)}
 
 
-def format_analysis(db: Database, data_path: str, analysis: dict) -> dict:
-    """The analysis as a user reads it: results loaded, Pathoscope hits grouped by OTU, NuVs hits annotated."""
-    analysis = load_results(data_path, analysis)
+def format_analysis(db: Database, data_path: str, analysis: dict, all_otus: bool = False) -> dict:
+    """The analysis as a user reads it: results loaded, Pathoscope hits grouped by OTU, NuVs hits annotated.
+
+    The diagnosis lists the OTUs reads were assigned to; ``all_otus`` adds those that drew
+    alignments but kept no read after reassignment.
+    """
+    analysis = {**load_results(data_path, analysis), "algorithm": analysis.get("algorithm") or analysis["workflow"]}
     results = analysis.get("results")
     if not analysis.get("ready") or not isinstance(results, dict):
         return analysis
     if analysis["workflow"] == "pathoscope_bowtie":
+        diagnosis = analysis.get("diagnosis") or []
         return {
             **analysis,
             "read_count": results.get("read_count"),
             "subtracted_count": results.get("subtracted_count"),
-            "results": format_pathoscope(db, results),
+            "diagnosis": diagnosis if all_otus else [row for row in diagnosis if row["reads"] > 0],
+            "results": format_pathoscope(db, results, diagnosis),
         }
     if analysis["workflow"] == "nuvs":
         return {**analysis, "results": format_nuvs_results(db, results)}
     return analysis
 
 
-def format_pathoscope(db: Database, results: dict) -> dict:
+def format_pathoscope(db: Database, results: dict, diagnosis: list[dict] | None = None) -> dict:
     """Group hits by OTU version, patch each OTU to it and nest isolates and sequences (spec 1.7).
 
     Sequences carry ``pi``, ``best``, ``reads`` (final figures), ``coverage`` and ``align`` as
     change-point coordinates. Isolates add ``pi`` (sum), ``coverage`` and median ``depth`` of
     their sequences' depths end to end (shortest first); OTUs add ``pi`` (sum), ``coverage``
-    (best isolate), median ``depth`` of the position-wise maximum over isolates and
-    ``reads = pi * read_count``. Isolates without a hit are left out; OTUs come by pi, largest first.
+    (best isolate), median ``depth`` of the position-wise maximum over isolates and ``reads``:
+    the reads assigned to the OTU (its diagnosis row's; without one, its sequences' final
+    reads summed), never pi times the read count. Isolates without a hit are left out; OTUs
+    come by pi, largest first.
     """
-    read_count = results.get("read_count") or 0
+    assigned = {row["id"]: row["reads"] for row in diagnosis or []}
     by_otu: dict[tuple[str, object], list[dict]] = {}
     for hit in results.get("hits") or []:
         by_otu.setdefault((hit["otu"]["id"], hit["otu"]["version"]), []).append(hit)
-    otus = [_format_otu(db, otu_id, version, hits, read_count) for (otu_id, version), hits in by_otu.items()]
+    otus = [_format_otu(db, otu_id, version, hits, assigned.get(otu_id)) for (otu_id, version), hits in by_otu.items()]
     return {**results, "hits": sorted(otus, key=lambda otu: -otu["pi"])}
 
 
-def _format_otu(db: Database, otu_id: str, version, hits: list[dict], read_count: int) -> dict:
+def _format_otu(db: Database, otu_id: str, version, hits: list[dict], reads: int | None) -> dict:
     otu = patch_otu_to_version(db, otu_id, version) or _otu_from_hits(otu_id, version, hits)
     by_sequence = {hit["id"]: hit for hit in hits}
     isolates, depths = [], []
@@ -277,7 +300,7 @@ def _format_otu(db: Database, otu_id: str, version, hits: list[dict], read_count
         "version": version,
         "length": max(lengths, default=0),
         "pi": pi,
-        "reads": round(pi * read_count),
+        "reads": reads if reads is not None else sum(hit["final"]["reads"] for hit in hits),
         "coverage": max((isolate["coverage"] for isolate in isolates), default=0.0),
         "depth": median_depth(otu_depth),
         "isolates": isolates,

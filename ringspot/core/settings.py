@@ -5,9 +5,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from ..bio.diagnosis import Thresholds
+
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def diagnosis_from_env() -> Thresholds:
+    """The calls' thresholds: ``RINGSPOT_DIAGNOSIS_MIN_READS``, ``_MIN_BREADTH`` (a fraction),
+    ``_MIN_EVENNESS`` and ``_MIN_POSSIBLE_READS``; defaults measured on the real samples (README)."""
+    default = Thresholds()
+    return Thresholds(
+        min_reads=_int("RINGSPOT_DIAGNOSIS_MIN_READS", default.min_reads),
+        min_breadth=_float("RINGSPOT_DIAGNOSIS_MIN_BREADTH", default.min_breadth),
+        min_evenness=_float("RINGSPOT_DIAGNOSIS_MIN_EVENNESS", default.min_evenness),
+        min_possible_reads=_int("RINGSPOT_DIAGNOSIS_MIN_POSSIBLE_READS", default.min_possible_reads),
+    )
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,8 @@ class Settings:
     release_base_url: str = "https://api.github.com"
     blast_backend: str = "ncbi"
     blast_url: str = "https://blast.ncbi.nlm.nih.gov/Blast.cgi"
+    #: What a Pathoscope diagnosis needs to call a virus ``detected`` or ``possible``.
+    diagnosis: Thresholds = field(default_factory=Thresholds)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -70,4 +90,5 @@ def from_env() -> Settings:
         release_base_url=os.environ.get("RINGSPOT_RELEASE_URL", Settings.release_base_url),
         blast_backend=os.environ.get("RINGSPOT_BLAST_BACKEND", Settings.blast_backend),
         blast_url=os.environ.get("RINGSPOT_BLAST_URL", Settings.blast_url),
+        diagnosis=diagnosis_from_env(),
     )

@@ -3,7 +3,6 @@ and the OTU / isolate / sequence formatting of finalized Pathoscope results (wor
 
 from __future__ import annotations
 
-import base64
 import os
 from io import BytesIO
 
@@ -27,6 +26,10 @@ from ..analyses_data import (
     insert_subtraction,
     load_otus,
 )
+from ..common import Job, error, job_key
+
+#: The least a Pathoscope job finalizes with: no read aligned.
+EMPTY_RESULTS = {"read_count": 0, "subtracted_count": 0, "hits": []}
 
 
 @pytest.fixture
@@ -64,37 +67,13 @@ def start(user, sample_id: str, ref_id: str, **body):
     )
 
 
-def job_key(stub_broker, job_id: str) -> str:
-    """The raw job key, as the worker receives it in the message."""
-    for raw in list(stub_broker.queues["analyses"].queue):
-        message = dramatiq.Message.decode(raw)
-        if message.kwargs["process_id"] == job_id:
-            return message.kwargs["job_key"]
-    raise AssertionError(f"no message for job {job_id}")
-
-
-class Job:
-    """Job API calls with a job's key."""
-
-    def __init__(self, client, job_id: str, key: str):
-        token = base64.b64encode(f"job-{job_id}:{key}".encode()).decode()
-        self.client, self.headers = client, {"Authorization": f"Basic {token}"}
-
-    def __getattr__(self, method):
-        return lambda url, **kw: getattr(self.client, method)(url, headers=self.headers, **kw)
-
-
 @pytest.fixture
 def analysis(world, client, stub_broker):
     """An analysis of the owner's sample, plus its job's Job API client."""
     response = start(world["owner"], world["sample"]["_id"], world["reference"]["_id"])
     assert response.status_code == 201, response.json
     doc = response.json
-    return doc, Job(client, doc["job"]["id"], job_key(stub_broker, doc["job"]["id"]))
-
-
-def error(response) -> tuple[int, str]:
-    return response.status_code, response.json["message"]
+    return doc, Job(client, doc["job"]["id"], job_key(stub_broker, "analyses", doc["job"]["id"]))
 
 
 # ---------------------------------------------------------------- POST /api/samples/:id/analyses
@@ -124,7 +103,7 @@ def test_creates_analysis_and_job_on_latest_ready_index(world, db, stub_broker):
         "subtraction_ids": [world["subtraction"]["_id"]],
     }
     assert job["args"]["read_files"] == ["reads_1.fq.gz"]
-    assert job_key(stub_broker, job["_id"])
+    assert job_key(stub_broker, "analyses", job["_id"])
 
 
 def test_nuvs_analyses_go_to_the_nuvs_actor(world, db, stub_broker, monkeypatch):
@@ -132,7 +111,7 @@ def test_nuvs_analyses_go_to_the_nuvs_actor(world, db, stub_broker, monkeypatch)
     response = start(world["owner"], world["sample"]["_id"], world["reference"]["_id"], workflow="nuvs")
     assert response.status_code == 201 and response.json["workflow"] == "nuvs"
     job = db.processes.find_one({"_id": response.json["job"]["id"]})
-    assert job["workflow"] == "nuvs" and job["steps"][0] == "download_inputs"
+    assert job["workflow"] == "nuvs" and job["steps"][0]["name"] == "download_inputs"
     (message,) = [dramatiq.Message.decode(raw) for raw in stub_broker.queues["analyses"].queue]
     assert message.actor_name == "nuvs" and message.kwargs["process_id"] == job["_id"]
 
@@ -247,7 +226,7 @@ def test_delete_returns_409_while_job_runs(world, db, analysis):
 def test_delete_removes_finished_analysis_and_files(world, db, settings, analysis):
     doc, job = analysis
     assert job.post(f"/api/analyses/{doc['id']}/files?name=report.tsv", data=b"x\ty\r\n").status_code == 201
-    assert job.patch(f"/api/analyses/{doc['id']}", json={"results": {"hits": []}}).status_code == 200
+    assert job.patch(f"/api/analyses/{doc['id']}", json={"results": EMPTY_RESULTS}).status_code == 200
     folder = settings.data_path + f"/analyses/{doc['id']}"
     assert os.path.isdir(folder)
     assert error(world["reader"].delete(f"/api/analyses/{doc['id']}")) == (403, "Insufficient rights")
@@ -285,7 +264,7 @@ def test_cancelled_waiting_job_leaves_no_analysis(world, db, make_user, analysis
 def test_lists_filter_by_sample_workflow_ready_and_visibility(world, db, client, stub_broker):
     first = start(world["owner"], world["sample"]["_id"], world["reference"]["_id"]).json
     second = start(world["owner"], world["private"]["_id"], world["reference"]["_id"]).json
-    job = Job(client, first["job"]["id"], job_key(stub_broker, first["job"]["id"]))
+    job = Job(client, first["job"]["id"], job_key(stub_broker, "analyses", first["job"]["id"]))
     job.patch(f"/api/analyses/{first['id']}", json={"results": {"read_count": 0, "subtracted_count": 0, "hits": []}})
 
     def ids(user, url):
@@ -330,10 +309,10 @@ def test_job_key_is_refused_elsewhere_in_the_user_api(world, analysis):
 
 def test_finalize_sets_results_once(world, analysis):
     doc, job = analysis
-    response = job.patch(f"/api/analyses/{doc['id']}", json={"results": {"foo": "bar"}})
+    response = job.patch(f"/api/analyses/{doc['id']}", json={"results": {**EMPTY_RESULTS, "note": "x"}})
     assert response.status_code == 200
-    assert response.json["ready"] is True and response.json["results"] == {"foo": "bar"}
-    again = job.patch(f"/api/analyses/{doc['id']}", json={"results": {"foo": "baz"}})
+    assert response.json["ready"] is True and response.json["results"] == {**EMPTY_RESULTS, "note": "x"}
+    again = job.patch(f"/api/analyses/{doc['id']}", json={"results": {**EMPTY_RESULTS, "note": "y"}})
     assert error(again) == (409, "There is already a result for this analysis")
 
 
@@ -343,6 +322,78 @@ def test_finalize_sets_results_once(world, analysis):
 def test_finalize_returns_422_for_non_object_results(world, analysis, payload):
     doc, job = analysis
     assert job.patch(f"/api/analyses/{doc['id']}", json=payload).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "results, field",
+    [
+        ({"hits": []}, "results.read_count"),
+        ({**EMPTY_RESULTS, "hits": [{"id": "s1", "final": {}}]}, "results.hits.0.otu"),
+        ({**EMPTY_RESULTS, "read_count": "12"}, "results.read_count"),
+        ({**EMPTY_RESULTS, "diagnosis": [{"id": "o1", "call": "maybe"}]}, "results.diagnosis.0.name"),
+    ],
+)
+def test_finalize_refuses_results_that_do_not_fit_the_workflow_and_stores_nothing(world, db, analysis, results, field):
+    doc, job = analysis
+    response = job.patch(f"/api/analyses/{doc['id']}", json={"results": results})
+    assert response.status_code == 422
+    assert field in response.json["errors"] and response.json["message"].startswith(f"Invalid input: {field}")
+    stored = db.analyses.find_one({"_id": doc["id"]})
+    assert stored["ready"] is False and stored["results"] is None
+    # The analysis stays readable, and a body that fits is taken afterwards.
+    assert world["owner"].get(f"/api/analyses/{doc['id']}").status_code == 200
+    assert job.patch(f"/api/analyses/{doc['id']}", json={"results": EMPTY_RESULTS}).status_code == 200
+    assert world["owner"].get(f"/api/analyses/{doc['id']}").status_code == 200
+
+
+def test_finalize_of_nuvs_checks_contigs(world, client, stub_broker, monkeypatch):
+    monkeypatch.setattr(hmms, "profiles_installed", lambda db: True)
+    doc = start(world["owner"], world["sample"]["_id"], world["reference"]["_id"], workflow="nuvs")
+    assert doc.status_code == 201, doc.json
+    job = Job(client, doc.json["job"]["id"], job_key(stub_broker, "analyses", doc.json["job"]["id"]))
+    bad = {"hits": [{"index": 0, "sequence": "ACGT", "orfs": [{"index": 0, "hits": [{"full_e": 1e-5}]}]}]}
+    response = job.patch(f"/api/analyses/{doc.json['id']}", json={"results": bad})
+    assert response.status_code == 422 and "results.hits.0.orfs.0.hits.0.hit" in response.json["errors"]
+    good = {"hits": [{"index": 0, "sequence": "ACGT", "orfs": []}], "note": "kept"}
+    assert job.patch(f"/api/analyses/{doc.json['id']}", json={"results": good}).status_code == 200
+    assert world["owner"].get(f"/api/analyses/{doc.json['id']}").json["results"]["note"] == "kept"
+
+
+def diagnosis_row(otu_id: str, call: str, reads: int) -> dict:
+    return {
+        "id": otu_id,
+        "name": f"virus {otu_id}",
+        "abbreviation": "",
+        "call": call,
+        "reasons": [f"reads {reads}"],
+        "pi": 0.5,
+        "reads": reads,
+        "breadth": 0.5,
+        "evenness": 1.0,
+        "mean_depth": 2.5,
+        "median_depth": 2.0,
+        "segments": {"covered": 1, "total": 1},
+        "isolate": {"id": "i1", "source_name": "A"},
+    }
+
+
+def test_diagnosis_is_carried_by_the_analysis_with_its_algorithm(world, db, analysis):
+    doc, job = analysis
+    assert doc["algorithm"] == "pathoscope_bowtie"
+    rows = [diagnosis_row("o1", "detected", 120), diagnosis_row("o2", "possible", 3)]
+    rows.append(diagnosis_row("o3", "not_detected", 0))
+    response = job.patch(f"/api/analyses/{doc['id']}", json={"results": {**EMPTY_RESULTS, "diagnosis": rows}})
+    assert response.status_code == 200, response.json
+    stored = db.analyses.find_one({"_id": doc["id"]})
+    assert stored["diagnosis"] == rows and stored["algorithm"] == "pathoscope_bowtie"
+    shown = world["reader"].get(f"/api/analyses/{doc['id']}").json
+    assert shown["algorithm"] == "pathoscope_bowtie"
+    assert [row["id"] for row in shown["diagnosis"]] == ["o1", "o2"]  # no read left: not listed
+    assert "diagnosis" not in shown["results"]
+    everything = world["reader"].get(f"/api/analyses/{doc['id']}?all_otus=true").json
+    assert [row["id"] for row in everything["diagnosis"]] == ["o1", "o2", "o3"]
+    listed = world["reader"].get("/api/analyses").json["documents"]
+    assert all("diagnosis" not in item for item in listed)
 
 
 def test_finalize_returns_404_and_403_for_other_analyses(world, analysis):
@@ -359,8 +410,8 @@ def test_job_removes_unfinished_analysis_but_not_a_finalized_one(world, db, clie
     assert error(job.delete(f"/api/analyses/{other['id']}")) == (403, "Insufficient rights")
     assert job.delete(f"/api/analyses/{doc['id']}").status_code == 204
     assert error(job.delete(f"/api/analyses/{doc['id']}")) == (404, "Not found")
-    other_job = Job(client, other["job"]["id"], job_key(stub_broker, other["job"]["id"]))
-    other_job.patch(f"/api/analyses/{other['id']}", json={"results": {}})
+    other_job = Job(client, other["job"]["id"], job_key(stub_broker, "analyses", other["job"]["id"]))
+    other_job.patch(f"/api/analyses/{other['id']}", json={"results": EMPTY_RESULTS})
     assert error(other_job.delete(f"/api/analyses/{other['id']}")) == (409, "Analysis is finalized")
     assert db.analyses.find_one({"_id": other["id"]})["ready"]
 
@@ -398,14 +449,14 @@ def test_other_job_may_not_upload_or_download(world, client, stub_broker, analys
     doc, job = analysis
     job.post(f"/api/analyses/{doc['id']}/files?name=report.tsv", data=b"x")
     other = start(world["owner"], world["sample"]["_id"], world["reference"]["_id"]).json
-    other_job = Job(client, other["job"]["id"], job_key(stub_broker, other["job"]["id"]))
+    other_job = Job(client, other["job"]["id"], job_key(stub_broker, "analyses", other["job"]["id"]))
     assert other_job.post(f"/api/analyses/{doc['id']}/files?name=a.tsv", data=b"x").status_code == 403
     assert other_job.get(f"/api/analyses/{doc['id']}/files/report.tsv").status_code == 403
 
 
 def test_no_upload_after_finalize(world, analysis):
     doc, job = analysis
-    job.patch(f"/api/analyses/{doc['id']}", json={"results": {}})
+    job.patch(f"/api/analyses/{doc['id']}", json={"results": EMPTY_RESULTS})
     response = job.post(f"/api/analyses/{doc['id']}/files?name=report.tsv", data=b"x")
     assert error(response) == (409, "Analysis is finalized")
 
@@ -483,8 +534,9 @@ def test_ready_pathoscope_results_are_grouped_by_otu_isolate_and_sequence(world,
     assert first["isolates"][0]["coverage"] == round((len_a - 10) / len_a, 3)
     assert first["isolates"][0]["depth"] == 3
     assert first["isolates"][1]["coverage"] == round((len_b // 2) / len_b, 3)
-    # OTU figures: pi summed, best isolate coverage, median of the position-wise max, pi * read_count.
-    assert first["pi"] == pytest.approx(0.8) and first["reads"] == 160
+    # OTU figures: pi summed, best isolate coverage, median of the position-wise max, and the
+    # reads assigned (the sequences' final reads, 90 + 60), not pi * read_count (160).
+    assert first["pi"] == pytest.approx(0.8) and first["reads"] == 150
     assert first["coverage"] == first["isolates"][0]["coverage"]
     expected = np.zeros(max(len_a, len_b), dtype=int)
     expected[:len_a] = np.maximum(expected[:len_a], align_a)
@@ -540,7 +592,7 @@ def test_every_endpoint_needs_credentials(world, client, analysis, method, path)
 
 def test_files_need_sample_read_right(world, client, stub_broker):
     doc = start(world["owner"], world["private"]["_id"], world["reference"]["_id"]).json
-    job = Job(client, doc["job"]["id"], job_key(stub_broker, doc["job"]["id"]))
+    job = Job(client, doc["job"]["id"], job_key(stub_broker, "analyses", doc["job"]["id"]))
     job.post(f"/api/analyses/{doc['id']}/files?name=report.tsv", data=b"x")
     assert error(world["reader"].get(f"/api/analyses/{doc['id']}/files/report.tsv")) == (403, "Insufficient rights")
     assert world["owner"].get(f"/api/analyses/{doc['id']}/files/report.tsv").data == b"x"
