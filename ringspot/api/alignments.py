@@ -76,6 +76,7 @@ def serialize_alignment(doc: dict) -> dict:
         "reference": {
             key: reference.get(key) for key in ("id", "name", "sequence_id", "accession", "definition", "otu")
         },
+        "tax_id": data.get("tax_id"),
         "statistics": data.get("statistics"),
         "files": [{**f, "download_url": f"/api/alignments/{alignment_id}/{f['name']}"} for f in data.get("files", [])],
         "user": data.get("user"),

@@ -201,7 +201,7 @@ def create_alignment(
     partial = target.with_name(REFERENCE_FASTA + ".partial")
     partial.write_bytes(fasta)
     partial.replace(target)
-    otu = db.otus.find_one({"_id": sequence.get("otu_id")}, {"name": 1}) or {}
+    otu = db.otus.find_one({"_id": sequence.get("otu_id")}, {"name": 1, "taxid": 1}) or {}
     created = now()
     doc = {
         "_id": alignment_id,
@@ -223,6 +223,8 @@ def create_alignment(
             "length": len("".join(sequence["sequence"].split())),
             "sha256": hashlib.sha256(fasta).hexdigest(),
         },
+        # Seed 002: the genome's taxon, from its OTU (null when the OTU names none).
+        "tax_id": otu.get("taxid"),
         "statistics": None,
         "user": {"id": user_id},
         "files": [],
