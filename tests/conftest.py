@@ -126,6 +126,28 @@ def start_rabbitmq(tmp: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
+def start_s3(tmp: Path) -> tuple[subprocess.Popen, str]:
+    """moto's S3-compatible server as its own process; its endpoint URL. Any key and secret sign."""
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    with open(tmp / "s3.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_port(port)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "ringspot",
+    "AWS_SECRET_ACCESS_KEY": "ringspot",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
 @pytest.fixture(scope="session")
 def database_server(tmp_path_factory):
     proc, port = start_database(tmp_path_factory.mktemp("nx"))
@@ -149,6 +171,17 @@ def rabbitmq_server(tmp_path_factory):
     yield f"amqp://guest:guest@127.0.0.1:{port}/%2F"
     os.killpg(proc.pid, signal.SIGTERM)  # the script and the Erlang VM it started
     proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """An S3-compatible endpoint for the session; tests make their own buckets."""
+    for key, value in S3_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    proc, url = start_s3(tmp_path_factory.mktemp("s3"))
+    yield url
+    proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture
