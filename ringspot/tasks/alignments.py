@@ -22,29 +22,48 @@ import gzip
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pymongo.database import Database
 
-from ..bio.bam import depth_and_statistics
+from ..bio.bam import AlignmentStatistics, depth_and_statistics
 from ..bio.plots import coverage_plot, coverage_title
 from ..bio.runner import ToolError, pipeline
 from ..bio.runner import run as run_tool
-from ..core import alignments, processes, samples
+from ..core import alignments, samples
 from ..core.auth import Client
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
+from ..workers.runtime import FINAL_ERRORS, JobState, Workflow, actor, current, start_process
 from .cache import cache_root, cached
-from ..workers.runtime import FINAL_ERRORS, actor, current
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 log = logging.getLogger("ringspot.tasks.alignments")
 
-WORKFLOW = "alignment"
-STEPS = ["download_inputs", "map_reads", "compute_coverage", "plot_coverage", "upload_results"]
 BOWTIE2_FLAGS = ["--local", "--no-unal"]
+
+
+@dataclass
+class AlignmentRun(JobState):
+    """An ``alignment`` run: the reads, the genome's index, and what the BAM says."""
+
+    alignment_id: str = ""
+    sample_id: str = ""
+    reads: list[Path] | None = None
+    index: Path | None = None
+    depth: np.ndarray | None = None
+    statistics: AlignmentStatistics | None = None
+
+    @property
+    def bam(self) -> Path:
+        return self.work / "alignment.bam"
+
+
+ALIGNMENT: Workflow[AlignmentRun] = Workflow("alignment", job=True)
 
 
 # ---------------------------------------------------------------- server side
@@ -59,7 +78,7 @@ def start_alignment(
     accession: str | None = None,
     ref_id: str | None = None,
 ) -> dict:
-    """Check the inputs, create the alignment and its job, then enqueue; a failed enqueue undoes both."""
+    """Check the inputs, create the alignment and its job, then enqueue; a failed enqueue removes both."""
     settings = from_env()
     sequence, reference = alignments.check_inputs(
         db, client, sample, sequence_id=sequence_id, accession=accession, ref_id=ref_id
@@ -98,120 +117,129 @@ def start_alignment(
         "length": alignment["reference"]["length"],
         "sha256": alignment["reference"]["sha256"],
     }
-    try:
-        _, key = processes.create_process(
-            db,
-            WORKFLOW,
-            user_id=client.user_id,
-            context=context,
-            steps=STEPS,
-            workflow=True,
-            args=args,
-            process_id=job_id,
-        )
-        align_reads.send(process_id=job_id, job_key=key)
-    except Exception:
-        if db.processes.find_one({"_id": job_id}, {"_id": 1}):
-            processes.finish(db, job_id, "error", "Could not enqueue the job")
-        alignments.remove_alignment(db, settings.data_path, alignment)
-        raise
+    start_process(
+        db,
+        align_reads,
+        ALIGNMENT,
+        process_id=job_id,
+        user_id=client.user_id,
+        context=context,
+        args=args,
+        undo=lambda: alignments.remove_alignment(db, settings.data_path, alignment),
+    )
     return alignment
 
 
 # ---------------------------------------------------------------- the alignment job
 
 
+@ALIGNMENT.step
+def download_inputs(state: AlignmentRun) -> None:
+    """Download the sample's reads while the genome's Bowtie2 index is built (cached per sequence)."""
+    job, args, work = state.job, state.args, state.work
+    proc, timeout = str(state.settings.proc), state.settings.tool_timeout
+    state.reads = [work / name for name in args["read_files"]]
+
+    def download_reads():
+        for name, path in zip(args["read_files"], state.reads or [], strict=False):
+            job.download(f"/api/samples/{state.sample_id}/reads/{name}", path)
+            state.check_cancelled()
+
+    def fill(folder: Path) -> None:
+        job.download(f"/api/alignments/{state.alignment_id}/reference.fa", folder / "reference.fa")
+        run_tool(
+            ["bowtie2-build", "--quiet", "--threads", proc, folder / "reference.fa", folder / "reference"],
+            timeout=timeout,
+            cancel=state.cancel,
+        )
+
+    with ThreadPoolExecutor(1) as pool:
+        downloading = pool.submit(download_reads)
+        folder, reused = cached(cache_root(state.settings, "alignment-refs"), args["sha256"], fill)
+        downloading.result()
+    state.index = folder / "reference"
+    log.info(
+        "alignment_index_%s alignment_id=%s sha256=%s",
+        "reused" if reused else "built",
+        state.alignment_id,
+        args["sha256"],
+    )
+
+
+@ALIGNMENT.step
+def map_reads(state: AlignmentRun) -> None:
+    """Map the reads with bowtie2 --local, streamed into samtools sort."""
+    reads = state.reads or []
+    pipeline(
+        [
+            [
+                "bowtie2",
+                *BOWTIE2_FLAGS,
+                "-p",
+                str(state.settings.proc),
+                "-x",
+                state.index,
+                "-U",
+                ",".join(map(str, reads)),
+            ],
+            ["samtools", "sort", "-T", state.work / "sort", "-o", state.bam, "-"],
+        ],
+        timeout=state.settings.tool_timeout,
+        cancel=state.cancel,
+    )
+    for path in reads:
+        path.unlink()
+
+
+@ALIGNMENT.step
+def compute_coverage(state: AlignmentRun) -> None:
+    """Index the BAM; compute depth, breadth, mean depth, identity and mapped reads."""
+    args = state.args
+    run_tool(["samtools", "index", state.bam], timeout=state.settings.tool_timeout, cancel=state.cancel)
+    depth, statistics = depth_and_statistics(state.bam, args["name"])
+    if statistics.length != args["length"]:
+        raise ValueError(f"the BAM's reference has {statistics.length} positions, the sequence {args['length']}")
+    with gzip.open(state.work / "depth.json.gz", "wt", compresslevel=6) as handle:
+        json.dump(depth.tolist(), handle, separators=(",", ":"))
+    state.depth, state.statistics = depth, statistics
+
+
+@ALIGNMENT.step
+def plot_coverage(state: AlignmentRun) -> None:
+    """Draw the coverage plot as SVG and PNG."""
+    assert state.depth is not None
+    title = coverage_title(state.args["name"], state.depth)
+    for fmt in ("svg", "png"):
+        (state.work / f"coverage.{fmt}").write_bytes(coverage_plot(state.depth, title, fmt))
+
+
+@ALIGNMENT.step
+def upload_results(state: AlignmentRun) -> None:
+    """Upload the BAM, its index, the depths and the plots; finalize with the statistics."""
+    assert state.statistics is not None
+    alignment_id = state.alignment_id
+    for name in alignments.FILE_NAMES:
+        send_file(state.job, "POST", f"/api/alignments/{alignment_id}/files?name={name}", state.work / name)
+        state.check_cancelled()
+    statistics = state.statistics.as_dict()
+    finalize_once(state.job, f"/api/alignments/{alignment_id}", {"statistics": statistics}, done="complete")
+    log.info(
+        "alignment_finalized alignment_id=%s mapped_reads=%d breadth=%.4f mean_depth=%.2f identity=%s",
+        alignment_id,
+        statistics["mapped_reads"],
+        statistics["breadth"],
+        statistics["mean_depth"],
+        statistics["identity"],
+    )
+
+
 #: A tool that fails on its input fails again: only other errors (the API unreachable ...) are retried.
 @actor(queue_name=queues.ALIGNMENTS, max_retries=1, time_limit=24 * 3600 * 1000, throws=FINAL_ERRORS + (ToolError,))
 def align_reads(process_id: str, job_key: str) -> None:
-    run = current()
-    job = run.job
-    settings = from_env()
+    run, settings = current(), from_env()
     args = run.document["args"]
-    alignment_id, sample_id = args["alignment_id"], args["sample_id"]
-    proc, timeout, cancel = str(settings.proc), settings.tool_timeout, run.cancel
-
-    if job.get(f"/api/alignments/{alignment_id}")["complete"]:
-        return  # a redelivered message of a run that finalized but could not report it
-
     with work_dir(settings, process_id) as work:
-        reads = [work / name for name in args["read_files"]]
-        bam, depth_file = work / "alignment.bam", work / "depth.json.gz"
-        state: dict = {}
-
-        def download_inputs():
-            """Download the sample's reads while the genome's Bowtie2 index is built (cached per sequence)."""
-
-            def download_reads():
-                for name, path in zip(args["read_files"], reads, strict=False):
-                    job.download(f"/api/samples/{sample_id}/reads/{name}", path)
-                    run.check_cancelled()
-
-            def fill(folder: Path) -> None:
-                job.download(f"/api/alignments/{alignment_id}/reference.fa", folder / "reference.fa")
-                run_tool(
-                    ["bowtie2-build", "--quiet", "--threads", proc, folder / "reference.fa", folder / "reference"],
-                    timeout=timeout,
-                    cancel=cancel,
-                )
-
-            with ThreadPoolExecutor(1) as pool:
-                downloading = pool.submit(download_reads)
-                folder, reused = cached(cache_root(settings, "alignment-refs"), args["sha256"], fill)
-                downloading.result()
-            state["index"] = folder / "reference"
-            log.info(
-                "alignment_index_%s alignment_id=%s sha256=%s",
-                "reused" if reused else "built",
-                alignment_id,
-                args["sha256"],
-            )
-
-        def map_reads():
-            """Map the reads with bowtie2 --local, streamed into samtools sort."""
-            pipeline(
-                [
-                    ["bowtie2", *BOWTIE2_FLAGS, "-p", proc, "-x", state["index"], "-U", ",".join(map(str, reads))],
-                    ["samtools", "sort", "-T", work / "sort", "-o", bam, "-"],
-                ],
-                timeout=timeout,
-                cancel=cancel,
-            )
-            for path in reads:
-                path.unlink()
-
-        def compute_coverage():
-            """Index the BAM; compute depth, breadth, mean depth, identity and mapped reads."""
-            run_tool(["samtools", "index", bam], timeout=timeout, cancel=cancel)
-            depth, statistics = depth_and_statistics(bam, args["name"])
-            if statistics.length != args["length"]:
-                raise ValueError(
-                    f"the BAM's reference has {statistics.length} positions, the sequence {args['length']}"
-                )
-            with gzip.open(depth_file, "wt", compresslevel=6) as handle:
-                json.dump(depth.tolist(), handle, separators=(",", ":"))
-            state["depth"], state["statistics"] = depth, statistics
-
-        def plot_coverage():
-            """Draw the coverage plot as SVG and PNG."""
-            title = coverage_title(args["name"], state["depth"])
-            for fmt in ("svg", "png"):
-                (work / f"coverage.{fmt}").write_bytes(coverage_plot(state["depth"], title, fmt))
-
-        def upload_results():
-            """Upload the BAM, its index, the depths and the plots; finalize with the statistics."""
-            for name in alignments.FILE_NAMES:
-                send_file(job, "POST", f"/api/alignments/{alignment_id}/files?name={name}", work / name)
-                run.check_cancelled()
-            statistics = state["statistics"].as_dict()
-            finalize_once(job, f"/api/alignments/{alignment_id}", {"statistics": statistics}, done="complete")
-            log.info(
-                "alignment_finalized alignment_id=%s mapped_reads=%d breadth=%.4f mean_depth=%.2f identity=%s",
-                alignment_id,
-                statistics["mapped_reads"],
-                statistics["breadth"],
-                statistics["mean_depth"],
-                statistics["identity"],
-            )
-
-        run.run_steps([download_inputs, map_reads, compute_coverage, plot_coverage, upload_results])
+        state = AlignmentRun(run, settings, work, alignment_id=args["alignment_id"], sample_id=args["sample_id"])
+        if state.job.get(f"/api/alignments/{state.alignment_id}")["complete"]:
+            return  # a redelivered message of a run that finalized but could not report it
+        ALIGNMENT.run(state)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from pymongo.database import Database
@@ -30,30 +31,52 @@ from ..bio.pathoscope import read_sam, read_subtraction_scores, run_pathoscope
 from ..bio.reference import iter_all_isolate_fasta
 from ..bio.runner import ToolError, stream_lines
 from ..bio.runner import run as run_tool
-from ..core import analyses, processes, samples
+from ..core import analyses, samples
 from ..core.errors import BadRequest
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
+from ..workers.runtime import FINAL_ERRORS, JobState, Workflow, actor, current, start_process
+from . import nuvs
 from .cache import cache_root, cached, cached_mapping_files
-from ..workers.runtime import FINAL_ERRORS, actor, current
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 log = logging.getLogger("ringspot.tasks.analyses")
 
-STEPS = [
-    "download_inputs",
-    "map_default_isolates",
-    "build_isolate_index",
-    "map_isolates",
-    "eliminate_subtraction",
-    "reassignment",
-]
 BOWTIE2_SUFFIXES = ("1", "2", "3", "4", "rev.1", "rev.2")
 #: Mapping flags shared by the default-isolate and isolate passes (spec 1.1).
 MAPPING_FLAGS = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 ALIGNED_READS = "isolate_mapped.fq"
+
+
+@dataclass
+class PathoscopeRun(JobState):
+    """A ``pathoscope_bowtie`` run: its inputs, then what each step found."""
+
+    analysis_id: str = ""
+    sample_id: str = ""
+    index_id: str = ""
+    reads: list[Path] | None = None
+    index_dir: Path | None = None
+    manifest: dict | None = None
+    #: Reference sequences the default isolates' mapping hit.
+    candidates: set[str] | None = None
+    isolate_index: Path | None = None
+    ref_lengths: dict[str, int] | None = None
+    sequence_otu_map: dict[str, str] | None = None
+    table: AlignmentTable | None = None
+    subtracted_count: int = 0
+
+    @property
+    def aligned_reads(self) -> Path:
+        return self.work / ALIGNED_READS
+
+    def tool_options(self) -> dict:
+        return {"timeout": self.settings.tool_timeout, "cancel": self.cancel}
+
+
+PATHOSCOPE: Workflow[PathoscopeRun] = Workflow("pathoscope_bowtie", job=True)
 
 
 # ---------------------------------------------------------------- server side
@@ -62,13 +85,9 @@ ALIGNED_READS = "isolate_mapped.fq"
 def workflow_actor(workflow: str):
     """The actor of a workflow and its steps."""
     if workflow == "pathoscope_bowtie":
-        return pathoscope_bowtie, STEPS
+        return pathoscope_bowtie, PATHOSCOPE
     if workflow == "nuvs":
-        from . import (
-            nuvs,  # it uses this module's caches, so it cannot be imported at the top
-        )
-
-        return nuvs.nuvs, nuvs.STEPS
+        return nuvs.nuvs, nuvs.NUVS
     raise BadRequest(f"Unknown workflow: {workflow}")
 
 
@@ -77,7 +96,7 @@ def start_analysis(
 ) -> dict:
     """Create the analysis and its job on the reference's latest ready index, then enqueue.
 
-    ``subtraction_ids`` None means the sample's subtractions. A failed enqueue undoes both.
+    ``subtraction_ids`` None means the sample's subtractions. A failed enqueue removes both.
     """
     task, steps = workflow_actor(workflow)
     reference, index, subtractions = analyses.check_inputs(db, sample, ref_id, subtraction_ids, workflow)
@@ -108,16 +127,16 @@ def start_analysis(
         "index_version": index["version"],
         "read_files": list(samples.read_names(sample)),
     }
-    try:
-        _, key = processes.create_process(
-            db, workflow, user_id=user_id, context=context, steps=steps, workflow=True, args=args, process_id=job_id
-        )
-        task.send(process_id=job_id, job_key=key)
-    except Exception:
-        if db.processes.find_one({"_id": job_id}, {"_id": 1}):
-            processes.finish(db, job_id, "error", "Could not enqueue the job")
-        analyses.discard_unfinished(db, from_env().data_path, analysis_id)
-        raise
+    start_process(
+        db,
+        task,
+        steps,
+        process_id=job_id,
+        user_id=user_id,
+        context=context,
+        args=args,
+        undo=lambda: analyses.discard_unfinished(db, from_env().data_path, analysis_id),
+    )
     return analysis
 
 
@@ -141,192 +160,187 @@ def write_isolate_fasta(otus: list[dict], otu_ids: set[str], path: Path) -> tupl
 # ---------------------------------------------------------------- the pathoscope_bowtie job
 
 
+@PATHOSCOPE.step
+def download_inputs(state: PathoscopeRun) -> None:
+    """Download the sample's reads and the index (cached per index on this worker)."""
+    job, read_files = state.job, state.args["read_files"]
+    state.reads = [state.work / name for name in read_files]
+    for name, path in zip(read_files, state.reads, strict=False):
+        job.download(f"/api/samples/{state.sample_id}/reads/{name}", path)
+        state.check_cancelled()
+    state.index_dir, reused, index = cached_mapping_files(job, state.run, state.settings, "indexes", state.index_id)
+    state.manifest = index["manifest"]
+    log.info("index_ready index_id=%s cached=%s", state.index_id, reused)
+
+
+@PATHOSCOPE.step
+def map_default_isolates(state: PathoscopeRun) -> None:
+    """Map all reads to the default isolates; the references hit are the candidates."""
+    assert state.index_dir is not None and state.reads is not None
+    argv = [
+        "bowtie2",
+        "-p",
+        str(state.settings.proc),
+        "--local",
+        "--no-unal",
+        "--no-hd",
+        "--no-sq",
+        "--score-min",
+        "L,20,1.0",
+        "-N",
+        "0",
+        "-L",
+        "15",
+        "-x",
+        str(state.index_dir / "reference"),
+        "-U",
+        ",".join(map(str, state.reads)),
+    ]
+    state.candidates = mapped_refs(stream_lines(argv, **state.tool_options()))
+    log.info("default_isolates_mapped analysis_id=%s candidates=%d", state.analysis_id, len(state.candidates))
+
+
+@PATHOSCOPE.step
+def build_isolate_index(state: PathoscopeRun) -> None:
+    """Build a Bowtie2 index of all isolates of the candidate OTUs (cached by content)."""
+    assert state.index_dir is not None and state.candidates is not None
+    with gzip.open(state.index_dir / "reference.json.gz", "rb") as handle:
+        otus = json.load(handle)["otus"]
+    sequence_otu_map = {s["_id"]: otu["_id"] for otu in otus for i in otu["isolates"] for s in i["sequences"]}
+    otu_ids = {sequence_otu_map[ref] for ref in state.candidates if ref in sequence_otu_map}
+    fasta = state.work / "isolate_index.fa"
+    sha, state.ref_lengths = write_isolate_fasta(otus, otu_ids, fasta)
+    state.sequence_otu_map = sequence_otu_map
+    del otus
+    if not otu_ids:
+        state.isolate_index = None
+        return
+
+    def fill(folder: Path) -> None:
+        argv = ["bowtie2-build", "--threads", str(state.settings.proc), str(fasta), str(folder / "isolates")]
+        run_tool(argv, **state.tool_options())
+
+    folder, reused = cached(cache_root(state.settings, "isolates"), sha, fill)
+    state.isolate_index = folder / "isolates"
+    log.info(
+        "isolate_index_%s analysis_id=%s sha256=%s otus=%d sequences=%d",
+        "reused" if reused else "built",
+        state.analysis_id,
+        sha,
+        len(otu_ids),
+        len(state.ref_lengths),
+    )
+
+
+@PATHOSCOPE.step
+def map_isolates(state: PathoscopeRun) -> None:
+    """Map all reads to the isolate index with -k 100, keeping alignments as arrays and aligned reads."""
+    assert state.reads is not None
+    if state.isolate_index is None:
+        state.table = AlignmentTable.collect([])
+        state.aligned_reads.touch()
+        return
+    argv = [
+        "bowtie2",
+        "-p",
+        str(state.settings.proc),
+        "--no-hd",
+        "--no-sq",
+        "--no-unal",
+        *MAPPING_FLAGS,
+        "-k",
+        "100",
+        "--al",
+        str(state.aligned_reads),
+        "-x",
+        str(state.isolate_index),
+        "-U",
+        ",".join(map(str, state.reads)),
+    ]
+    state.table = AlignmentTable.collect(read_sam(stream_lines(argv, **state.tool_options())))
+    log.info(
+        "isolates_mapped analysis_id=%s alignments=%d reads=%d bytes=%d",
+        state.analysis_id,
+        len(state.table),
+        len(state.table.reads),
+        state.table.nbytes,
+    )
+
+
+@PATHOSCOPE.step
+def eliminate_subtraction(state: PathoscopeRun) -> None:
+    """Drop alignments that score at least as well on each subtraction, and their reads."""
+    assert state.table is not None
+    for subtraction_id in state.args["subtraction_ids"]:
+        if not len(state.table):
+            break
+        folder = cached_mapping_files(state.job, state.run, state.settings, "subtractions", subtraction_id)[0]
+        argv = [
+            "bowtie2",
+            "--local",
+            "--no-unal",
+            "--no-hd",
+            "--no-sq",
+            "-N",
+            "0",
+            "-p",
+            str(state.settings.proc),
+            "-x",
+            str(folder / "subtraction"),
+            "-U",
+            str(state.aligned_reads),
+        ]
+        scores = read_subtraction_scores(stream_lines(argv, **state.tool_options()))
+        subtracted = state.table.eliminate(scores)
+        state.subtracted_count += len(subtracted)
+        if subtracted:
+            rest = state.work / "subtracted.fq"
+            with open(state.aligned_reads, "rb") as source, open(rest, "wb") as target:
+                remove_reads(source, target, subtracted)
+            rest.replace(state.aligned_reads)
+        log.info(
+            "subtraction_eliminated analysis_id=%s subtraction_id=%s reads=%d",
+            state.analysis_id,
+            subtraction_id,
+            len(subtracted),
+        )
+        state.check_cancelled()
+
+
+@PATHOSCOPE.step
+def reassignment(state: PathoscopeRun) -> None:
+    """Reassign reads with PathoScope's EM, upload report.tsv and the aligned reads, finalize."""
+    assert state.table is not None and state.ref_lengths is not None and state.sequence_otu_map is not None
+    assert state.manifest is not None
+    results_dir, analysis_id, job = state.work / "results", state.analysis_id, state.job
+    with ThreadPoolExecutor(1) as pool:  # zlib lets go of the GIL: the reads pack on the other core
+        packing = pool.submit(gzip_copy, state.aligned_reads, state.work / f"{ALIGNED_READS}.gz", compresslevel=4)
+        results = run_pathoscope(
+            state.table.drain(), state.ref_lengths, state.sequence_otu_map, state.manifest, results_dir
+        )
+        packed = packing.result()
+    results["subtracted_count"] = state.subtracted_count
+    send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name=report.tsv&format=tsv", results_dir / "report.tsv")
+    send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={packed.name}&format=fastq", packed)
+    finalize_once(job, f"/api/analyses/{analysis_id}", {"results": results})
+    log.info(
+        "analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d",
+        analysis_id,
+        results["read_count"],
+        results["subtracted_count"],
+        len(results["hits"]),
+    )
+
+
 #: A tool that fails on its input fails again: only other errors (the API unreachable ...) are retried.
 @actor(queue_name=queues.ANALYSES, max_retries=1, time_limit=48 * 3600 * 1000, throws=FINAL_ERRORS + (ToolError,))
 def pathoscope_bowtie(process_id: str, job_key: str) -> None:
-    run = current()
-    job = run.job
-    settings = from_env()
+    run, settings = current(), from_env()
     args = run.document["args"]
-    analysis_id, sample_id, index_id = args["analysis_id"], args["sample_id"], args["index_id"]
-    proc, timeout, cancel = str(settings.proc), settings.tool_timeout, run.cancel
-
-    if job.get(f"/api/analyses/{analysis_id}")["ready"]:
-        return  # a redelivered message of a run that finalized but could not report it
-
     with work_dir(settings, process_id) as work:
-        reads = [work / name for name in args["read_files"]]
-        aligned_reads, results_dir = work / ALIGNED_READS, work / "results"
-        state: dict = {"subtracted_count": 0}
-
-        def download_inputs():
-            """Download the sample's reads and the index (cached per index on this worker)."""
-            for name, path in zip(args["read_files"], reads, strict=False):
-                job.download(f"/api/samples/{sample_id}/reads/{name}", path)
-                run.check_cancelled()
-            state["index_dir"], reused, index = cached_mapping_files(job, run, settings, "indexes", index_id)
-            state["manifest"] = index["manifest"]
-            log.info("index_ready index_id=%s cached=%s", index_id, reused)
-
-        def map_default_isolates():
-            """Map all reads to the default isolates; the references hit are the candidates."""
-            argv = [
-                "bowtie2",
-                "-p",
-                proc,
-                "--local",
-                "--no-unal",
-                "--no-hd",
-                "--no-sq",
-                "--score-min",
-                "L,20,1.0",
-                "-N",
-                "0",
-                "-L",
-                "15",
-                "-x",
-                state["index_dir"] / "reference",
-                "-U",
-                ",".join(map(str, reads)),
-            ]
-            state["candidates"] = mapped_refs(stream_lines(argv, timeout=timeout, cancel=cancel))
-            log.info("default_isolates_mapped analysis_id=%s candidates=%d", analysis_id, len(state["candidates"]))
-
-        def build_isolate_index():
-            """Build a Bowtie2 index of all isolates of the candidate OTUs (cached by content)."""
-            with gzip.open(state["index_dir"] / "reference.json.gz", "rb") as handle:
-                otus = json.load(handle)["otus"]
-            sequence_otu_map = {s["_id"]: otu["_id"] for otu in otus for i in otu["isolates"] for s in i["sequences"]}
-            otu_ids = {sequence_otu_map[ref] for ref in state["candidates"] if ref in sequence_otu_map}
-            fasta = work / "isolate_index.fa"
-            sha, state["ref_lengths"] = write_isolate_fasta(otus, otu_ids, fasta)
-            state["sequence_otu_map"] = sequence_otu_map
-            del otus
-            if not otu_ids:
-                state["isolate_index"] = None
-                return
-
-            def fill(folder: Path) -> None:
-                run_tool(
-                    ["bowtie2-build", "--threads", proc, fasta, folder / "isolates"], timeout=timeout, cancel=cancel
-                )
-
-            folder, reused = cached(cache_root(settings, "isolates"), sha, fill)
-            state["isolate_index"] = folder / "isolates"
-            log.info(
-                "isolate_index_%s analysis_id=%s sha256=%s otus=%d sequences=%d",
-                "reused" if reused else "built",
-                analysis_id,
-                sha,
-                len(otu_ids),
-                len(state["ref_lengths"]),
-            )
-
-        def map_isolates():
-            """Map all reads to the isolate index with -k 100, keeping alignments as arrays and aligned reads."""
-            if state["isolate_index"] is None:
-                state["table"] = AlignmentTable.collect([])
-                aligned_reads.touch()
-                return
-            argv = [
-                "bowtie2",
-                "-p",
-                proc,
-                "--no-hd",
-                "--no-sq",
-                "--no-unal",
-                *MAPPING_FLAGS,
-                "-k",
-                "100",
-                "--al",
-                aligned_reads,
-                "-x",
-                state["isolate_index"],
-                "-U",
-                ",".join(map(str, reads)),
-            ]
-            state["table"] = AlignmentTable.collect(read_sam(stream_lines(argv, timeout=timeout, cancel=cancel)))
-            log.info(
-                "isolates_mapped analysis_id=%s alignments=%d reads=%d bytes=%d",
-                analysis_id,
-                len(state["table"]),
-                len(state["table"].reads),
-                state["table"].nbytes,
-            )
-
-        def eliminate_subtraction():
-            """Drop alignments that score at least as well on each subtraction, and their reads."""
-            for subtraction_id in args["subtraction_ids"]:
-                if not len(state["table"]):
-                    break
-                folder = subtraction_files(subtraction_id)
-                argv = [
-                    "bowtie2",
-                    "--local",
-                    "--no-unal",
-                    "--no-hd",
-                    "--no-sq",
-                    "-N",
-                    "0",
-                    "-p",
-                    proc,
-                    "-x",
-                    folder / "subtraction",
-                    "-U",
-                    aligned_reads,
-                ]
-                scores = read_subtraction_scores(stream_lines(argv, timeout=timeout, cancel=cancel))
-                subtracted = state["table"].eliminate(scores)
-                state["subtracted_count"] += len(subtracted)
-                if subtracted:
-                    rest = work / "subtracted.fq"
-                    with open(aligned_reads, "rb") as source, open(rest, "wb") as target:
-                        remove_reads(source, target, subtracted)
-                    rest.replace(aligned_reads)
-                log.info(
-                    "subtraction_eliminated analysis_id=%s subtraction_id=%s reads=%d",
-                    analysis_id,
-                    subtraction_id,
-                    len(subtracted),
-                )
-                run.check_cancelled()
-
-        def subtraction_files(subtraction_id: str) -> Path:
-            return cached_mapping_files(job, run, settings, "subtractions", subtraction_id)[0]
-
-        def reassignment():
-            """Reassign reads with PathoScope's EM, upload report.tsv and the aligned reads, finalize."""
-            with ThreadPoolExecutor(1) as pool:  # zlib lets go of the GIL: the reads pack on the other core
-                packing = pool.submit(gzip_copy, aligned_reads, work / f"{ALIGNED_READS}.gz", compresslevel=4)
-                results = run_pathoscope(
-                    state["table"].drain(),
-                    state["ref_lengths"],
-                    state["sequence_otu_map"],
-                    state["manifest"],
-                    results_dir,
-                )
-                packed = packing.result()
-            results["subtracted_count"] = state["subtracted_count"]
-            send_file(
-                job, "POST", f"/api/analyses/{analysis_id}/files?name=report.tsv&format=tsv", results_dir / "report.tsv"
-            )
-            send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={packed.name}&format=fastq", packed)
-            finalize_once(job, f"/api/analyses/{analysis_id}", {"results": results})
-            log.info(
-                "analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d",
-                analysis_id,
-                results["read_count"],
-                results["subtracted_count"],
-                len(results["hits"]),
-            )
-
-        run.run_steps(
-            [
-                download_inputs,
-                map_default_isolates,
-                build_isolate_index,
-                map_isolates,
-                eliminate_subtraction,
-                reassignment,
-            ]
+        state = PathoscopeRun(
+            run, settings, work, analysis_id=args["analysis_id"], sample_id=args["sample_id"], index_id=args["index_id"]
         )
+        if state.job.get(f"/api/analyses/{state.analysis_id}")["ready"]:
+            return  # a redelivered message of a run that finalized but could not report it
+        PATHOSCOPE.run(state)

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bio import hmmer
@@ -30,24 +31,13 @@ from ..bio import nuvs as bio_nuvs
 from ..bio import orfs as bio_orfs
 from ..core.settings import from_env
 from ..workers import queues
+from ..workers.runtime import JobState, Workflow, actor, current
 from .cache import cache_root, cached, cached_mapping_files
-from ..workers.runtime import actor, current
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
 log = logging.getLogger("ringspot.tasks.nuvs")
 
-STEPS = [
-    "download_inputs",
-    "trim_reads",
-    "eliminate_otus",
-    "eliminate_subtraction",
-    "reunite_pairs",
-    "assemble",
-    "process_assembly",
-    "vfam",
-    "finalize",
-]
 READ_NAMES = ("reads_1.fq.gz", "reads_2.fq.gz")
 #: Environment variable holding an optional E-value cut-off for HMMER hits.
 EVALUE_CUTOFF_ENV = "RINGSPOT_HMM_EVALUE_CUTOFF"
@@ -99,159 +89,191 @@ def find_hits(
         return hmmer.attach_hits(contigs, hmmer.parse_tblout(handle, evalue_cutoff=cutoff), hit_ids)
 
 
+@dataclass
+class NuvsRun(JobState):
+    """A ``nuvs`` run: its inputs, then the reads, contigs and hits of each step."""
+
+    analysis_id: str = ""
+    sample_id: str = ""
+    index_id: str = ""
+    subtraction_ids: list[str] = field(default_factory=list)
+    paired: bool = False
+    library_type: str = "normal"
+    reads: list[Path] = field(default_factory=list)
+    max_length: int = 0
+    index: Path | None = None
+    subtractions: list[Path] = field(default_factory=list)
+    profiles: Path | None = None
+    hit_ids: dict[int, str] = field(default_factory=dict)
+    trimmed: list[Path] = field(default_factory=list)
+    assembly_reads: list[Path] = field(default_factory=list)
+    assembly_read_count: int = 0
+    scaffolds: Path | None = None
+    contigs: list[dict] = field(default_factory=list)
+
+    def file(self, name: str) -> Path:
+        """A file of the run's scratch folder."""
+        return self.work / name
+
+    def tool_options(self) -> dict:
+        return {"proc": self.settings.proc, "timeout": self.settings.tool_timeout, "cancel": self.cancel}
+
+
+NUVS: Workflow[NuvsRun] = Workflow("nuvs", job=True)
+
+
+@NUVS.step
+def download_inputs(state: NuvsRun) -> None:
+    """Download the reads, the index and subtraction files (cached) and the HMM profiles (pressed once)."""
+    job, args = state.job, state.args
+    sample = job.get(f"/api/samples/{state.sample_id}")
+    state.paired = bool(sample.get("paired", args.get("paired")))
+    state.library_type = sample.get("library_type") or args.get("library_type") or "normal"
+    names = args.get("read_files") or list(READ_NAMES if state.paired else READ_NAMES[:1])
+    state.reads = [state.file("reads") / name for name in names]
+    for name, path in zip(names, state.reads, strict=False):
+        job.download(f"/api/samples/{state.sample_id}/reads/{name}", path)
+        state.check_cancelled()
+    length = ((sample.get("quality") or {}).get("length") or [0, 0])[-1]
+    state.max_length = length or bio_nuvs.max_read_length(state.reads)
+    # Same cache entries as Pathoscope's: the same files, whichever workflow comes first.
+    state.index = cached_mapping_files(job, state.run, state.settings, "indexes", state.index_id)[0] / "reference"
+    state.subtractions = [
+        cached_mapping_files(job, state.run, state.settings, "subtractions", s)[0] / "subtraction"
+        for s in state.subtraction_ids
+    ]
+    state.profiles, state.hit_ids = hmm_files(job, state.settings, state.run)
+
+
+@NUVS.step
+def trim_reads(state: NuvsRun) -> None:
+    """Trim adapters and low-quality ends with skewer."""
+    state.trimmed = bio_nuvs.trim_reads(
+        state.reads,
+        state.file("trimmed"),
+        library_type=state.library_type,
+        max_length=state.max_length,
+        **state.tool_options(),
+    )
+
+
+@NUVS.step
+def eliminate_otus(state: NuvsRun) -> None:
+    """Drop reads that align to the reference's default isolates."""
+    assert state.index is not None
+    if state.paired:  # both mates as unpaired reads, named by pair ordinal for reuniting
+        source = state.file("numbered.fq")
+        bio_nuvs.number_reads(state.trimmed, source)
+    else:
+        source = state.trimmed[0]
+    bio_nuvs.eliminate_reads(state.index, source, state.file("unmapped_otus.fq"), **state.tool_options())
+
+
+@NUVS.step
+def eliminate_subtraction(state: NuvsRun) -> None:
+    """Drop reads that align to each subtraction in turn."""
+    current_reads = state.file("unmapped_otus.fq")
+    for number, prefix in enumerate(state.subtractions):
+        target = state.file(f"unmapped_subtraction_{number}.fq")
+        bio_nuvs.eliminate_reads(prefix, current_reads, target, **state.tool_options())
+        current_reads = target
+    shutil.copyfile(current_reads, state.file("unmapped_subtractions.fq"))
+
+
+@NUVS.step
+def reunite_pairs(state: NuvsRun) -> None:
+    """Bring back both mates of every pair of which one mate survived elimination."""
+    unmapped = state.file("unmapped_subtractions.fq")
+    if state.paired:
+        survivors = bio_nuvs.surviving_ordinals(unmapped)
+        state.assembly_reads = [state.file("unmapped_1.fq"), state.file("unmapped_2.fq")]
+        kept = bio_nuvs.reunite_pairs(state.trimmed, survivors, state.assembly_reads)
+    else:
+        kept = bio_nuvs.count_reads(unmapped)
+        state.assembly_reads = [unmapped]
+    state.assembly_read_count = kept
+    log.info("reads_left_for_assembly analysis_id=%s count=%d", state.analysis_id, kept)
+
+
+@NUVS.step
+def assemble(state: NuvsRun) -> None:
+    """Assemble the remaining reads with SPAdes."""
+    if not state.assembly_read_count:
+        state.scaffolds = state.file("empty.fasta")
+        state.scaffolds.touch()
+    else:
+        state.scaffolds = bio_nuvs.assemble(
+            state.assembly_reads,
+            state.file("spades"),
+            library_type=state.library_type,
+            mem_gb=state.settings.mem_gb,
+            **state.tool_options(),
+        )
+    with open(state.scaffolds, "rb") as src, gzip.open(state.file("assembly.fa.gz"), "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+@NUVS.step
+def process_assembly(state: NuvsRun) -> None:
+    """Find ORFs in contigs over 300 bp; keep the contigs that have any."""
+    assert state.scaffolds is not None
+    with open(state.scaffolds) as handle:
+        state.contigs = bio_orfs.process_contigs(bio_orfs.read_fasta(handle))
+    with gzip.open(state.file("orfs.fa.gz"), "wt", compresslevel=6) as handle:
+        bio_orfs.write_orfs_fasta(state.contigs, handle)
+
+
+@NUVS.step
+def vfam(state: NuvsRun) -> None:
+    """Search the ORFs for vFam profiles with hmmscan."""
+    assert state.profiles is not None
+    plain = state.file("orfs.fa")
+    with gzip.open(state.file("orfs.fa.gz"), "rb") as src, open(plain, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    find_hits(
+        state.contigs,
+        state.profiles,
+        plain,
+        state.file("hmm.tsv"),
+        state.hit_ids,
+        cpu=max(state.settings.proc - 1, 0),
+        cutoff=evalue_cutoff(),
+        timeout=state.settings.tool_timeout,
+        cancel=state.cancel,
+    )
+
+
+@NUVS.step
+def finalize(state: NuvsRun) -> None:
+    """Upload assembly.fa.gz, orfs.fa.gz and hmm.tsv, then the results."""
+    job, analysis_id, contigs = state.job, state.analysis_id, state.contigs
+    for name, fmt in (("assembly.fa.gz", "fasta"), ("orfs.fa.gz", "fasta"), ("hmm.tsv", "tsv")):
+        send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={name}&format={fmt}", state.file(name))
+        state.check_cancelled()
+    finalize_once(job, f"/api/analyses/{analysis_id}", {"results": {"hits": contigs}})
+    log.info(
+        "analysis_finalized analysis_id=%s contigs=%d orfs=%d hmm_hits=%d",
+        analysis_id,
+        len(contigs),
+        sum(len(c["orfs"]) for c in contigs),
+        sum(len(o["hits"]) for c in contigs for o in c["orfs"]),
+    )
+
+
 @actor(queue_name=queues.ANALYSES, max_retries=1, time_limit=48 * 3600 * 1000)
 def nuvs(process_id: str, job_key: str) -> None:
-    run = current()
-    job = run.job
-    settings = from_env()
-    args = run.document.get("args", {})
+    run, settings = current(), from_env()
     context = run.context
-    analysis_id, sample_id, index_id = context["analysis_id"], context["sample_id"], context["index_id"]
-    subtraction_ids = context.get("subtraction_ids") or []
-    proc, timeout, cancel = settings.proc, settings.tool_timeout, run.cancel
-
-    if job.get(f"/api/analyses/{analysis_id}")["ready"]:
-        return  # a redelivered message of a run that finalized but could not report it
-
     with work_dir(settings, process_id) as work:
-        state: dict = {}
-        reads_dir, trimmed_dir = work / "reads", work / "trimmed"
-        numbered = work / "numbered.fq"
-        unmapped_otus, unmapped_subtractions = work / "unmapped_otus.fq", work / "unmapped_subtractions.fq"
-        unmapped_pairs = [work / "unmapped_1.fq", work / "unmapped_2.fq"]
-        assembly, orfs_fasta, tblout = work / "assembly.fa.gz", work / "orfs.fa.gz", work / "hmm.tsv"
-
-        def download_inputs():
-            """Download the reads, the index and subtraction files (cached) and the HMM profiles (pressed once)."""
-            sample = job.get(f"/api/samples/{sample_id}")
-            state["paired"] = bool(sample.get("paired", args.get("paired")))
-            state["library_type"] = sample.get("library_type") or args.get("library_type") or "normal"
-            names = args.get("read_files") or list(READ_NAMES if state["paired"] else READ_NAMES[:1])
-            state["reads"] = [reads_dir / name for name in names]
-            for name, path in zip(names, state["reads"], strict=False):
-                job.download(f"/api/samples/{sample_id}/reads/{name}", path)
-                run.check_cancelled()
-            length = ((sample.get("quality") or {}).get("length") or [0, 0])[-1]
-            state["max_length"] = length or bio_nuvs.max_read_length(state["reads"])
-            state["index"] = download_index() / "reference"
-            state["subtractions"] = [download_subtraction(s) / "subtraction" for s in subtraction_ids]
-            state["profiles"], state["hit_ids"] = hmm_files(job, settings, run)
-
-        def download_index() -> Path:
-            # Same cache entry as Pathoscope's: the same files, whichever workflow comes first.
-            return cached_mapping_files(job, run, settings, "indexes", index_id)[0]
-
-        def download_subtraction(subtraction_id: str) -> Path:
-            return cached_mapping_files(job, run, settings, "subtractions", subtraction_id)[0]
-
-        def trim_reads():
-            """Trim adapters and low-quality ends with skewer."""
-            state["trimmed"] = bio_nuvs.trim_reads(
-                state["reads"],
-                trimmed_dir,
-                library_type=state["library_type"],
-                max_length=state["max_length"],
-                proc=proc,
-                timeout=timeout,
-                cancel=cancel,
-            )
-
-        def eliminate_otus():
-            """Drop reads that align to the reference's default isolates."""
-            if state["paired"]:  # both mates as unpaired reads, named by pair ordinal for reuniting
-                bio_nuvs.number_reads(state["trimmed"], numbered)
-                source = numbered
-            else:
-                source = state["trimmed"][0]
-            bio_nuvs.eliminate_reads(state["index"], source, unmapped_otus, proc=proc, timeout=timeout, cancel=cancel)
-
-        def eliminate_subtraction():
-            """Drop reads that align to each subtraction in turn."""
-            current_reads = unmapped_otus
-            for number, prefix in enumerate(state["subtractions"]):
-                target = work / f"unmapped_subtraction_{number}.fq"
-                bio_nuvs.eliminate_reads(prefix, current_reads, target, proc=proc, timeout=timeout, cancel=cancel)
-                current_reads = target
-            shutil.copyfile(current_reads, unmapped_subtractions)
-
-        def reunite_pairs():
-            """Bring back both mates of every pair of which one mate survived elimination."""
-            if state["paired"]:
-                survivors = bio_nuvs.surviving_ordinals(unmapped_subtractions)
-                kept = bio_nuvs.reunite_pairs(state["trimmed"], survivors, unmapped_pairs)
-                state["assembly_reads"] = unmapped_pairs
-            else:
-                kept = bio_nuvs.count_reads(unmapped_subtractions)
-                state["assembly_reads"] = [unmapped_subtractions]
-            state["assembly_read_count"] = kept
-            log.info("reads_left_for_assembly analysis_id=%s count=%d", analysis_id, kept)
-
-        def assemble():
-            """Assemble the remaining reads with SPAdes."""
-            if not state["assembly_read_count"]:
-                state["scaffolds"] = work / "empty.fasta"
-                state["scaffolds"].touch()
-            else:
-                state["scaffolds"] = bio_nuvs.assemble(
-                    state["assembly_reads"],
-                    work / "spades",
-                    library_type=state["library_type"],
-                    proc=proc,
-                    mem_gb=settings.mem_gb,
-                    timeout=timeout,
-                    cancel=cancel,
-                )
-            with open(state["scaffolds"], "rb") as src, gzip.open(assembly, "wb", compresslevel=6) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-
-        def process_assembly():
-            """Find ORFs in contigs over 300 bp; keep the contigs that have any."""
-            with open(state["scaffolds"]) as handle:
-                state["contigs"] = bio_orfs.process_contigs(bio_orfs.read_fasta(handle))
-            with gzip.open(orfs_fasta, "wt", compresslevel=6) as handle:
-                bio_orfs.write_orfs_fasta(state["contigs"], handle)
-
-        def vfam():
-            """Search the ORFs for vFam profiles with hmmscan."""
-            plain = work / "orfs.fa"
-            with gzip.open(orfs_fasta, "rb") as src, open(plain, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            find_hits(
-                state["contigs"],
-                state["profiles"],
-                plain,
-                tblout,
-                state["hit_ids"],
-                cpu=max(proc - 1, 0),
-                cutoff=evalue_cutoff(),
-                timeout=timeout,
-                cancel=cancel,
-            )
-
-        def finalize():
-            """Upload assembly.fa.gz, orfs.fa.gz and hmm.tsv, then the results."""
-            for path, fmt in ((assembly, "fasta"), (orfs_fasta, "fasta"), (tblout, "tsv")):
-                send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={path.name}&format={fmt}", path)
-                run.check_cancelled()
-            finalize_once(job, f"/api/analyses/{analysis_id}", {"results": {"hits": state["contigs"]}})
-            log.info(
-                "analysis_finalized analysis_id=%s contigs=%d orfs=%d hmm_hits=%d",
-                analysis_id,
-                len(state["contigs"]),
-                sum(len(c["orfs"]) for c in state["contigs"]),
-                sum(len(o["hits"]) for c in state["contigs"] for o in c["orfs"]),
-            )
-
-        run.run_steps(
-            [
-                download_inputs,
-                trim_reads,
-                eliminate_otus,
-                eliminate_subtraction,
-                reunite_pairs,
-                assemble,
-                process_assembly,
-                vfam,
-                finalize,
-            ]
+        state = NuvsRun(
+            run,
+            settings,
+            work,
+            analysis_id=context["analysis_id"],
+            sample_id=context["sample_id"],
+            index_id=context["index_id"],
+            subtraction_ids=context.get("subtraction_ids") or [],
         )
+        if state.job.get(f"/api/analyses/{state.analysis_id}")["ready"]:
+            return  # a redelivered message of a run that finalized but could not report it
+        NUVS.run(state)

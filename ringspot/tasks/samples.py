@@ -9,51 +9,57 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymongo.database import Database
 
 from ..bio import fastq, quality
 from ..bio.runner import run as run_tool
-from ..core import processes, samples
+from ..core import samples
 from ..core.auth import Client
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues
-from ..workers.runtime import StepFailed, actor, current
+from ..workers.runtime import JobState, StepFailed, Workflow, actor, current, start_process
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
 
-STEPS = ["download_uploads", "assess_reads", "compress_reads", "upload_reads", "finalize"]
+
+@dataclass
+class SampleRun(JobState):
+    """A ``create_sample`` run: the uploads to read and the quality found in them."""
+
+    sample_id: str = ""
+    upload_ids: list[str] = field(default_factory=list)
+    #: Local copies of the uploads, with the user's file names for messages.
+    uploads: list[tuple[Path, str]] = field(default_factory=list)
+    quality: dict = field(default_factory=dict)
+
+
+CREATE_SAMPLE: Workflow[SampleRun] = Workflow("create_sample", job=True)
 
 
 def start_create_sample(db: Database, client: Client, data: dict) -> dict:
-    """Create the sample and its job, then enqueue; a failed enqueue undoes both."""
+    """Create the sample and its job, then enqueue; a failed enqueue removes both."""
     job_id = new_id()
     sample = samples.create_sample(db, client, data, job_id)
-    context = {"sample_id": sample["_id"], "upload_ids": [f["id"] for f in sample["files"]]}
-    try:
-        _, key = processes.create_process(
-            db,
-            "create_sample",
-            user_id=client.user_id,
-            context=context,
-            steps=STEPS,
-            workflow=True,
-            args={
-                "sample_id": sample["_id"],
-                "files": sample["files"],
-                "paired": sample["paired"],
-                "library_type": sample["library_type"],
-            },
-            process_id=job_id,
-        )
-        create_sample.send(process_id=job_id, job_key=key)
-    except Exception:
-        if db.processes.find_one({"_id": job_id}, {"_id": 1}):
-            processes.finish(db, job_id, "error", "Could not enqueue the job")
-        samples.discard_failed_sample(db, from_env().data_path, sample["_id"], context["upload_ids"])
-        raise
+    upload_ids = [f["id"] for f in sample["files"]]
+    start_process(
+        db,
+        create_sample,
+        CREATE_SAMPLE,
+        process_id=job_id,
+        user_id=client.user_id,
+        context={"sample_id": sample["_id"], "upload_ids": upload_ids},
+        args={
+            "sample_id": sample["_id"],
+            "files": sample["files"],
+            "paired": sample["paired"],
+            "library_type": sample["library_type"],
+        },
+        undo=lambda: samples.discard_failed_sample(db, from_env().data_path, sample["_id"], upload_ids),
+    )
     return sample
 
 
@@ -91,55 +97,58 @@ def gzip_reads(source: Path, target: Path, threads: int, timeout: float, cancel,
         source.unlink()
 
 
-@actor(queue_name=queues.SAMPLES, max_retries=2, time_limit=12 * 3600 * 1000)
-def create_sample(process_id: str, job_key: str) -> None:
-    run = current()
-    job = run.job
-    settings = from_env()
-    sample_id = run.context["sample_id"]
-    upload_ids = run.context["upload_ids"]
-
-    if job.get(f"/api/samples/{sample_id}")["ready"]:
-        return  # a redelivered message of a run that finished everything but its report
-
-    with work_dir(settings, process_id) as work:
-        uploads: list[tuple[Path, str]] = []  # (local copy, the user's file name)
-        quality_document: dict = {}
-
-        def download_uploads():
-            """Download the uploaded read files."""
-            names = [_upload_name(run, upload_id) for upload_id in upload_ids]
-            for number, (upload_id, name) in enumerate(zip(upload_ids, names, strict=False), start=1):
-                target = work / f"upload_{number}"
-                job.download(f"/api/uploads/{upload_id}", target)
-                uploads.append((target, name if names.count(name) == 1 else f"{name} (file {number})"))
-                run.check_cancelled()
-
-        def assess_reads():
-            """Validate every record and compute the quality document in one pass."""
-            quality_document.update(assess(uploads))
-
-        def compress_reads():
-            """Gzip the reads (or rename gzipped uploads) as reads_1.fq.gz and reads_2.fq.gz."""
-            for (path, _), name in zip(uploads, samples.READ_NAMES, strict=False):
-                gzip_reads(path, work / name, settings.proc, settings.tool_timeout, run.cancel)
-
-        def upload_reads():
-            """Upload the read files to the sample."""
-            for _, name in zip(uploads, samples.READ_NAMES, strict=False):
-                send_file(job, "PUT", f"/api/samples/{sample_id}/reads/{name}", work / name)
-                run.check_cancelled()
-
-        def finalize():
-            """Record the quality and mark the sample ready."""
-            finalize_once(job, f"/api/samples/{sample_id}", {"quality": quality_document})
-
-        run.run_steps([download_uploads, assess_reads, compress_reads, upload_reads, finalize])
+@CREATE_SAMPLE.step
+def download_uploads(state: SampleRun) -> None:
+    """Download the uploaded read files."""
+    names = [_upload_name(state, upload_id) for upload_id in state.upload_ids]
+    for number, (upload_id, name) in enumerate(zip(state.upload_ids, names, strict=False), start=1):
+        target = state.work / f"upload_{number}"
+        state.job.download(f"/api/uploads/{upload_id}", target)
+        state.uploads.append((target, name if names.count(name) == 1 else f"{name} (file {number})"))
+        state.check_cancelled()
 
 
-def _upload_name(run, upload_id: str) -> str:
+@CREATE_SAMPLE.step
+def assess_reads(state: SampleRun) -> None:
+    """Validate every record and compute the quality document in one pass."""
+    state.quality = assess(state.uploads)
+
+
+@CREATE_SAMPLE.step
+def compress_reads(state: SampleRun) -> None:
+    """Gzip the reads (or rename gzipped uploads) as reads_1.fq.gz and reads_2.fq.gz."""
+    settings = state.settings
+    for (path, _), name in zip(state.uploads, samples.READ_NAMES, strict=False):
+        gzip_reads(path, state.work / name, settings.proc, settings.tool_timeout, state.cancel)
+
+
+@CREATE_SAMPLE.step
+def upload_reads(state: SampleRun) -> None:
+    """Upload the read files to the sample."""
+    for _, name in zip(state.uploads, samples.READ_NAMES, strict=False):
+        send_file(state.job, "PUT", f"/api/samples/{state.sample_id}/reads/{name}", state.work / name)
+        state.check_cancelled()
+
+
+@CREATE_SAMPLE.step
+def finalize(state: SampleRun) -> None:
+    """Record the quality and mark the sample ready."""
+    finalize_once(state.job, f"/api/samples/{state.sample_id}", {"quality": state.quality})
+
+
+def _upload_name(state: SampleRun, upload_id: str) -> str:
     """The user's name of an upload, from the job's args, for error messages."""
-    for entry in run.document.get("args", {}).get("files", []):
+    for entry in state.args.get("files", []):
         if entry["id"] == upload_id:
             return entry["name"]
     return upload_id
+
+
+@actor(queue_name=queues.SAMPLES, max_retries=2, time_limit=12 * 3600 * 1000)
+def create_sample(process_id: str, job_key: str) -> None:
+    run, settings = current(), from_env()
+    with work_dir(settings, process_id) as work:
+        state = SampleRun(run, settings, work, sample_id=run.context["sample_id"], upload_ids=run.context["upload_ids"])
+        if state.job.get(f"/api/samples/{state.sample_id}")["ready"]:
+            return  # a redelivered message of a run that finished everything but its report
+        CREATE_SAMPLE.run(state)

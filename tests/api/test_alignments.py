@@ -149,7 +149,8 @@ def test_creates_alignment_with_the_seed_properties_and_an_alignment_job(world, 
         "ref_id": world["reference"]["_id"],
         "sequence_id": HOP_DEFAULT,
     }
-    assert job["steps"] == ["download_inputs", "map_reads", "compute_coverage", "plot_coverage", "upload_results"]
+    steps = ["download_inputs", "map_reads", "compute_coverage", "plot_coverage", "upload_results"]
+    assert [step["name"] for step in job["steps"]] == steps and all(step["description"] for step in job["steps"])
     (message,) = [dramatiq.Message.decode(raw) for raw in stub_broker.queues["alignments"].queue]
     assert message.actor_name == "align_reads" and message.kwargs["process_id"] == job_id
     # The genome as it was when asked for, ready for the job.

@@ -138,7 +138,8 @@ def test_nuvs_assembles_rprsv_contigs_with_orfs_from_real_reads(admin, db, setti
     assert job["state"] == "complete", job["error"]
     assert [entry["state"] for entry in job["status"]][-1] == "complete"
     assert (job["step"], job["progress"]) == ("finalize", 1)
-    assert job["steps"] == nuvs_tasks.STEPS
+    assert job["steps"] == nuvs_tasks.NUVS.steps
+    assert job["steps"][1]["name"] == "trim_reads" and all(step["description"] for step in job["steps"])
 
     analysis = admin.get(f"/api/analyses/{created.json['id']}").json
     assert analysis["ready"] is True and analysis["workflow"] == "nuvs"
