@@ -6,8 +6,9 @@ uses Debian's ``skewer`` (installed by the Makefile) with Virtool's flags; Virto
 ``LD_LIBRARY_PATH`` for their own build of it, which the Debian package does not need.
 
 Pairs are reunited by position, not by read name: both mates are written to one FASTQ for
-bowtie2 under the record's ordinal (``@17`` for the 17th pair, mate 1 and mate 2 alike), and a
-pair survives when either ordinal comes back in bowtie2's ``--un`` output. Virtool compares
+bowtie2 under the record's ordinal and mate (``@17/1`` and ``@17/2`` for the 17th pair, so each
+mate is a read of its own), and a pair survives when either mate comes back in bowtie2's ``--un``
+output. Virtool compares
 Biopython ids, which only works for Casava 1.8 headers where both mates share one; real files
 also name mates ``x/1``/``x/2`` or ``x;1``/``x;2`` (the RpRSV sample does), and then Virtool's
 mate files drift out of step.
@@ -18,11 +19,12 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ringspot.bio import runner
+from ringspot.bio import runner, trim
 from ringspot.bio.fastq import FastqRecord, open_maybe_gzip, read_fastq
 
 #: SPAdes k-mer sizes by library type (sRNA reads are 18-30 nt).
@@ -87,13 +89,20 @@ def trim_reads(
     library_type: str,
     max_length: int,
     proc: int = 1,
+    adapter: str | None = None,
     timeout: float | None = None,
     cancel: threading.Event | None = None,
 ) -> list[Path]:
-    """Trim with skewer into ``out_dir/reads_1.fq.gz`` (and ``reads_2.fq.gz``); return them."""
+    """Trim into ``out_dir/reads_1.fq.gz`` (and ``reads_2.fq.gz``); return them.
+
+    Small-RNA reads lose their kit adapter with cutadapt (``adapter``, or the one detected),
+    keeping reads of 18 nt and more; other libraries go through skewer as in Virtool.
+    """
     if len(reads) not in (1, 2):
         raise ValueError(f"expected one or two read files, got {len(reads)}")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if library_type == "srna":
+        return trim_small_rna_reads(reads, out_dir, adapter=adapter, proc=proc, timeout=timeout, cancel=cancel)
     prefix = out_dir / "skewer"
     argv = skewer_argv(reads, prefix, min_length=trimming_min_length(library_type, max_length), proc=proc)
     runner.run(argv, timeout=timeout, cancel=cancel)
@@ -102,6 +111,26 @@ def trim_reads(
     for number, suffix in enumerate(produced, start=1):
         target = out_dir / f"reads_{number}.fq.gz"
         os.replace(f"{prefix}{suffix}", target)
+        trimmed.append(target)
+    return trimmed
+
+
+def trim_small_rna_reads(
+    reads: Sequence[Path],
+    out_dir: Path,
+    *,
+    adapter: str | None,
+    proc: int = 1,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Path]:
+    """cutadapt each read file with ``adapter`` (detected on the first file when not given)."""
+    if adapter is None:
+        adapter = trim.detect_adapter(reads[0]).adapter
+    trimmed = []
+    for number, path in enumerate(reads, start=1):
+        target = out_dir / f"reads_{number}.fq.gz"
+        trim.trim_small_rna(path, target, adapter=adapter, cores=proc, timeout=timeout, cancel=cancel)
         trimmed.append(target)
     return trimmed
 
@@ -127,7 +156,7 @@ def _write_record(handle: BinaryIO, name: str, record: FastqRecord) -> None:
 
 
 def number_reads(reads: Sequence[Path], target: Path) -> int:
-    """Write every mate of every file to one FASTQ named by its pair ordinal; return the pair count.
+    """Write every mate of every file to one FASTQ named by pair ordinal and mate; return the pair count.
 
     >>> import gzip, tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -136,14 +165,14 @@ def number_reads(reads: Sequence[Path], target: Path) -> int:
     >>> number_reads([folder / "m1.fq", folder / "m2.fq"], folder / "all.fq")
     2
     >>> (folder / "all.fq").read_text().split("\\n")[::4]
-    ['@0', '@1', '@0', '@1', '']
+    ['@0/1', '@1/1', '@0/2', '@1/2', '']
     """
     count = 0
     with open(target, "wb") as out:
-        for path in reads:
+        for mate, path in enumerate(reads, start=1):
             count = 0
             for count, record in enumerate(iter_reads(path), start=1):
-                _write_record(out, str(count - 1), record)
+                _write_record(out, f"{count - 1}/{mate}", record)
     return count
 
 
@@ -188,7 +217,7 @@ def eliminate_reads(
 
 def surviving_ordinals(unmapped: Path) -> set[int]:
     """Pair ordinals of the reads in a ``number_reads`` file that came through elimination."""
-    return {int(record.name.split()[0]) for record in iter_reads(unmapped)}
+    return {int(record.name.split()[0].split("/")[0]) for record in iter_reads(unmapped)}
 
 
 def reunite_pairs(trimmed: Sequence[Path], survivors: set[int], targets: Sequence[Path]) -> int:
@@ -235,6 +264,54 @@ def spades_argv(
     raise ValueError(f"expected one or two read files, got {len(reads)}")
 
 
+#: What SPAdes writes to its log when the reads hold nothing it can assemble -> why, for a lab.
+NOTHING_TO_ASSEMBLE = {
+    "Invalid kmer coverage histogram": "too few reads for SPAdes to estimate k-mer coverage",
+    "file is empty": "no reads were left to assemble",
+}
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """SPAdes' scaffolds (an empty file when none were built) and, then, why."""
+
+    scaffolds: Path
+    note: str | None = None
+
+
+def nothing_to_assemble(log_text: str) -> str | None:
+    """Why SPAdes built nothing, when its log says the reads hold nothing to assemble; else None.
+
+    >>> nothing_to_assemble("ERROR General (kmer_coverage_model.cpp : 187) Invalid kmer coverage histogram")
+    'too few reads for SPAdes to estimate k-mer coverage (SPAdes: Invalid kmer coverage histogram)'
+    >>> nothing_to_assemble("== Error ==  not enough memory") is None
+    True
+    """
+    for message, why in NOTHING_TO_ASSEMBLE.items():
+        if message in log_text:
+            return f"{why} (SPAdes: {message})"
+    return None
+
+
+def spades_progress(log_text: str, kmers: str) -> float:
+    """How far SPAdes is (0..1) from its log: read error correction, then one pass per k-mer size.
+
+    A pass under way counts half.
+
+    >>> log = "===== Read error correction finished.\\n===== K21 finished.\\n===== K33 started.\\n"
+    >>> spades_progress(log, "21,33,55,75")
+    0.5
+    """
+    stages = ["Read error correction", *(f"K{k}" for k in kmers.split(","))]
+    done = 0.0
+    for stage in stages:
+        if f"===== {stage} finished." in log_text:
+            done += 1
+        elif f"===== {stage} started." in log_text:
+            done += 0.5
+    return done / len(stages)
+
+
 def assemble(
     reads: Sequence[Path],
     out_dir: Path,
@@ -245,11 +322,75 @@ def assemble(
     timeout: float | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
-    """Assemble with SPAdes; return the scaffolds FASTA (empty when SPAdes built no scaffold)."""
+    """Assemble with SPAdes; return the scaffolds FASTA (empty when SPAdes built nothing)."""
+    return assemble_reads(
+        reads, out_dir, library_type=library_type, proc=proc, mem_gb=mem_gb, timeout=timeout, cancel=cancel
+    ).scaffolds
+
+
+def assemble_reads(
+    reads: Sequence[Path],
+    out_dir: Path,
+    *,
+    library_type: str,
+    proc: int = 1,
+    mem_gb: int = 8,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Assembly:
+    """Assemble with SPAdes, reporting its progress from its log as it goes.
+
+    When SPAdes stops because the reads hold nothing to assemble (too few of them: it exits 21
+    on an "Invalid kmer coverage histogram"), the assembly is empty and its note says why; any
+    other failure raises ``ToolError`` as before.
+    """
     shutil.rmtree(out_dir, ignore_errors=True)
     argv = spades_argv(reads, out_dir, library_type=library_type, proc=proc, mem_gb=mem_gb)
-    runner.run(argv, timeout=timeout, cancel=cancel)
+    log_path = out_dir / "spades.log"
     scaffolds = out_dir / "scaffolds.fasta"
-    if not scaffolds.exists():  # too few reads for any contig: SPAdes ends without scaffolds
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_follow_progress, args=(log_path, argv[argv.index("-k") + 1], on_progress, stop), daemon=True
+    )
+    if on_progress is not None:
+        watcher.start()
+    try:
+        runner.run(argv, timeout=timeout, cancel=cancel)
+    except runner.ToolError as error:
+        note = nothing_to_assemble(_read_text(log_path) + "\n" + error.stderr_tail)
+        if note is None:
+            raise
+        out_dir.mkdir(parents=True, exist_ok=True)
+        scaffolds.write_text("")
+        return Assembly(scaffolds, note)
+    finally:
+        stop.set()
+        if watcher.is_alive():
+            watcher.join(timeout=5)
+    if on_progress is not None:
+        on_progress(1.0)
+    if not scaffolds.exists():  # SPAdes ran to its end without building any scaffold
         scaffolds.touch()
-    return scaffolds
+        return Assembly(scaffolds, "SPAdes built no scaffold from the reads left")
+    return Assembly(scaffolds)
+
+
+#: Seconds between two looks at SPAdes' log.
+PROGRESS_INTERVAL = 2.0
+
+
+def _follow_progress(log_path: Path, kmers: str, on_progress: Callable[[float], None], stop: threading.Event) -> None:
+    reported = -1.0
+    while not stop.wait(PROGRESS_INTERVAL):
+        progress = spades_progress(_read_text(log_path), kmers)
+        if progress != reported:
+            on_progress(progress)
+            reported = progress
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""

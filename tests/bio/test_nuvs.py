@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import gzip
+import itertools
 import subprocess
 import threading
 import time
@@ -30,6 +31,7 @@ READS = [
     DATA / "samples" / "rprsv-paired-nextseq" / "paired_2.fq.gz",
 ]
 REFERENCE = DATA / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz"
+CTV_LANE = DATA / "samples" / "ctv-srna-qiaseq-lane1" / "reads.fastq.gz"
 
 
 def test_doctests():
@@ -127,3 +129,55 @@ def test_spades_is_killed_on_cancel(trimmed, tmp_path):
     assert time.monotonic() - started < 8
     leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "spades")], capture_output=True, text=True).stdout
     assert leftover == ""
+
+
+def test_spades_progress_follows_its_kmer_passes(trimmed, tmp_path):
+    reads = []
+    for number, path in enumerate(trimmed, start=1):
+        subsample = tmp_path / f"sub_{number}.fq"
+        with open(subsample, "w") as out:
+            for record in itertools.islice(iter_reads(path), 1500):
+                out.write(f"@{record.name}\n{record.sequence}\n+\n{record.quality}\n")
+        reads.append(subsample)
+    seen: list[float] = []
+    assembly = nuvs.assemble_reads(
+        reads, tmp_path / "spades", library_type="normal", proc=2, mem_gb=4, on_progress=seen.append
+    )
+    assert assembly.note is None and assembly.scaffolds.stat().st_size > 0
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert any(0 < value < 1 for value in seen)  # read from the log while SPAdes ran
+    log = (tmp_path / "spades" / "spades.log").read_text()
+    assert nuvs.spades_progress(log, nuvs.DEFAULT_KMERS) == 1.0
+
+
+def test_too_few_reads_to_assemble_end_in_an_empty_assembly_with_a_note(tmp_path):
+    """131 reads left after elimination: SPAdes exits 21 on its k-mer coverage histogram."""
+    reads = tmp_path / "left.fq"
+    with open(reads, "w") as out:
+        for record in itertools.islice(iter_reads(READS[0]), 131):
+            out.write(f"@{record.name}\n{record.sequence}\n+\n{record.quality}\n")
+    assembly = nuvs.assemble_reads([reads], tmp_path / "spades", library_type="normal", proc=2, mem_gb=4)
+    assert assembly.scaffolds.read_text() == ""
+    assert assembly.note == (
+        "too few reads for SPAdes to estimate k-mer coverage (SPAdes: Invalid kmer coverage histogram)"
+    )
+
+
+def test_other_spades_failures_still_raise(tmp_path):
+    reads = tmp_path / "reads.fq"
+    reads.write_text("@a\nACGT\n+\nIIII\n")
+    with pytest.raises(runner.ToolError):  # a memory limit of 0 GB: a failure that is not about the reads
+        nuvs.assemble_reads([reads], tmp_path / "spades", library_type="normal", proc=1, mem_gb=0)
+
+
+def test_small_rna_reads_are_cut_at_their_adapter_for_assembly(tmp_path):
+    lane = tmp_path / "lane.fq"
+    with open(lane, "w") as out:
+        for record in itertools.islice(iter_reads(CTV_LANE), 3000):
+            out.write(f"@{record.name}\n{record.sequence}\n+\n{record.quality}\n")
+    (out,) = trim_reads([lane], tmp_path / "trimmed", library_type="srna", max_length=76, proc=1)
+    trimmed = list(iter_reads(out))
+    assert 2500 < len(trimmed) < 3000
+    assert all(len(record.sequence) >= 18 for record in trimmed)
+    assert not any("AACTGTAGGCACCATCAAT" in record.sequence for record in trimmed)
+    assert nuvs.spades_argv([out], "spades", library_type="srna", proc=1, mem_gb=4)[6] == "17,21,23"
