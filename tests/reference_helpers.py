@@ -7,7 +7,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.conftest import DATA, wait_for
+from tests.common import upload, wait_finished
+from tests.conftest import DATA
 
 REFERENCE_DIR = DATA / "reference"
 EXAMPLE = REFERENCE_DIR / "example-20otus.reference.json.gz"
@@ -43,22 +44,6 @@ def read_example() -> dict:
     return json.loads(gzip.decompress(EXAMPLE.read_bytes()))
 
 
-def upload(user, content: bytes, name: str = "reference.json.gz") -> str:
-    response = user.post(
-        f"/api/uploads?name={name}&type=reference", data=content, content_type="application/octet-stream"
-    )
-    assert response.status_code == 201, response.json
-    return response.json["id"]
-
-
-def wait_process(db, process_id: str, timeout: float = 60) -> dict:
-    def finished():
-        doc = db.processes.find_one({"_id": process_id})
-        return doc if doc and doc["state"] in FINISHED else None
-
-    return wait_for(finished, timeout=timeout, message=f"process {process_id}")
-
-
 def create_ref(user, **body) -> dict:
     response = user.post("/api/refs", json={"name": "Plant viruses", "data_type": "genome", **body})
     assert response.status_code == 201, response.json
@@ -67,8 +52,8 @@ def create_ref(user, **body) -> dict:
 
 def import_ref(user, db, content: bytes, name: str = "Imported", timeout: float = 60) -> tuple[dict, dict]:
     """Upload and import a reference file; returns (reference as created, finished process)."""
-    ref = create_ref(user, name=name, import_from=upload(user, content))
-    return ref, wait_process(db, ref["process"]["id"], timeout)
+    ref = create_ref(user, name=name, import_from=upload(user, "reference.json.gz", content, "reference"))
+    return ref, wait_finished(db, ref["process"]["id"], timeout)
 
 
 def add_otu(

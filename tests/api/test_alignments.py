@@ -4,7 +4,6 @@ plots of Pathoscope hits."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
@@ -19,6 +18,7 @@ from ringspot.core.utils import new_id, now
 from ringspot.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
 from ..analyses_data import GLRAV1_READS, SMALL_REFERENCE, insert_otus, insert_reference, insert_sample, load_otus
+from ..common import Job, error, job_key
 
 #: Hop latent virus: three isolates of one 8,612-base genome; NC_002552 is the default isolate's.
 HOP_DEFAULT, HOP_OTHER = "ixnaodb8", "8f6riell"
@@ -62,25 +62,6 @@ def start(user, sample_id: str, **body):
     return user.post(f"/api/samples/{sample_id}/alignments", json=body or {"sequence_id": HOP_DEFAULT})
 
 
-def job_key(stub_broker, job_id: str) -> str:
-    for raw in list(stub_broker.queues["alignments"].queue):
-        message = dramatiq.Message.decode(raw)
-        if message.kwargs["process_id"] == job_id:
-            return message.kwargs["job_key"]
-    raise AssertionError(f"no message for job {job_id}")
-
-
-class Job:
-    """Job API calls with a job's key."""
-
-    def __init__(self, client, job_id: str, key: str):
-        token = base64.b64encode(f"job-{job_id}:{key}".encode()).decode()
-        self.client, self.headers = client, {"Authorization": f"Basic {token}"}
-
-    def __getattr__(self, method):
-        return lambda url, **kw: getattr(self.client, method)(url, headers=self.headers, **kw)
-
-
 def job_id_of(doc: dict) -> str:
     return doc["job"]["$ref"].rsplit("/", 1)[1]
 
@@ -91,7 +72,7 @@ def alignment(world, client, stub_broker):
     response = start(world["owner"], world["sample"]["_id"])
     assert response.status_code == 201, response.json
     doc = response.json
-    return doc, Job(client, job_id_of(doc), job_key(stub_broker, job_id_of(doc)))
+    return doc, Job(client, job_id_of(doc), job_key(stub_broker, "alignments", job_id_of(doc)))
 
 
 def upload_all(job, alignment_id: str) -> dict[str, bytes]:
@@ -102,10 +83,6 @@ def upload_all(job, alignment_id: str) -> dict[str, bytes]:
         )
         assert response.status_code == 201, response.json
     return contents
-
-
-def error(response) -> tuple[int, str]:
-    return response.status_code, response.json["message"]
 
 
 # ---------------------------------------------------------------- POST /api/samples/:id/alignments
@@ -276,7 +253,7 @@ def test_lists_filter_by_sample_and_complete_and_hide_unreadable_samples(world, 
     first = start(world["owner"], world["sample"]["_id"]).json
     hidden = start(world["owner"], world["private"]["_id"]).json
     done = start(world["owner"], world["sample"]["_id"]).json
-    job = Job(client, job_id_of(done), job_key(stub_broker, job_id_of(done)))
+    job = Job(client, job_id_of(done), job_key(stub_broker, "alignments", job_id_of(done)))
     upload_all(job, done["id"])
     assert job.patch(f"/api/alignments/{done['id']}", json={"statistics": STATISTICS}).status_code == 200
 

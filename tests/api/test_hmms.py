@@ -10,23 +10,16 @@ import pytest
 from ringspot.core import hmms, processes
 from ringspot.core.utils import now
 from ringspot.tasks import hmms as hmm_tasks  # noqa: F401  (binds actors to the stub broker first)
+from tests.common import upload
 from tests.conftest import DATA
 
 HMM7 = DATA / "hmm" / "hmm7"
 
 
-def upload(user, name: str, content: bytes, type_: str = "hmm") -> str:
-    response = user.post(
-        f"/api/uploads?name={name}&type={type_}", data=content, content_type="application/octet-stream"
-    )
-    assert response.status_code == 201, response.json
-    return response.json["id"]
-
-
 def hmm7_uploads(user) -> dict:
     return {
-        "upload_id": upload(user, "profiles.hmm.gz", (HMM7 / "profiles.hmm.gz").read_bytes()),
-        "annotations_upload_id": upload(user, "annotations.json.gz", (HMM7 / "annotations.json.gz").read_bytes()),
+        "upload_id": upload(user, "profiles.hmm.gz", HMM7 / "profiles.hmm.gz", "hmm"),
+        "annotations_upload_id": upload(user, "annotations.json.gz", HMM7 / "annotations.json.gz", "hmm"),
     }
 
 
@@ -146,8 +139,8 @@ def test_bad_install_body_is_422_naming_the_field(admin, body, field):
 
 
 def test_install_from_missing_or_wrong_uploads_is_400(admin, stub_broker):
-    reads = upload(admin, "reads.fq", b"@r\nA\n+\nI\n", type_="reads")
-    good = upload(admin, "profiles.hmm.gz", (HMM7 / "profiles.hmm.gz").read_bytes())
+    reads = upload(admin, "reads.fq", b"@r\nA\n+\nI\n", "reads")
+    good = upload(admin, "profiles.hmm.gz", HMM7 / "profiles.hmm.gz", "hmm")
     missing = admin.post("/api/hmms/status/updates", json={"upload_id": "nothere", "annotations_upload_id": good})
     assert (missing.status_code, missing.json["message"]) == (400, "Upload does not exist: nothere")
     wrong = admin.post("/api/hmms/status/updates", json={"upload_id": good, "annotations_upload_id": reads})

@@ -3,7 +3,8 @@
 import pytest
 
 from ringspot.core import indexes, processes
-from tests.reference_helpers import EXAMPLE, import_ref, wait_process
+from tests.common import wait_finished
+from tests.reference_helpers import EXAMPLE, import_ref
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_failed_build_untags_history_and_leaves_no_index(client, db, build, admi
 
 def test_index_build_runs_end_to_end(admin, reference, db, stub_worker, live_server):
     index = admin.post(f"/api/refs/{reference['id']}/indexes").json
-    job = wait_process(db, index["job"]["id"], timeout=120)
+    job = wait_finished(db, index["job"]["id"], timeout=120)
     assert job["state"] == "complete", job["error"]
     full = admin.get(f"/api/indexes/{index['id']}").json
     assert full["ready"] is True and full["has_files"] is True

@@ -10,6 +10,7 @@ import pytest
 from ringspot.bio.reference import validate_reference
 from ringspot.core import auth
 from ringspot.core.utils import now
+from tests.common import upload, wait_finished
 from tests.reference_helpers import (
     CHANGE_FIELDS,
     EXAMPLE,
@@ -19,8 +20,6 @@ from tests.reference_helpers import (
     create_ref,
     import_ref,
     read_example,
-    upload,
-    wait_process,
 )
 
 RIGHTS = ("build", "modify", "modify_otu", "remove")
@@ -140,7 +139,7 @@ def test_import_from_a_reads_upload_is_400(admin):
 
 
 def test_import_returns_seed_fields_and_a_process(admin, db, stub_worker):
-    upload_id = upload(admin, EXAMPLE.read_bytes())
+    upload_id = upload(admin, "reference.json.gz", EXAMPLE, "reference")
     response = admin.post(
         "/api/refs", json={"name": "Test 1", "organism": "viruses", "data_type": "genome", "import_from": upload_id}
     )
@@ -150,7 +149,7 @@ def test_import_returns_seed_fields_and_a_process(admin, db, stub_worker):
     assert doc["data_type"] is None and doc["organism"] is None
     assert doc["imported_from"] == {"id": upload_id, "name": "reference.json.gz", "user": {"id": "admin"}}
     assert response.headers["Content-Location"] == f"/api/processes/{doc['process']['id']}"
-    process = wait_process(db, doc["process"]["id"])
+    process = wait_finished(db, doc["process"]["id"])
     assert process["state"] == "complete" and process["type"] == "import_reference"
     assert process["step_count"] == 5 and process["progress"] == 1
     loaded = admin.get(f"/api/refs/{doc['id']}").json
@@ -170,7 +169,7 @@ def test_clone_returns_seed_fields_and_copies_the_otus(admin, db, stub_worker):
     assert set(doc) >= REF_FIELDS
     assert doc["cloned_from"] == {"id": source["id"], "name": "Source"}
     assert doc["organism"] == "virus" and doc["data_type"] == "genome"  # taken from the source
-    process = wait_process(db, doc["process"]["id"])
+    process = wait_finished(db, doc["process"]["id"])
     assert process["state"] == "complete", process["error"]
     assert process["type"] == "clone_reference" and process["step_count"] == 2
     clone = admin.get(f"/api/refs/{doc['id']}").json
@@ -353,7 +352,7 @@ def test_remove_returns_202_with_the_process(admin, db, ref, stub_worker):
     assert doc["type"] == "delete_reference" and doc["step"] == "delete_indexes"
     assert doc["step_count"] == 2 and doc["progress"] == 0
     assert admin.get(f"/api/refs/{ref['id']}").status_code == 404
-    assert wait_process(db, doc["id"])["state"] == "complete"
+    assert wait_finished(db, doc["id"])["state"] == "complete"
     for collection in ("otus", "sequences", "history"):
         assert db[collection].count_documents({"reference.id": ref["id"]}) == 0
 
@@ -383,7 +382,7 @@ def test_remove_keeps_what_analyses_used(admin, db, ref, stub_worker):
     )
     db.analyses.insert_one({"_id": "an1", "index": {"id": "idx1"}, "reference": {"id": ref["id"]}})
     process = admin.delete(f"/api/refs/{ref['id']}").json
-    assert wait_process(db, process["id"])["state"] == "complete"
+    assert wait_finished(db, process["id"])["state"] == "complete"
     assert db.indexes.find_one({"_id": "idx1"})["deleted"]
     assert db.indexes.find_one({"_id": "idx2"}) is None
     assert db.otus.count_documents({"reference.id": ref["id"]}) == 0

@@ -11,23 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ringspot.core import processes
 from ringspot.core.utils import new_id, now
 from ringspot.workers import queues
 
+from ..common import error, make_job, upload
 from ..conftest import DATA
 
 READS = DATA / "samples" / "glrav1-grapevine-125reads.fq.gz"
-
-
-def upload(user, name="reads.fq.gz", type_="reads", content: bytes | None = None) -> str:
-    response = user.post(
-        f"/api/uploads?name={name}&type={type_}",
-        data=content or READS.read_bytes(),
-        content_type="application/octet-stream",
-    )
-    assert response.status_code == 201, response.json
-    return response.json["id"]
 
 
 def insert_sample(db, data_path, owner="owner", *, ready=True, paired=False, **fields) -> dict:
@@ -69,35 +59,16 @@ def insert_sample(db, data_path, owner="owner", *, ready=True, paired=False, **f
     return doc
 
 
-class Job:
-    """Calls with a job key."""
-
-    def __init__(self, client, job_id: str, key: str):
-        self.client, self.auth = client, (f"job-{job_id}", key)
-
-    def __getattr__(self, method):
-        return lambda url, **kw: getattr(self.client, method)(url, auth=self.auth, **kw)
-
-
-def make_job(db, client, workflow: str, **context) -> Job:
-    doc, key = processes.create_process(db, workflow, user_id="admin", context=context, workflow=True)
-    return Job(client, doc["_id"], key)
-
-
 @pytest.fixture
 def creator(make_user):
     return make_user("creator", permissions=["create_sample", "upload_file"])
-
-
-def error(response) -> tuple[int, str]:
-    return response.status_code, response.json["message"]
 
 
 # ---------------------------------------------------------------- create
 
 
 def test_create_returns_201_and_starts_a_create_sample_job(creator, admin, db, stub_broker):
-    upload_ids = [upload(creator, "r1.fq.gz"), upload(creator, "r2.fq.gz")]
+    upload_ids = [upload(creator, "r1.fq.gz", READS, "reads"), upload(creator, "r2.fq.gz", READS, "reads")]
     response = creator.post(
         "/api/samples",
         json={
@@ -140,7 +111,7 @@ def test_create_returns_201_and_starts_a_create_sample_job(creator, admin, db, s
 
 
 def test_create_returns_403_without_create_sample_permission(make_user, admin):
-    upload_id = upload(admin)
+    upload_id = upload(admin, "reads.fq.gz", READS, "reads")
     user = make_user("nobody", permissions=["upload_file"])
     assert error(user.post("/api/samples", json={"name": "x", "files": [upload_id]})) == (403, "Not permitted")
 
@@ -157,14 +128,14 @@ def test_create_returns_403_without_create_sample_permission(make_user, admin):
     ],
 )
 def test_create_errors(creator, db, settings, stub_broker, case, status, message):
-    upload_id = upload(creator)
+    upload_id = upload(creator, "reads.fq.gz", READS, "reads")
     body = {"name": "Sample", "files": [upload_id]}
     if case == "name_in_use":
         insert_sample(db, settings.data_path, name="Sample")
     elif case == "unknown_upload":
         body["files"] = ["nothere"]
     elif case == "wrong_upload_type":
-        body["files"] = [upload(creator, "ref.json.gz", "reference")]
+        body["files"] = [upload(creator, "ref.json.gz", READS, "reference")]
     elif case == "same_upload_twice":
         body["files"] = [upload_id, upload_id]
     elif case == "unknown_subtraction":
@@ -178,7 +149,7 @@ def test_create_errors(creator, db, settings, stub_broker, case, status, message
 
 
 def test_an_upload_serves_one_sample_only(creator, stub_broker):
-    upload_id = upload(creator)
+    upload_id = upload(creator, "reads.fq.gz", READS, "reads")
     assert creator.post("/api/samples", json={"name": "first", "files": [upload_id]}).status_code == 201
     assert error(creator.post("/api/samples", json={"name": "second", "files": [upload_id]})) == (
         409,
@@ -205,12 +176,14 @@ def test_create_returns_422_naming_the_field(creator, body, field):
 
 def test_create_with_a_group_that_exists(creator, admin, stub_broker):
     admin.post("/api/groups", json={"group_id": "techs"})
-    response = creator.post("/api/samples", json={"name": "x", "files": [upload(creator)], "group": "techs"})
+    response = creator.post(
+        "/api/samples", json={"name": "x", "files": [upload(creator, "reads.fq.gz", READS, "reads")], "group": "techs"}
+    )
     assert response.status_code == 201 and response.json["group"] == "techs"
 
 
 def test_cancelling_the_waiting_job_removes_the_sample_and_frees_the_upload(creator, admin, db, stub_broker):
-    upload_id = upload(creator)
+    upload_id = upload(creator, "reads.fq.gz", READS, "reads")
     sample = creator.post("/api/samples", json={"name": "x", "files": [upload_id]}).json
     assert admin.put(f"/api/jobs/{sample['job']['id']}/cancel").status_code == 200
     assert creator.get(f"/api/samples/{sample['id']}").status_code == 404
@@ -254,7 +227,9 @@ def test_rights_matrix_for_reading(people, db, settings):
             assert can(user, "get", f"/api/samples/{sample['_id']}") is allowed, (name, sample["_id"])
             assert can(user, "get", f"/api/samples/{sample['_id']}/reads/reads_1.fq.gz") is allowed
         listed = {d["id"] for d in user.get("/api/samples").json["documents"]}
-        assert listed == {s["_id"] for s, a in zip((group_only, everyone, private), expected[name], strict=False) if a}, name
+        assert listed == {
+            s["_id"] for s, a in zip((group_only, everyone, private), expected[name], strict=False) if a
+        }, name
 
 
 def test_rights_matrix_for_writing(people, db, settings):
@@ -416,7 +391,9 @@ def test_remove_deletes_the_sample_its_reads_and_its_analyses(admin, db, setting
 
 
 def test_remove_returns_409_while_a_job_uses_the_sample(creator, admin, db, settings, client, stub_broker):
-    sample = creator.post("/api/samples", json={"name": "x", "files": [upload(creator)]}).json
+    sample = creator.post(
+        "/api/samples", json={"name": "x", "files": [upload(creator, "reads.fq.gz", READS, "reads")]}
+    ).json
     assert error(creator.delete(f"/api/samples/{sample['id']}")) == (
         409,
         "Sample is in use by a running or waiting job",
@@ -444,7 +421,7 @@ def test_jobs_read_only_the_samples_of_their_context(db, settings, client):
 
 
 def test_create_sample_job_stores_reads_then_finalizes(creator, db, settings, client, stub_broker):
-    upload_ids = [upload(creator), upload(creator)]
+    upload_ids = [upload(creator, "reads.fq.gz", READS, "reads"), upload(creator, "reads.fq.gz", READS, "reads")]
     sample = creator.post("/api/samples", json={"name": "x", "files": upload_ids}).json
     job = make_job(db, client, "create_sample", sample_id=sample["id"], upload_ids=upload_ids)
     url = f"/api/samples/{sample['id']}"
@@ -481,7 +458,7 @@ def test_create_sample_job_stores_reads_then_finalizes(creator, db, settings, cl
 
 
 def test_single_end_sample_takes_no_second_mate(creator, db, client, stub_broker):
-    upload_id = upload(creator)
+    upload_id = upload(creator, "reads.fq.gz", READS, "reads")
     sample = creator.post("/api/samples", json={"name": "x", "files": [upload_id]}).json
     job = make_job(db, client, "create_sample", sample_id=sample["id"], upload_ids=[upload_id])
     assert error(job.put(f"/api/samples/{sample['id']}/reads/reads_2.fq.gz", data=gzip.compress(b"@r\nA\n+\nI\n"))) == (

@@ -9,22 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ringspot.core import processes
 from ringspot.core.utils import new_id, now
 from ringspot.workers import queues
 
+from ..common import error, make_job, upload
 from ..conftest import DATA
 
 HOST = DATA / "subtraction" / "host.fa"
 BOWTIE2 = [f"subtraction.{s}.bt2" for s in ("1", "2", "3", "4", "rev.1", "rev.2")]
-
-
-def upload(user, name="host.fa", type_="subtraction") -> str:
-    response = user.post(
-        f"/api/uploads?name={name}&type={type_}", data=HOST.read_bytes(), content_type="application/octet-stream"
-    )
-    assert response.status_code == 201, response.json
-    return response.json["id"]
 
 
 def insert_subtraction(db, data_path, name="Host", ready=True) -> dict:
@@ -52,30 +44,13 @@ def insert_subtraction(db, data_path, name="Host", ready=True) -> dict:
     return doc
 
 
-class Job:
-    def __init__(self, client, job_id: str, key: str):
-        self.client, self.auth = client, (f"job-{job_id}", key)
-
-    def __getattr__(self, method):
-        return lambda url, **kw: getattr(self.client, method)(url, auth=self.auth, **kw)
-
-
-def make_job(db, client, workflow: str, **context) -> Job:
-    doc, key = processes.create_process(db, workflow, user_id="admin", context=context, workflow=True)
-    return Job(client, doc["_id"], key)
-
-
-def error(response) -> tuple[int, str]:
-    return response.status_code, response.json["message"]
-
-
 @pytest.fixture
 def modifier(make_user):
     return make_user("modifier", permissions=["modify_subtraction", "upload_file"])
 
 
 def test_create_returns_201_and_starts_a_create_subtraction_job(modifier, db, stub_broker):
-    upload_id = upload(modifier)
+    upload_id = upload(modifier, "host.fa", HOST, "subtraction")
     response = modifier.post(
         "/api/subtractions", json={"name": "Vitis", "nickname": "grapevine", "upload_id": upload_id}
     )
@@ -107,13 +82,13 @@ def test_create_returns_201_and_starts_a_create_subtraction_job(modifier, db, st
 )
 def test_create_errors(modifier, db, settings, case, message):
     insert_subtraction(db, settings.data_path, name="Vitis")
-    body = {"name": "Other", "upload_id": upload(modifier)}
+    body = {"name": "Other", "upload_id": upload(modifier, "host.fa", HOST, "subtraction")}
     if case == "name_exists":
         body["name"] = "Vitis"
     elif case == "unknown_upload":
         body["upload_id"] = "nothere"
     elif case == "reads_upload":
-        body["upload_id"] = upload(modifier, "reads.fq", "reads")
+        body["upload_id"] = upload(modifier, "reads.fq", HOST, "reads")
     assert error(modifier.post("/api/subtractions", json=body)) == (400, message)
     assert db.subtractions.count_documents({}) == 1
 
@@ -180,7 +155,7 @@ def test_edit_name_and_nickname(admin, db, settings):
 
 
 def test_cancelling_the_waiting_job_removes_the_subtraction_and_frees_the_upload(modifier, admin, db, stub_broker):
-    upload_id = upload(modifier)
+    upload_id = upload(modifier, "host.fa", HOST, "subtraction")
     body = modifier.post("/api/subtractions", json={"name": "Vitis", "upload_id": upload_id}).json
     assert admin.put(f"/api/jobs/{body['job']['id']}/cancel").status_code == 200
     assert admin.get(f"/api/subtractions/{body['id']}").status_code == 404
@@ -200,7 +175,7 @@ def test_jobs_read_only_the_subtractions_of_their_context(db, settings, client):
 
 
 def test_create_subtraction_job_uploads_files_then_finalizes(modifier, db, client, stub_broker):
-    upload_id = upload(modifier)
+    upload_id = upload(modifier, "host.fa", HOST, "subtraction")
     body = modifier.post("/api/subtractions", json={"name": "Vitis", "upload_id": upload_id}).json
     url = f"/api/subtractions/{body['id']}"
     job = make_job(db, client, "create_subtraction", subtraction_id=body["id"], upload_ids=[upload_id])

@@ -4,15 +4,7 @@ import os
 
 import pytest
 
-
-def upload(user, data: bytes, name="reads_1.fq", upload_type="reads", **kwargs):
-    return user.post(
-        "/api/uploads",
-        query_string={"name": name, "type": upload_type},
-        data=data,
-        content_type="application/octet-stream",
-        **kwargs,
-    )
+from tests.common import post_upload
 
 
 @pytest.fixture
@@ -26,7 +18,7 @@ def files_in_store(settings) -> list[str]:
 
 
 def test_upload_is_stored_and_listed(uploader, settings):
-    response = upload(uploader, b"@r\nACGT\n+\nIIII\n")
+    response = post_upload(uploader, "reads_1.fq", b"@r\nACGT\n+\nIIII\n", "reads")
     assert response.status_code == 201
     assert response.headers["Location"] == f"/api/uploads/{response.json['id']}"
     assert response.json["size"] == 15 and response.json["type"] == "reads"
@@ -46,14 +38,14 @@ def test_multipart_upload_uses_the_file_part(uploader):
 
 
 def test_empty_file_is_400_and_leaves_nothing(uploader, settings, db):
-    response = upload(uploader, b"")
+    response = post_upload(uploader, "reads_1.fq", b"", "reads")
     assert response.status_code == 400 and response.json["message"] == "File is empty"
     assert files_in_store(settings) == [] and db.uploads.count_documents({}) == 0
 
 
 def test_file_over_the_limit_is_413_and_leaves_nothing(uploader, app, settings, db):
     app.extensions["ringspot.settings"] = settings.with_(max_upload_bytes=1000)
-    response = upload(uploader, b"A" * 5000)
+    response = post_upload(uploader, "reads_1.fq", b"A" * 5000, "reads")
     assert response.status_code == 413
     assert "1000 bytes" in response.json["message"]
     assert db.uploads.count_documents({}) == 0
@@ -63,7 +55,7 @@ def test_file_over_the_limit_is_413_and_leaves_nothing(uploader, app, settings, 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b.fq", "..", "bad\x00name", "tab\tname", "x" * 300])
 def test_unsafe_names_are_refused_and_nothing_is_written_outside(uploader, settings, name, tmp_path):
-    response = upload(uploader, b"@r\nA\n+\nI\n", name=name)
+    response = post_upload(uploader, name, b"@r\nA\n+\nI\n", "reads")
     assert response.status_code == 400
     assert response.json["message"] in ("Invalid file name", "File name is required")
     assert not os.path.exists(os.path.join(settings.data_path, "..", "etc"))
@@ -79,16 +71,16 @@ def test_non_utf8_name_is_refused(uploader):
 
 
 def test_unknown_type_is_422(uploader):
-    assert upload(uploader, b"x", upload_type="movies").status_code == 422
+    assert post_upload(uploader, "reads_1.fq", b"x", "movies").status_code == 422
 
 
 def test_upload_needs_the_upload_file_permission(make_user):
-    response = upload(make_user("nobody"), b"@r\nA\n+\nI\n")
+    response = post_upload(make_user("nobody"), "reads_1.fq", b"@r\nA\n+\nI\n", "reads")
     assert response.status_code == 403 and response.json["message"] == "Not permitted"
 
 
 def test_remove_needs_permission_and_refuses_reserved_uploads(uploader, make_user, db, settings):
-    upload_id = upload(uploader, b"@r\nA\n+\nI\n").json["id"]
+    upload_id = post_upload(uploader, "reads_1.fq", b"@r\nA\n+\nI\n", "reads").json["id"]
     assert make_user("nobody").delete(f"/api/uploads/{upload_id}").status_code == 403
     db.uploads.update_one({"_id": upload_id}, {"$set": {"reserved": True}})
     assert uploader.delete(f"/api/uploads/{upload_id}").status_code == 409

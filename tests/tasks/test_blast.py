@@ -13,7 +13,7 @@ from ringspot.bio import blast as bio_blast
 from ringspot.tasks import blast as blast_tasks
 
 from ..analyses_data import GLRAV1_READS, SMALL_REFERENCE, insert_otus, insert_reference, insert_sample, load_otus
-from ..conftest import wait_for
+from ..common import wait_finished
 from ..ncbi_replay import RID, NcbiReplay
 from ..nuvs_data import insert_nuvs_analysis
 
@@ -45,19 +45,11 @@ def world(db, settings, stub_broker, stub_worker, admin):
     return {"sample": sample, "analysis": insert_nuvs_analysis(db, sample)}
 
 
-def finished(db, process_id: str, timeout: float = 60) -> dict:
-    def done():
-        doc = db.processes.find_one({"_id": process_id})
-        return doc if doc and doc["state"] in ("complete", "error", "cancelled") else None
-
-    return wait_for(done, timeout=timeout, message=f"process {process_id} to finish")
-
-
 def blast(user, db, analysis_id: str, index: int) -> tuple[dict, dict]:
     """PUT the search, wait for its process; (process, the record as the analysis shows it)."""
     response = user.put(f"/api/analyses/{analysis_id}/{index}/blast", json={})
     assert response.status_code == 200, response.json
-    process = finished(db, response.json["process"]["id"])
+    process = wait_finished(db, response.json["process"]["id"])
     return process, user.get(f"/api/analyses/{analysis_id}").json["results"]["hits"][index]["blast"]
 
 
@@ -112,7 +104,7 @@ def test_record_shows_rid_and_interval_while_the_search_runs(admin, db, world, n
     assert (running["rid"], running["ready"], running["interval"], running["result"]) == (RID, False, 8, None)
     assert admin.get(f"/api/processes/{process_id}").json["step"] == "wait_for_result"
     release.set()
-    assert finished(db, process_id)["state"] == "complete"
+    assert wait_finished(db, process_id)["state"] == "complete"
 
 
 @pytest.mark.parametrize(

@@ -10,31 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.common import upload, wait_finished
 from tests.conftest import DATA, wait_for
 
 SAMPLES = DATA / "samples"
 
 
-def upload(user, name: str, content: bytes) -> str:
-    response = user.post(f"/api/uploads?name={name}&type=reads", data=content, content_type="application/octet-stream")
-    assert response.status_code == 201, response.json
-    return response.json["id"]
-
-
-def finished_job(db, job_id: str, timeout: float = 60) -> dict:
-    def done():
-        doc = db.processes.find_one({"_id": job_id})
-        return doc if doc and doc["state"] in ("complete", "error", "cancelled") else None
-
-    return wait_for(done, timeout=timeout, message=f"job {job_id} to finish")
-
-
 def create_sample(user, db, name: str, files: list[tuple[str, bytes]], **fields) -> tuple[dict, dict, list[str]]:
     """Upload ``files``, create a sample from them and wait for its job: (sample, job, upload ids)."""
-    upload_ids = [upload(user, file_name, content) for file_name, content in files]
+    upload_ids = [upload(user, file_name, content, "reads") for file_name, content in files]
     response = user.post("/api/samples", json={"name": name, "files": upload_ids, **fields})
     assert response.status_code == 201, response.json
-    job = finished_job(db, response.json["job"]["id"])
+    job = wait_finished(db, response.json["job"]["id"])
     return response.json, job, upload_ids
 
 
@@ -186,7 +173,7 @@ def test_cancelling_a_running_create_sample_leaves_no_sample_and_keeps_the_uploa
     # 400,000 real reads: long enough to be cancelled in the middle of its quality pass.
     reads = gzip.decompress((DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz").read_bytes())
     content = gzip.compress(reads * 40, compresslevel=1)
-    upload_id = upload(admin, "big_1.fq.gz", content)
+    upload_id = upload(admin, "big_1.fq.gz", content, "reads")
     response = admin.post("/api/samples", json={"name": "to cancel", "files": [upload_id]})
     job_id, sample_id = response.json["job"]["id"], response.json["id"]
     wait_for(
@@ -197,7 +184,7 @@ def test_cancelling_a_running_create_sample_leaves_no_sample_and_keeps_the_uploa
     )
     started = time.monotonic()
     assert admin.delete(f"/api/processes/{job_id}").status_code == 202
-    job = finished_job(db, job_id)
+    job = wait_finished(db, job_id)
     assert job["state"] == "cancelled"
     assert time.monotonic() - started < 10
     wait_for(lambda: admin.get(f"/api/samples/{sample_id}").status_code == 404, message="sample removal")

@@ -12,6 +12,7 @@ import pytest
 
 from ringspot.bio import reference as reference_format
 from tests.analyses_data import PLANT_REFERENCE, load_otus
+from tests.common import upload, wait_finished
 from tests.conftest import DATA, wait_for
 
 HOST = DATA / "subtraction" / "host.fa"
@@ -24,19 +25,10 @@ def worker(live_server, stub_worker):
 
 
 def create_subtraction(user, db, name: str, file_name: str, content: bytes) -> tuple[dict, dict, str]:
-    response = user.post(
-        f"/api/uploads?name={file_name}&type=subtraction", data=content, content_type="application/octet-stream"
-    )
-    assert response.status_code == 201
-    upload_id = response.json["id"]
+    upload_id = upload(user, file_name, content, "subtraction")
     response = user.post("/api/subtractions", json={"name": name, "nickname": "host", "upload_id": upload_id})
     assert response.status_code == 201, response.json
-
-    def done():
-        doc = db.processes.find_one({"_id": response.json["job"]["id"]})
-        return doc if doc["state"] in ("complete", "error", "cancelled") else None
-
-    return response.json, wait_for(done, timeout=60, message="create_subtraction"), upload_id
+    return response.json, wait_finished(db, response.json["job"]["id"]), upload_id
 
 
 def composition(text: str) -> tuple[int, dict[str, float]]:

@@ -11,32 +11,22 @@ from pathlib import Path
 import pytest
 
 from ringspot.core import hmms
-from tests.conftest import DATA, wait_for
+from tests.common import upload, wait_finished
+from tests.conftest import DATA
 
 HMM7, HMM3 = DATA / "hmm" / "hmm7", DATA / "hmm" / "hmm3"
 HMM7_CLUSTERS = [2, 3, 4, 5, 8, 9, 10]
 
 
-def upload(user, name: str, content: bytes) -> str:
-    response = user.post(f"/api/uploads?name={name}&type=hmm", data=content, content_type="application/octet-stream")
-    assert response.status_code == 201, response.json
-    return response.json["id"]
-
-
-def finished(db, process_id: str, timeout: float = 60) -> dict:
-    def done():
-        doc = db.processes.find_one({"_id": process_id})
-        return doc if doc and doc["state"] in ("complete", "error", "cancelled") else None
-
-    return wait_for(done, timeout=timeout, message=f"process {process_id} to finish")
-
-
 def install(user, db, profiles: bytes, annotations: bytes, names=("profiles.hmm.gz", "annotations.json.gz")) -> dict:
-    body = {"upload_id": upload(user, names[0], profiles), "annotations_upload_id": upload(user, names[1], annotations)}
+    body = {
+        "upload_id": upload(user, names[0], profiles, "hmm"),
+        "annotations_upload_id": upload(user, names[1], annotations, "hmm"),
+    }
     response = user.post("/api/hmms/status/updates", json=body)
     assert response.status_code == 202, response.json
     assert response.headers["Content-Location"] == f"/api/processes/{response.json['id']}"
-    return finished(db, response.json["id"])
+    return wait_finished(db, response.json["id"])
 
 
 def install_hmm7(user, db) -> dict:

@@ -33,6 +33,7 @@ from ..analyses_data import (
     insert_subtraction,
     load_otus,
 )
+from ..common import wait_finished
 from ..conftest import DATA, wait_for
 from .test_install_hmms import install_hmm7
 
@@ -57,14 +58,6 @@ def start_nuvs(admin, world):
         f"/api/samples/{world['sample']['_id']}/analyses",
         json={"workflow": "nuvs", "ref_id": world["reference"]["_id"]},
     )
-
-
-def finished(db, job_id: str, timeout: float = 300) -> dict:
-    def done():
-        doc = db.processes.find_one({"_id": job_id})
-        return doc if doc and doc["state"] in ("complete", "error", "cancelled") else None
-
-    return wait_for(done, timeout=timeout, interval=0.2, message=f"job {job_id} to finish")
 
 
 def rprsv_blast_db(folder: Path) -> Path:
@@ -134,7 +127,7 @@ def test_nuvs_assembles_rprsv_contigs_with_orfs_from_real_reads(admin, db, setti
 
     created = start_nuvs(admin, world)
     assert created.status_code == 201, created.json
-    job = finished(db, created.json["job"]["id"])
+    job = wait_finished(db, created.json["job"]["id"], timeout=300)
     assert job["state"] == "complete", job["error"]
     assert [entry["state"] for entry in job["status"]][-1] == "complete"
     assert (job["step"], job["progress"]) == ("finalize", 1)
@@ -228,7 +221,7 @@ def test_cancel_during_assembly_kills_spades_and_leaves_no_analysis(admin, db, s
         message="SPAdes to die",
     )
     assert time.monotonic() - cancelled_at < 5
-    job = finished(db, job_id, timeout=60)
+    job = wait_finished(db, job_id)
     assert job["state"] == "cancelled"
     assert admin.get(f"/api/analyses/{created['id']}").status_code == 404
     assert not work.exists()

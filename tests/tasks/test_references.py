@@ -17,6 +17,7 @@ from ringspot.bio.reference import validate_reference
 from ringspot.core import auth, reference_content
 from ringspot.core.settings import from_env
 from ringspot.core.utils import new_id
+from tests.common import upload, wait_finished
 from tests.conftest import User
 from tests.reference_helpers import (
     EXAMPLE,
@@ -27,8 +28,6 @@ from tests.reference_helpers import (
     gz,
     import_ref,
     read_example,
-    upload,
-    wait_process,
 )
 
 SLUG = "virtool/ref-plant-viruses"
@@ -101,9 +100,9 @@ BROKEN_FILES = {
 @pytest.mark.parametrize("kind", sorted(BROKEN_FILES))
 def test_broken_files_end_in_error_and_leave_nothing(admin, db, stub_worker, kind):
     make, message = BROKEN_FILES[kind]
-    upload_id = upload(admin, make())
+    upload_id = upload(admin, "reference.json.gz", make(), "reference")
     ref = create_ref(admin, name="Broken", import_from=upload_id)
-    process = wait_process(db, ref["process"]["id"])
+    process = wait_finished(db, ref["process"]["id"])
     assert process["state"] == "error"
     assert message in process["error"]
     assert admin.get(f"/api/processes/{process['_id']}").json["error"] == process["error"]
@@ -125,7 +124,7 @@ def test_a_redelivered_import_repeats_no_work(admin, db, stub_worker, stub_broke
     # A run that died before finishing is claimed again and starts from a clean reference.
     db.processes.update_one({"_id": process["_id"]}, {"$set": {"state": "waiting"}})
     tasks.import_reference.send(**message)
-    again = wait_process(db, process["_id"])
+    again = wait_finished(db, process["_id"])
     assert again["state"] == "complete" and again["attempts"] == 2
     assert counts(db, ref["id"]) == (20, 26, 20)
 
@@ -149,7 +148,7 @@ def test_a_transient_failure_is_retried(admin, db, stub_worker, monkeypatch):
 def test_clone_keeps_the_source_untouched(admin, db, stub_worker):
     source, _ = import_ref(admin, db, EXAMPLE.read_bytes())
     clone = create_ref(admin, name="Clone", clone_from=source["id"])
-    assert wait_process(db, clone["process"]["id"])["state"] == "complete"
+    assert wait_finished(db, clone["process"]["id"])["state"] == "complete"
     assert counts(db, clone["id"]) == counts(db, source["id"]) == (20, 26, 20)
     exported = [json.loads(gzip.decompress(admin.get(f"/api/refs/{r['id']}/export").data)) for r in (source, clone)]
     assert content_of(exported[0]) == content_of(exported[1])
@@ -211,7 +210,7 @@ def test_remote_reference_installs_the_latest_release(admin, db, stub_worker, re
     assert ref["remotes_from"]["slug"] == SLUG and ref["remotes_from"]["update"] is None
     assert {"last_checked", "last_updated"} <= set(ref["remotes_from"])
     assert ref["data_type"] is None and ref["otu_count"] == 0 and ref["unbuilt_change_count"] == 0
-    process = wait_process(db, ref["process"]["id"])
+    process = wait_finished(db, ref["process"]["id"])
     assert process["state"] == "complete", process["error"]
     assert process["type"] == "remote_reference"
     doc = admin.get(f"/api/refs/{ref['id']}").json
@@ -229,14 +228,14 @@ def test_remote_reference_installs_the_latest_release(admin, db, stub_worker, re
 
 def test_checking_and_installing_an_update(admin, db, stub_worker, releases):
     ref = create_ref(admin, name="Remote", remote_from=SLUG)
-    wait_process(db, ref["process"]["id"])
+    wait_finished(db, ref["process"]["id"])
     otu_ids = {o["remote"]["id"]: o["_id"] for o in db.otus.find({"reference.id": ref["id"]})}
     data, changed_id, removed_id = release_v2()
     releases.publish(SLUG, 2, "v2.0.0", gz(data), "2023-01-01T00:00:00Z")
 
     response = admin.post(f"/api/refs/{ref['id']}/release")
     assert response.status_code == 202 and response.json["type"] == "check_remote_release"
-    assert wait_process(db, response.json["id"])["state"] == "complete"
+    assert wait_finished(db, response.json["id"])["state"] == "complete"
     release = admin.get(f"/api/refs/{ref['id']}/release").json
     assert release["id"] == 2 and release["newer"] is True and release["name"] == "v2.0.0"
 
@@ -257,7 +256,7 @@ def test_checking_and_installing_an_update(admin, db, stub_worker, releases):
     }
     assert update["id"] == 2 and update["ready"] is False
     process_id = response.headers["Content-Location"].rsplit("/", 1)[1]
-    process = wait_process(db, process_id)
+    process = wait_finished(db, process_id)
     assert process["state"] == "complete", process["error"]
     assert process["type"] == "update_remote_reference"
 
@@ -280,11 +279,11 @@ def test_checking_and_installing_an_update(admin, db, stub_worker, releases):
 
 def test_a_failed_update_changes_nothing_and_can_be_tried_again(admin, db, stub_worker, releases):
     ref = create_ref(admin, name="Remote", remote_from=SLUG)
-    wait_process(db, ref["process"]["id"])
+    wait_finished(db, ref["process"]["id"])
     releases.publish(SLUG, 2, "v2.0.0", gz({"otus": []}), "2023-01-01T00:00:00Z")
-    wait_process(db, admin.post(f"/api/refs/{ref['id']}/release").json["id"])
+    wait_finished(db, admin.post(f"/api/refs/{ref['id']}/release").json["id"])
     response = admin.post(f"/api/refs/{ref['id']}/updates")
-    process = wait_process(db, response.headers["Content-Location"].rsplit("/", 1)[1])
+    process = wait_finished(db, response.headers["Content-Location"].rsplit("/", 1)[1])
     assert process["state"] == "error" and 'field "otus" must hold at least one OTU' in process["error"]
     doc = admin.get(f"/api/refs/{ref['id']}").json
     assert not doc["updating"] and doc["installed"]["id"] == 1 and doc["otu_count"] == 20
@@ -292,15 +291,15 @@ def test_a_failed_update_changes_nothing_and_can_be_tried_again(admin, db, stub_
     assert db.otus.count_documents({"reference.id": ref["id"], "version": {"$ne": 0}}) == 0
     data, _, _ = release_v2()
     releases.publish(SLUG, 3, "v3.0.0", gz(data), "2023-02-01T00:00:00Z")
-    wait_process(db, admin.post(f"/api/refs/{ref['id']}/release").json["id"])
+    wait_finished(db, admin.post(f"/api/refs/{ref['id']}/release").json["id"])
     response = admin.post(f"/api/refs/{ref['id']}/updates")
-    assert wait_process(db, response.headers["Content-Location"].rsplit("/", 1)[1])["state"] == "complete"
+    assert wait_finished(db, response.headers["Content-Location"].rsplit("/", 1)[1])["state"] == "complete"
     assert admin.get(f"/api/refs/{ref['id']}").json["installed"]["id"] == 3
 
 
 def test_an_update_in_progress_refuses_another(admin, db, releases, stub_worker):
     ref = create_ref(admin, name="Remote", remote_from=SLUG)
-    wait_process(db, ref["process"]["id"])
+    wait_finished(db, ref["process"]["id"])
     db.refs.update_one({"_id": ref["id"]}, {"$set": {"updating": True}})
     response = admin.post(f"/api/refs/{ref['id']}/updates")
     assert response.status_code == 409 and response.json["message"] == "Update already in progress"
@@ -315,7 +314,7 @@ def test_updates_need_a_stored_release(admin, db):
 
 def test_a_missing_release_ends_in_error_and_leaves_nothing(admin, db, stub_worker, releases):
     ref = create_ref(admin, name="Remote", remote_from="someone/nothing")
-    process = wait_process(db, ref["process"]["id"])
+    process = wait_finished(db, ref["process"]["id"])
     assert process["state"] == "error" and process["error"] == "No release found for someone/nothing"
     assert admin.get(f"/api/refs/{ref['id']}").status_code == 404
 
@@ -323,7 +322,7 @@ def test_a_missing_release_ends_in_error_and_leaves_nothing(admin, db, stub_work
 def test_an_unreachable_release_source_ends_in_error(admin, db, stub_worker, monkeypatch):
     monkeypatch.setenv("RINGSPOT_RELEASE_URL", "http://127.0.0.1:9")
     ref = create_ref(admin, name="Remote", remote_from=SLUG)
-    process = wait_process(db, ref["process"]["id"])
+    process = wait_finished(db, ref["process"]["id"])
     assert process["state"] == "error" and process["error"].startswith("Could not reach the release source")
     assert admin.get(f"/api/refs/{ref['id']}").status_code == 404
 
@@ -331,7 +330,7 @@ def test_an_unreachable_release_source_ends_in_error(admin, db, stub_worker, mon
 def test_a_broken_release_file_ends_in_error(admin, db, stub_worker, releases):
     releases.publish(SLUG, 3, "v3", b"not gzip", "2024-01-01T00:00:00Z")
     ref = create_ref(admin, name="Remote", remote_from=SLUG)
-    process = wait_process(db, ref["process"]["id"])
+    process = wait_finished(db, ref["process"]["id"])
     assert process["state"] == "error" and process["error"] == "Reference file is not gzip-compressed"
     assert counts(db, ref["id"]) == (0, 0, 0)
 
@@ -402,7 +401,7 @@ def test_plant_viruses_history_page_ten(plant):
 def test_plant_viruses_clone(plant):
     started = time.monotonic()
     clone = create_ref(plant.admin, name="Clone", clone_from=plant.ref["id"])
-    process = wait_process(plant.db, clone["process"]["id"], timeout=120)
+    process = wait_finished(plant.db, clone["process"]["id"], timeout=120)
     seconds = time.monotonic() - started
     assert process["state"] == "complete", process["error"]
     assert counts(plant.db, clone["id"]) == (2084, 4783, 2084)
