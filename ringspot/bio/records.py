@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import re
 import secrets
 import string
@@ -28,7 +29,7 @@ from typing import IO, Any, cast
 from Bio import SeqIO
 from Bio.Seq import UndefinedSequenceError
 
-from .reference import GZIP_MAGIC, IUPAC_NUCLEOTIDES
+from .reference import GZIP_MAGIC, IUPAC_NUCLEOTIDES, ReferenceFileError, load_reference_file
 
 #: What an upload of a reference may hold, for messages that say what is accepted.
 ACCEPTED_FORMATS = "reference.json.gz, a GenBank flat file or a FASTA of genomes (plain or gzip)"
@@ -324,3 +325,21 @@ def reference_from_records(records: list[GenomeRecord], name: str | None = None)
         "created_at": None,
         "otus": group_records(records),
     }
+
+
+def load_any_reference(path: str | os.PathLike, name: str | None = None) -> dict:
+    """A reference document from ``reference.json.gz``, a GenBank flat file or a FASTA (plain or
+    gzip), recognised by content; problems raise ``ReferenceFileError`` saying what is accepted.
+    """
+    with open(path, "rb") as handle:
+        kind = sniff_format(open_text(handle).read(4096).encode("latin-1"))
+    if kind == "json":
+        return load_reference_file(path)
+    if kind is None:
+        raise ReferenceFileError("invalid_format", f"The file is not one of: {ACCEPTED_FORMATS}")
+    try:
+        with open(path, "rb") as handle:
+            records = read_records(handle, name or os.path.basename(path))
+        return reference_from_records(records, name)
+    except RecordError as error:
+        raise ReferenceFileError("invalid_records", str(error)) from error
