@@ -418,16 +418,52 @@ def await_analysis(ctx, analysis_id):
 @analyses.command("get")
 @click.argument("analysis_id")
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@click.option("--all-otus", is_flag=True, help="Also list OTUs that kept no read after reassignment.")
 @click.pass_context
 @fail_on_api_errors
-def get_analysis(ctx, analysis_id, output):
-    """Show an analysis: a table of the viruses found, or the whole document as JSON."""
+def get_analysis(ctx, analysis_id, output, all_otus):
+    """Show an analysis: its diagnosis (or NuVs contigs) as a table, or the whole document as JSON."""
     api = make_client(ctx)
-    analysis = api.get(f"/api/analyses/{analysis_id}")
+    analysis = api.get(f"/api/analyses/{analysis_id}" + ("?all_otus=true" if all_otus else ""))
     if output == "json":
         print_json(analysis)
         return
+    if analysis.get("ready") and analysis.get("workflow") == "pathoscope_bowtie" and "diagnosis" in analysis:
+        print_diagnosis_table(analysis)
+        return
     print_hits_table(analysis)
+
+
+def print_diagnosis_table(analysis: dict) -> None:
+    """One row per OTU: the call first, then the evidence it rests on and the reasons."""
+    table = Table(
+        "OTU",
+        "call",
+        "reads",
+        "breadth",
+        "mean depth",
+        "median depth",
+        "segments",
+        "pi",
+        "isolate",
+        "reasons",
+        title=f"Pathoscope {analysis['id']}: diagnosis ({analysis.get('read_count')} reads aligned)",
+    )
+    for row in analysis["diagnosis"]:
+        name = row["name"] + (f" ({row['abbreviation']})" if row.get("abbreviation") else "")
+        table.add_row(
+            name,
+            row["call"],
+            str(row["reads"]),
+            f"{row['breadth'] * 100:.1f} %",
+            f"{row['mean_depth']:.2f}",
+            f"{row['median_depth']:g}",
+            f"{row['segments']['covered']}/{row['segments']['total']}",
+            f"{row['pi']:.4f}",
+            row["isolate"]["source_name"],
+            "; ".join(row["reasons"]),
+        )
+    console.print(table)
 
 
 def print_hits_table(analysis: dict) -> None:

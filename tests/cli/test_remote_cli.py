@@ -70,3 +70,70 @@ def test_missing_key_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("RINGSPOT_CONFIG", str(tmp_path / "none.json"))
     result = CliRunner().invoke(main, ["processes", "list"])
     assert result.exit_code == 1 and "no API key" in result.output
+
+
+def diagnosed_analysis(db, settings) -> str:
+    """A finalized Pathoscope analysis of a real sample document, with a three-row diagnosis."""
+    from ringspot.core.utils import new_id, now
+
+    from ..analyses_data import GLRAV1_READS, insert_sample
+
+    sample = insert_sample(db, settings.data_path, GLRAV1_READS)
+    rows = [
+        {
+            "id": otu_id,
+            "name": name,
+            "abbreviation": abbreviation,
+            "call": call,
+            "reasons": reasons,
+            "pi": pi,
+            "reads": reads,
+            "breadth": breadth,
+            "evenness": 0.9,
+            "mean_depth": 1.25,
+            "median_depth": 1.0,
+            "segments": {"covered": 1, "total": 1},
+            "isolate": {"id": "i1", "source_name": "Tn"},
+        }
+        for otu_id, name, abbreviation, call, reasons, pi, reads, breadth in (
+            ("o1", "Citrus tristeza virus", "CTV", "detected", ["reads 323 >= 100"], 0.8, 323, 0.117),
+            ("o2", "Citrus vein enation virus", "CVEV", "possible", ["reads 36 < 100"], 0.1, 36, 0.099),
+            ("o3", "Jasmine virus T", "", "not_detected", ["reads 0 < 2"], 0.0, 0, 0.0),
+        )
+    ]
+    analysis_id = new_id()
+    db.analyses.insert_one(
+        {
+            "_id": analysis_id,
+            "workflow": "pathoscope_bowtie",
+            "algorithm": "pathoscope_bowtie",
+            "ready": True,
+            "created_at": now(),
+            "job": {"id": new_id()},
+            "sample": {"id": sample["_id"], "name": sample["name"]},
+            "index": {"id": "x", "version": 0},
+            "reference": {"id": "r", "name": "Plant viruses"},
+            "subtractions": [],
+            "user": {"id": "admin"},
+            "results": {"read_count": 405, "subtracted_count": 0, "hits": []},
+            "diagnosis": rows,
+            "files": [],
+        }
+    )
+    return analysis_id
+
+
+def test_analysis_table_is_the_diagnosis_and_hides_otus_without_reads(cli, db, settings, monkeypatch):
+    from ringspot.cli import remote
+
+    monkeypatch.setattr(remote.console, "width", 250)  # a wide terminal: one table row per line
+    analysis_id = diagnosed_analysis(db, settings)
+    lines = cli("analyses", "get", analysis_id).stdout.splitlines()
+    ctv = next(line for line in lines if "Citrus tristeza virus" in line)
+    assert "detected" in ctv and "323" in ctv and "11.7 %" in ctv and "reads 323 >= 100" in ctv
+    cvev = next(line for line in lines if "Citrus vein enation" in line)
+    assert "possible" in cvev and "9.9 %" in cvev
+    assert lines.index(ctv) < lines.index(cvev)
+    assert not any("Jasmine virus T" in line for line in lines)
+    everything = cli("analyses", "get", analysis_id, "--all-otus").stdout
+    assert "Jasmine virus T" in everything and "not_detected" in everything
