@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import pymongo.errors
 from flask import Flask
 
 from ..core.auth import ensure_first_admin
-from ..core.db import API_OPERATION_TIMEOUT_MS, connect, ensure_indexes
+from ..core.db import API_OPERATION_TIMEOUT_MS, DatabaseUnreachable, connect, ensure_indexes
 from ..core.settings import Settings, from_env
 
 
@@ -26,7 +25,7 @@ def prepare_database(app: Flask, database, settings: Settings) -> None:
 
     try:
         prepare()
-    except pymongo.errors.ConnectionFailure as error:
+    except DatabaseUnreachable as error:
         logging.getLogger("ringspot.api").warning("database_unavailable_at_start error=%s", error)
 
         @app.before_request

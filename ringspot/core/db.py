@@ -26,19 +26,34 @@ from pymongo.database import Database
 #: Raised by any query while the database server cannot be reached (selection timeouts included).
 DatabaseUnreachable = pymongo.errors.ConnectionFailure
 
-_clients: dict[str, pymongo.MongoClient] = {}
+_clients: dict[tuple[str, int | None], pymongo.MongoClient] = {}
 _lock = threading.Lock()
 
 
-def connect(uri: str) -> Database:
-    """The database named in ``uri``; one client (and connection pool) per server per process."""
+#: The API's bound on one database operation (ms), server selection and a retry included: a
+#: server that stopped answering (hung, not refusing) makes a request answer 503 within this
+#: long. Workers keep no bound: their bulk writes may be slow.
+API_OPERATION_TIMEOUT_MS = 3500
+_SERVER_SELECTION_TIMEOUT_MS = 2000
+#: Opening a connection (TCP and handshake) to a live server takes milliseconds, even across a LAN.
+_CONNECT_TIMEOUT_MS = 1000
+
+
+def connect(uri: str, timeout_ms: int | None = None) -> Database:
+    """The database named in ``uri``; one client (and connection pool) per server and timeout per process."""
     parts = urlsplit(uri)
     server = urlunsplit(parts._replace(path="/"))
     with _lock:
-        client = _clients.get(server)
+        client = _clients.get((server, timeout_ms))
         if client is None:
-            client = pymongo.MongoClient(server, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000, tz_aware=False)
-            _clients[server] = client
+            client = pymongo.MongoClient(
+                server,
+                serverSelectionTimeoutMS=_SERVER_SELECTION_TIMEOUT_MS,
+                connectTimeoutMS=_CONNECT_TIMEOUT_MS,
+                timeoutMS=timeout_ms,
+                tz_aware=False,
+            )
+            _clients[(server, timeout_ms)] = client
     return client[parts.path.strip("/") or "ringspot"]
 
 

@@ -15,6 +15,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Retries
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from ..core.settings import Settings, from_env
 from .middleware import ProcessBookkeeping
@@ -27,6 +29,8 @@ REDIS_HEARTBEAT_TIMEOUT_MS = 30_000
 #: ... the next time some consumer runs maintenance: 1 broker command in 10 does, so a
 #: crashed worker's message is redelivered within seconds of the heartbeat timeout.
 REDIS_MAINTENANCE_CHANCE = 100_000  # out of a million
+#: Seconds one Redis command (a send, a fetch) may wait for the server.
+REDIS_SOCKET_TIMEOUT = 1.5
 
 
 class RecoveringRedisBroker(RedisBroker):
@@ -68,8 +72,17 @@ def build_broker(url: str) -> dramatiq.Broker:
 
         # Confirmed publishes: a 202 from the API means RabbitMQ holds the message.
         return RabbitmqBroker(url=url, confirm_delivery=True)
+    # Bounded socket waits: a hung Redis (stopped, not refusing) fails a send within seconds, so
+    # the API answers 503 instead of holding the request for the length of the outage.
+    # One quick retry only: redis-py's default three with backoff would hold a send for 10 s.
+    client = redis.Redis.from_url(
+        url,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 1),
+    )
     return RecoveringRedisBroker(
-        url=url, heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS, maintenance_chance=REDIS_MAINTENANCE_CHANCE
+        client=client, heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS, maintenance_chance=REDIS_MAINTENANCE_CHANCE
     )
 
 

@@ -191,6 +191,30 @@ def test_redis_stopped_gives_503_then_recovers_and_runs_what_was_queued(up):
     assert up.db.refs.count_documents({"name": "During the outage"}) == accepted
 
 
+def seconds_to_503(call) -> float:
+    started = time.monotonic()
+    response = call()
+    assert response.status_code == 503, response.text
+    assert response.json()["id"] == "service_unavailable"
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("service", ["db", "redis"])
+def test_a_hung_service_gives_503_within_5_s_and_recovers(up, service):
+    upload_id = upload_reference(up)
+    os.kill(up.pid_of(service), signal.SIGSTOP)  # hung, not refusing: connections open, no answers
+    try:
+        if service == "db":
+            waited = seconds_to_503(lambda: up.call("GET", "/api/processes"))
+        else:
+            waited = seconds_to_503(lambda: start_import(up, "During the hang", upload_id))
+    finally:
+        os.kill(up.pid_of(service), signal.SIGCONT)
+    print(f"503 {waited:.1f} s into a hung {service}")
+    assert waited < 5
+    wait_for(lambda: start_import(up, "After the hang", upload_id).status_code == 201, timeout=30, interval=0.5)
+
+
 def test_ctrl_c_stops_in_order_without_tracebacks(up):
     before = len(up.log())
     output = up.stop()[before:]
