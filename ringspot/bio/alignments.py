@@ -1,4 +1,11 @@
-"""Pathoscope's alignments between mapping and reassignment, and the FASTQ they come from.
+"""Mapping parameters, Pathoscope's alignments between mapping and reassignment, and their FASTQ.
+
+Mapping parameters follow the library type. Pathoscope maps shotgun reads as Virtool does
+(``--local``, score at least 20 + 1 per base, spec 1.1). Small-RNA reads are whole molecules of
+18-30 nt once their adapter is cut: they map end to end, so an exact 18-nt read aligns and a
+read cannot reach a score by a 20-nt stretch of a longer one; one mismatch is allowed. The
+alignment job scores local alignments at least 10 + 8 ln(length) (bowtie2's default is
+20 + 8 ln(length), which no read of 22 nt or less can reach even when it matches exactly).
 
 ``map_isolates`` streams bowtie2's SAM into an :class:`AlignmentTable`: NumPy columns and
 two name lists, never the SAM text, so ``-k 100`` on millions of reads stays small. Each
@@ -16,6 +23,32 @@ from typing import BinaryIO
 import numpy as np
 
 from .pathoscope import P_SCORE_CUTOFF, Alignment
+
+#: bowtie2 flags of Pathoscope's passes for shotgun libraries (Virtool's, spec 1.1).
+PATHOSCOPE_FLAGS = ("--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15")
+#: bowtie2 flags for small-RNA reads: end to end, one high-quality mismatch (6) per 20 nt.
+SMALL_RNA_FLAGS = ("--end-to-end", "--score-min", "L,-0.6,-0.3", "-N", "0", "-L", "15")
+#: bowtie2 flags of the alignment job for other libraries.
+ALIGNMENT_FLAGS = ("--local", "--score-min", "G,10,8")
+
+
+def pathoscope_flags(library_type: str) -> list[str]:
+    """bowtie2 scoring flags of Pathoscope's mapping passes for a library type.
+
+    >>> pathoscope_flags("srna")[:3], pathoscope_flags("normal")[:3]
+    (['--end-to-end', '--score-min', 'L,-0.6,-0.3'], ['--local', '--score-min', 'L,20,1.0'])
+    """
+    return list(SMALL_RNA_FLAGS if library_type == "srna" else PATHOSCOPE_FLAGS)
+
+
+def alignment_flags(library_type: str) -> list[str]:
+    """bowtie2 scoring flags of the alignment job for a library type.
+
+    >>> alignment_flags("normal"), alignment_flags("srna")[0]
+    (['--local', '--score-min', 'G,10,8'], '--end-to-end')
+    """
+    return list(SMALL_RNA_FLAGS if library_type == "srna" else ALIGNMENT_FLAGS)
+
 
 #: Rows per chunk of an AlignmentTable (5 columns x 8 bytes: 2.6 MB a chunk).
 CHUNK_ROWS = 1 << 16

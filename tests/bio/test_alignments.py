@@ -7,12 +7,14 @@ import doctest
 import gzip
 import io
 import json
+import subprocess
 
 import pytest
 
 from ringspot.bio import alignments
-from ringspot.bio.alignments import AlignmentTable, mapped_refs, remove_reads
+from ringspot.bio.alignments import AlignmentTable, alignment_flags, mapped_refs, remove_reads
 from ringspot.bio.pathoscope import eliminate_subtraction, read_sam, read_vta
+from ringspot.bio.trim import KIT_ADAPTERS, trim_small_rna
 
 from ..conftest import DATA
 
@@ -94,3 +96,71 @@ def test_remove_reads_from_real_fastq():
 def test_remove_reads_refuses_truncated_fastq():
     with pytest.raises(ValueError, match="FASTQ record 2"):
         remove_reads(io.BytesIO(b"@r1\nA\n+\nI\n@r2\nA\n"), io.BytesIO(), set())
+
+
+# mapping parameters
+
+
+@pytest.fixture(scope="module")
+def ctv_genome(tmp_path_factory):
+    """Citrus tristeza virus's default isolate (one 19-kb sequence) and its Bowtie2 index."""
+    folder = tmp_path_factory.mktemp("ctv")
+    with gzip.open(DATA / "reference" / "ref-plant-viruses-v1.5.0.reference.json.gz", "rt") as handle:
+        otus = json.load(handle)["otus"]
+    otu = next(o for o in otus if o["name"] == "Citrus tristeza virus")
+    sequence = next(i for i in otu["isolates"] if i["default"])["sequences"][0]["sequence"]
+    (folder / "ctv.fa").write_text(f">ctv\n{sequence}\n")
+    subprocess.run(["bowtie2-build", "-q", folder / "ctv.fa", folder / "ctv"], check=True)
+    return sequence, folder / "ctv"
+
+
+def aligned_names(index, reads, flags) -> list[str]:
+    argv = ["bowtie2", *flags, "--no-unal", "--no-hd", "-x", index, "-U", reads]
+    sam = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return [line.split("\t")[0] for line in sam.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def exact_reads(ctv_genome, tmp_path_factory):
+    """Ten exact stretches of the genome for every length from 18 to 30 nt."""
+    sequence, _ = ctv_genome
+    path = tmp_path_factory.mktemp("exact") / "exact.fq"
+    with open(path, "w") as handle:
+        for length in range(18, 31):
+            for start in range(1000, 19000, 1800):
+                handle.write(f"@{length}_{start}\n{sequence[start : start + length]}\n+\n{'I' * length}\n")
+    return path
+
+
+def test_exact_small_rna_reads_align_for_pathoscope_and_alignments(ctv_genome, exact_reads):
+    index = ctv_genome[1]
+    for flags in (alignments.pathoscope_flags("srna"), alignments.alignment_flags("srna")):
+        assert len(aligned_names(index, exact_reads, flags)) == 13 * 10
+
+
+def test_an_exact_21_nt_read_aligns_in_alignments_whatever_the_library(ctv_genome, exact_reads):
+    index = ctv_genome[1]
+    for library_type in ("normal", "srna", "amplicon"):
+        names = aligned_names(index, exact_reads, alignment_flags(library_type))
+        assert {name for name in names if name.startswith("21_")} == {f"21_{s}" for s in range(1000, 19000, 1800)}
+    # bowtie2's own --local scoring cannot align them: what the alignment job used to run.
+    assert not [name for name in aligned_names(index, exact_reads, ["--local"]) if int(name.split("_")[0]) <= 21]
+
+
+def test_trimmed_citrus_reads_align_whole_with_at_most_one_mismatch(ctv_genome, tmp_path):
+    lane = tmp_path / "lane.fq"
+    with gzip.open(DATA / "samples" / "ctv-srna-qiaseq-lane1" / "reads.fastq.gz", "rt") as source:
+        lane.write_text("".join(source.readline() for _ in range(4 * 40_000)))
+    trim_small_rna(lane, tmp_path / "trimmed.fq", adapter=KIT_ADAPTERS["QIAseq miRNA"])
+    flags = alignments.pathoscope_flags("srna")
+    sam = subprocess.run(
+        ["bowtie2", *flags, "--no-unal", "--no-hd", "-x", ctv_genome[1], "-U", tmp_path / "trimmed.fq"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    assert len(sam) > 50  # the lane's CTV siRNAs
+    for line in sam:
+        fields = line.split("\t")
+        assert fields[5] == f"{len(fields[9])}M"  # end to end: no clipped bases
+        assert int(next(f for f in fields[11:] if f.startswith("XM:i:"))[5:]) <= 1
