@@ -3,12 +3,13 @@
 
 SHELL := /bin/bash
 VENV := .venv
+WEB_VENDOR := ringspot/web/static/vendor
 APT_PACKAGES := python3-venv python3-dev redis-server bowtie2 samtools spades hmmer ncbi-blast+ pigz wrk skewer rabbitmq-server cutadapt fastqc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system demo test lint lock bench clean
 
-setup: system $(VENV)/.installed
+setup: system $(VENV)/.installed $(WEB_VENDOR)/.installed
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -23,6 +24,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q --require-hashes -r requirements.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+# The browser client's libraries, from the npm registry as web/package-lock.json pins them,
+# copied into the package's static folder (nothing built is committed; no CDN at run time).
+$(WEB_VENDOR)/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(WEB_VENDOR)
+	cp web/node_modules/htmx.org/dist/htmx.min.js web/node_modules/chart.js/dist/chart.umd.min.js $(WEB_VENDOR)/
 	touch $@
 
 # Regenerates requirements.lock from pyproject.toml (run after changing a dependency).

@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         hmms,
         indexes,
         jobs,
+        metrics,
         openapi,
         otus,
         processes,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["ringspot.db"] = database
     prepare_database(app, database, settings)
 
+    metrics.register(app)  # first, so requests refused by auth are timed too
     errors.register(app)
     api_auth.register(app)
     for module in (
@@ -93,5 +95,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(module.bp)
     for module in (alignments, coverage_plots, reports):
         app.register_blueprint(module.bp)
+    from ..web import bp as browser_client  # pages at /, beside the API
+
+    app.register_blueprint(browser_client)
     install_dispatcher()
     return app
