@@ -1,4 +1,4 @@
-"""Small-RNA reads: finding the 3' adapter of the library kit and cutting it off with cutadapt.
+"""Reads made ready for mapping: small-RNA adapters found and cut with cutadapt, mates named apart.
 
 A small-RNA read is an insert of 18-30 nt followed by the kit's 3' adapter (and, for QIAseq,
 a 12-nt UMI after it): until the adapter is cut away, a read of a 21-nt siRNA is a 76-nt read
@@ -14,12 +14,12 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import runner
-from .fastq import open_maybe_gzip, read_fastq_blocks
+from .fastq import open_maybe_gzip, read_fastq_blocks, write_distinct_mates
 
 #: 3' adapters of the common small-RNA kits. Poly-A stands for kits that tail the RNA with A.
 KIT_ADAPTERS: Mapping[str, str] = {
@@ -197,3 +197,82 @@ def srna_warnings(detection: Detection) -> list[str]:
             "adapter was found: the library may not be small-RNA, or its adapter must be given on the sample"
         ]
     return []
+
+
+#: ``adapter`` value asking for the adapter to be detected on the reads themselves.
+DETECT = "detect"
+
+
+def trim_files(
+    reads: Sequence[Path],
+    folder: Path,
+    *,
+    adapter: str | None,
+    cores: int = 1,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[list[Path], TrimSummary]:
+    """Trim each read file into ``folder/trimmed_<n>.fq``; return them and their summary together.
+
+    ``adapter`` is a sequence, None (none found: reads are only length-filtered) or ``DETECT``
+    (detected on the first file). Mates are trimmed one file at a time: after trimming, pairs
+    no longer line up, which mapping mates as unpaired reads does not need.
+    """
+    kit = GIVEN if adapter not in (None, DETECT) else None
+    if adapter == DETECT:
+        detection = detect_adapter(reads[0])
+        adapter, kit = detection.adapter, detection.kit
+    folder.mkdir(parents=True, exist_ok=True)
+    trimmed, summaries = [], []
+    for number, path in enumerate(reads, start=1):
+        target = folder / f"trimmed_{number}.fq"
+        summaries.append(
+            trim_small_rna(path, target, adapter=adapter, kit=kit, cores=cores, timeout=timeout, cancel=cancel)
+        )
+        trimmed.append(target)
+    return trimmed, combined(summaries)
+
+
+def combined(summaries: Sequence[TrimSummary]) -> TrimSummary:
+    """One summary for the files of a sample: counts and length histograms added up."""
+    lengths: Counter[int] = Counter()
+    for summary in summaries:
+        for length, count in summary.lengths:
+            lengths[length] += count
+    first = summaries[0]
+    return TrimSummary(
+        adapter=first.adapter,
+        kit=first.kit,
+        reads_in=sum(s.reads_in for s in summaries),
+        reads_out=sum(s.reads_out for s in summaries),
+        reads_with_adapter=sum(s.reads_with_adapter for s in summaries),
+        too_short=sum(s.too_short for s in summaries),
+        min_length=first.min_length,
+        lengths=[[length, count] for length, count in sorted(lengths.items())],
+    )
+
+
+def reads_for_mapping(
+    reads: Sequence[Path],
+    folder: Path,
+    *,
+    library_type: str,
+    adapter: str | None = DETECT,
+    cores: int = 1,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Path]:
+    """The read files to give bowtie2 as unpaired reads (``-U a,b``), prepared for the library.
+
+    Small-RNA reads are cut at their adapter first. Mates of a pair are written under names
+    distinct per file (``x/1``, ``x/2``), so each mate is a read of its own in every count,
+    whatever the naming convention of the files; one file needs no renaming.
+    """
+    if library_type == "srna":
+        reads, _ = trim_files(reads, folder, adapter=adapter, cores=cores, timeout=timeout, cancel=cancel)
+    if len(reads) == 2:
+        mates = folder / "mates.fq"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_distinct_mates(list(reads), mates)
+        return [mates]
+    return list(reads)

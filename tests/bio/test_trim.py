@@ -10,7 +10,15 @@ import pytest
 
 from ringspot.bio import trim
 from ringspot.bio.fastq import read_fastq
-from ringspot.bio.trim import KIT_ADAPTERS, MIN_LENGTH, detect_adapter, srna_warnings, trim_small_rna
+from ringspot.bio.trim import (
+    KIT_ADAPTERS,
+    MIN_LENGTH,
+    detect_adapter,
+    reads_for_mapping,
+    srna_warnings,
+    trim_files,
+    trim_small_rna,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples"
 CTV_LANE = DATA / "ctv-srna-qiaseq-lane1" / "reads.fastq.gz"
@@ -97,3 +105,19 @@ def test_trimming_the_lane_keeps_small_rna_lengths(lane, inserts, tmp_path):
     # siRNA peaks: 21 and 24 nt are the two most common lengths of the lane's inserts.
     by_count = sorted(summary.lengths, key=lambda pair: -pair[1])
     assert {by_count[0][0], by_count[1][0]} == {21, 24}
+
+
+def test_paired_small_rna_reads_are_trimmed_then_named_apart(lane, tmp_path):
+    (mates,) = reads_for_mapping([lane, lane], tmp_path, library_type="srna")
+    with open(mates, "rb") as handle:
+        records = list(read_fastq(handle))
+    names = [record.name for record in records]
+    assert len(names) == len(set(names))
+    assert not any(QIASEQ in record.sequence for record in records)
+    summary = trim_files([lane, lane], tmp_path / "again", adapter=trim.DETECT)[1]
+    assert summary.kit == "QIAseq miRNA" and summary.reads_in == 2 * SUBSAMPLE
+    assert len(records) == summary.reads_out == sum(count for _, count in summary.lengths)
+
+
+def test_shotgun_single_reads_go_to_mapping_as_they_are(tmp_path):
+    assert reads_for_mapping([RPRSV], tmp_path, library_type="normal") == [RPRSV]
