@@ -3,6 +3,7 @@
 import click
 
 from .demo import demo
+from .manage import COMMANDS as MANAGE_COMMANDS
 from .orfs import orfs
 from .pathoscope import pathoscope
 from .remote import COMMANDS as REMOTE_COMMANDS
@@ -11,6 +12,7 @@ from .up import up
 
 
 @click.group()
+@click.version_option(package_name="ringspot", prog_name="ringspot")
 @click.option("--url", default=None, envvar="RINGSPOT_URL", help="Server URL (default http://127.0.0.1:9950).")
 @click.pass_context
 def main(ctx, url):
@@ -18,5 +20,5 @@ def main(ctx, url):
     ctx.obj = {"url": url}
 
 
-for command in (up, demo, scheduler, pathoscope, orfs, *REMOTE_COMMANDS):
+for command in (up, demo, scheduler, pathoscope, orfs, *REMOTE_COMMANDS, *MANAGE_COMMANDS):
     main.add_command(command)

@@ -37,11 +37,19 @@ class Client:
             self.session.auth = (user, key)
         self.timeout = timeout
 
-    def request(self, method: str, path: str, **kwargs):
+    def request(self, method: str, path: str, raw: bool = False, **kwargs):
+        """The decoded JSON reply (None when empty), or the ``requests.Response`` itself with ``raw``."""
         response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
         if response.status_code >= 400:
             raise ApiError(response)
+        if raw:
+            return response
         return response.json() if response.content else None
+
+    def download(self, path: str, target: Path, **params) -> Path:
+        """Write a file the API serves (an export, a report) to ``target``."""
+        target.write_bytes(self.request("GET", path, raw=True, params=params or None).content)
+        return target
 
     def get(self, path: str, **params):
         return self.request("GET", path, params=params or None)

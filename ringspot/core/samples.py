@@ -239,6 +239,8 @@ def create_sample(db: Database, client: Client, data: dict, job_id: str) -> dict
         "locale": data["locale"],
         "notes": data["notes"],
         "library_type": data["library_type"],
+        # The 3' adapter of a small-RNA library when the lab gives it; else it is detected.
+        "adapter": data.get("adapter"),
         "format": "fastq",
         "paired": len(upload_ids) == 2,
         "files": [{"id": d["_id"], "name": d["name"], "size": d["size"]} for d in docs],
@@ -319,6 +321,24 @@ def discard_failed_sample(db: Database, data_path: str, sample_id: str, upload_i
 
 
 # ---------------------------------------------------------------- the create_sample job's side
+
+
+def mapping_adapter(sample: dict) -> str | None:
+    """The adapter to cut from a small-RNA sample's reads before mapping or assembly.
+
+    The one given on the sample, else the one found when it was created (None when none was),
+    else ``"detect"`` (``bio.trim.DETECT``): samples made before trimming existed are detected
+    on their reads.
+
+    >>> mapping_adapter({"adapter": "TGGAATTC"}), mapping_adapter({"quality": {"trimming": {"adapter": None}}})
+    ('TGGAATTC', None)
+    >>> mapping_adapter({"quality": {"count": 10}})
+    'detect'
+    """
+    if sample.get("adapter"):
+        return sample["adapter"]
+    trimming = (sample.get("quality") or {}).get("trimming")
+    return trimming.get("adapter") if trimming is not None else "detect"
 
 
 def read_names(sample: dict) -> tuple[str, ...]:
