@@ -9,7 +9,7 @@ import functools
 from typing import Literal
 
 from flask import Blueprint, request, send_file
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from ..core import rights, samples
 from ..core.errors import InsufficientRights, InvalidQuery
@@ -46,12 +46,26 @@ class CreateSampleBody(Body):
     locale: str = ""
     notes: str = ""
     library_type: Literal["normal", "srna", "amplicon"] = "normal"
+    #: 3' adapter of a small-RNA library; detected among the common kits when not given.
+    adapter: str | None = Field(default=None, min_length=1, max_length=200)
     files: list[str] = Field(min_length=1, max_length=2)
     subtractions: list[str] = []
     labels: list[str] = []
     group: str | None = None
 
     _name = field_validator("name")(_strip_name)
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter(cls, value, info: ValidationInfo):
+        if value is None:
+            return None
+        value = value.strip().upper()
+        if not value or set(value) - set("ACGTN"):
+            raise ValueError("must be a DNA sequence of the letters A, C, G, T and N")
+        if info.data.get("library_type") != "srna":
+            raise ValueError("only small-RNA libraries (library_type srna) are adapter-trimmed")
+        return value
 
 
 class EditSampleBody(Body):
@@ -77,6 +91,19 @@ class RightsBody(Body):
     all_write: bool | None = None
 
 
+class TrimmingBody(Body):
+    """What adapter trimming did to a small-RNA sample (``bio.trim.TrimSummary``)."""
+
+    adapter: str | None
+    kit: str | None
+    reads_in: int
+    reads_out: int
+    reads_with_adapter: int
+    too_short: int
+    min_length: int
+    lengths: list[list[int]]
+
+
 class QualityBody(Body):
     count: int
     encoding: str
@@ -85,6 +112,8 @@ class QualityBody(Body):
     bases: list[list[float | int]]
     composition: list[list[float | int]]
     sequences: list[int]
+    trimming: TrimmingBody | None = None
+    warnings: list[str] = []
 
 
 class FinalizeBody(Body):

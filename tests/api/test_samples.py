@@ -166,12 +166,34 @@ def test_an_upload_serves_one_sample_only(creator, stub_broker):
         ({"name": "  ", "files": ["a"]}, "name"),
         ({"name": "x", "files": ["a"], "library_type": "other"}, "library_type"),
         ({"name": "x", "files": ["a"], "srna": True}, "srna"),
+        ({"name": "x", "files": ["a"], "library_type": "srna", "adapter": "TGGAAUUC"}, "adapter"),
+        ({"name": "x", "files": ["a"], "library_type": "srna", "adapter": " "}, "adapter"),
+        ({"name": "x", "files": ["a"], "library_type": "srna", "adapter": "TGG-AATTC"}, "adapter"),
+        ({"name": "x", "files": ["a"], "library_type": "srna", "adapter": 12}, "adapter"),
+        ({"name": "x", "files": ["a"], "adapter": "TGGAATTC"}, "adapter"),
     ],
 )
 def test_create_returns_422_naming_the_field(creator, body, field):
     response = creator.post("/api/samples", json=body)
     assert response.status_code == 422
     assert field in response.json["errors"]
+
+
+def test_a_small_rna_sample_keeps_the_adapter_given(creator, stub_broker):
+    upload_id = upload(creator, "reads.fq.gz", READS, "reads")
+    body = {"name": "sRNA", "files": [upload_id], "library_type": "srna", "adapter": "tggaattctcgggtgccaagg"}
+    response = creator.post("/api/samples", json=body)
+    assert response.status_code == 201, response.json
+    assert response.json["adapter"] == "TGGAATTCTCGGGTGCCAAGG"
+    assert creator.get(f"/api/samples/{response.json['id']}").json["adapter"] == "TGGAATTCTCGGGTGCCAAGG"
+
+
+def test_an_adapter_on_a_shotgun_library_is_refused_naming_why(creator):
+    response = creator.post("/api/samples", json={"name": "x", "files": ["a"], "adapter": "TGGAATTC"})
+    assert response.status_code == 422
+    assert response.json["errors"]["adapter"] == [
+        "Value error, only small-RNA libraries (library_type srna) are adapter-trimmed"
+    ]
 
 
 def test_create_with_a_group_that_exists(creator, admin, stub_broker):
