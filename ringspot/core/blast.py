@@ -32,6 +32,8 @@ from .files import path_in_store
 from .utils import new_id, now
 
 BACKENDS = ("ncbi", "local")
+#: What ``_write``'s ``change`` returns to leave the contig without a record.
+NO_RECORD: dict = {}
 #: Optimistic-lock attempts before giving up on a record update.
 MAX_WRITE_ATTEMPTS = 50
 #: Local databases unused this long (seconds) are removed when a newer one is built.
@@ -108,7 +110,10 @@ def _write(db: Database, analysis_id: str, index: int, change: Callable[[dict | 
         record = change(hits[index].get("blast"))
         if record is None:
             return None
-        hits[index] = {**hits[index], "blast": record}
+        if record is NO_RECORD:
+            hits[index] = {key: value for key, value in hits[index].items() if key != "blast"}
+        else:
+            hits[index] = {**hits[index], "blast": record}
         revision = analysis.get("_rev", 0)
         guard = {"_rev": revision} if revision else {"_rev": {"$exists": False}}
         update = {"$set": {"results.hits": hits, "_rev": revision + 1}}
@@ -128,6 +133,26 @@ def replace_record(db: Database, analysis_id: str, index: int, record: dict) -> 
 
     _write(db, analysis_id, index, change)
     return previous[0]
+
+
+def restore_record(db: Database, analysis_id: str, index: int, process_id: str, previous: dict | None) -> None:
+    """Put back the record that ``process_id``'s record replaced (none if there was none), as long
+    as the contig still holds ``process_id``'s: a request that could not start leaves no trace."""
+
+    def change(current):
+        if not current or (current.get("process") or {}).get("id") != process_id:
+            return None
+        return previous or NO_RECORD
+
+    _write(db, analysis_id, index, change)
+
+
+def contig_sequence(db: Database, analysis_id: str, index: int) -> str:
+    """The nucleotide sequence of NuVs contig ``index``."""
+    analysis = db.analyses.find_one({"_id": analysis_id}, {"results": 1})
+    if analysis is None:
+        raise NotFound()
+    return nuvs_hits(analysis)[index]["sequence"]
 
 
 def update_record(db: Database, analysis_id: str, index: int, process_id: str, **changes) -> dict | None:

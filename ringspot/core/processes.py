@@ -9,6 +9,7 @@ heartbeat stopped is claimed again from ``running``.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Literal
 
@@ -130,6 +131,12 @@ def request_cancel(db: Database, process_id: str) -> dict:
     ).modified_count:
         return get_process_or_404(db, process_id)
     raise Conflict("Not cancellable")
+
+
+def cancel_if_active(db: Database, process_id: str) -> None:
+    """Ask a waiting or running process to stop; one that ended or is gone is left as it is."""
+    with contextlib.suppress(NotFound, Conflict):
+        request_cancel(db, process_id)
 
 
 def _transition(

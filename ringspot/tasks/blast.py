@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from pymongo.database import Database
@@ -27,12 +29,10 @@ from ..core.db import connect
 from ..core.settings import Settings, from_env
 from ..core.utils import new_id, now
 from ..workers import queues
-from ..workers.runtime import Cancelled, StepFailed, actor, current
+from ..workers.runtime import Cancelled, RunState, StepFailed, Workflow, actor, current, start_process
 
 log = logging.getLogger("ringspot.tasks.blast")
 
-NCBI_STEPS = ["submit", "wait_for_result", "fetch_result"]
-LOCAL_STEPS = ["prepare_database", "search"]
 #: NCBI searches still not ready after this many seconds are abandoned.
 ABANDON_AFTER = 30 * 60
 #: Seconds an NCBI request may take, and tries of a request NCBI answers with 5xx or drops.
@@ -41,30 +41,54 @@ REQUEST_TRIES = 3
 USER_AGENT = "ringspot (NuVs contig BLAST)"
 
 
+@dataclass
+class BlastRun(RunState):
+    """A ``blast`` run: the contig, the record it fills, and the search so far."""
+
+    db: Database
+    process_id: str
+    analysis_id: str
+    index: int
+    sequence: str
+    rid: str | None = None
+    interval: int = bio_blast.INITIAL_INTERVAL
+    prefix: Path | None = None
+    ncbi: Ncbi | None = None
+
+    def update(self, **changes) -> None:
+        """Change this run's record; a newer request that replaced it ends the run."""
+        if core_blast.update_record(self.db, self.analysis_id, self.index, self.process_id, **changes) is None:
+            raise Cancelled("Replaced by a newer BLAST request")
+
+
+#: The two back ends are two workflows of one process type; settings choose one per search.
+NCBI: Workflow[BlastRun] = Workflow("blast")
+LOCAL: Workflow[BlastRun] = Workflow("blast")
+
+
 def start_blast(db: Database, settings: Settings, analysis_id: str, index: int, user_id: str | None) -> dict:
-    """Create the process and a fresh record on the contig (replacing any earlier one), then enqueue."""
+    """Put a fresh record on the contig (replacing any earlier one) and start its process.
+
+    If the process cannot start, the earlier record comes back; once it has started, the
+    earlier search is asked to stop (its writes are refused anyway).
+    """
     backend = settings.blast_backend if settings.blast_backend in core_blast.BACKENDS else "ncbi"
     process_id = new_id()
-    steps = LOCAL_STEPS if backend == "local" else NCBI_STEPS
-    context = {"analysis_id": analysis_id, "sequence_index": index, "backend": backend}
-    processes.create_process(db, "blast", user_id=user_id, context=context, steps=steps, process_id=process_id)
     record = core_blast.new_record(process_id, backend)
     previous = core_blast.replace_record(db, analysis_id, index, record)
-    _cancel_superseded(db, previous)
-    try:
-        blast.send(process_id=process_id)
-    except Exception:
-        processes.finish(db, process_id, "error", "Could not enqueue the search")
-        core_blast.update_record(db, analysis_id, index, process_id, error="Could not enqueue the search")
-        raise
+    start_process(
+        db,
+        blast,
+        LOCAL if backend == "local" else NCBI,
+        process_id=process_id,
+        user_id=user_id,
+        context={"analysis_id": analysis_id, "sequence_index": index, "backend": backend},
+        undo=lambda: core_blast.restore_record(db, analysis_id, index, process_id, previous),
+    )
+    superseded = ((previous or {}).get("process") or {}).get("id")
+    if superseded:
+        processes.cancel_if_active(db, superseded)
     return record
-
-
-def _cancel_superseded(db: Database, previous: dict | None) -> None:
-    """Stop the search an earlier request started for this contig; its writes are refused anyway."""
-    process_id = ((previous or {}).get("process") or {}).get("id")
-    if process_id and db.processes.find_one({"_id": process_id, "state": {"$in": ["waiting", "running"]}}, {"_id": 1}):
-        processes.request_cancel(db, process_id)
 
 
 def _backoff(attempt: int) -> None:
@@ -103,78 +127,92 @@ class Ncbi:
         raise StepFailed(problem)
 
 
+# ---------------------------------------------------------------- NCBI
+
+
+@NCBI.step
+def submit(state: BlastRun) -> None:
+    """Send the contig to NCBI and keep the request id."""
+    if state.rid:
+        return  # a retried run polls the search it already started
+    assert state.ncbi is not None
+    params, form = bio_blast.put_params(state.sequence)
+    state.rid, _ = bio_blast.parse_put_reply(state.ncbi.request("POST", params, form).text)
+    state.update(rid=state.rid, interval=state.interval, last_checked_at=now())
+    log.info("blast_submitted process_id=%s rid=%s", state.process_id, state.rid)
+
+
+@NCBI.step
+def wait_for_result(state: BlastRun) -> None:
+    """Check the search at growing intervals until NCBI has finished it."""
+    assert state.ncbi is not None and state.rid is not None
+    started = time.monotonic()
+    while True:
+        _pause(state.run, state.interval)
+        reply = state.ncbi.request("GET", bio_blast.check_params(state.rid))
+        if bio_blast.is_ready(reply.text):
+            state.update(last_checked_at=now())
+            return
+        if time.monotonic() - started > ABANDON_AFTER:
+            raise StepFailed(f"NCBI did not finish the search within {ABANDON_AFTER // 60} minutes")
+        state.interval = bio_blast.next_interval(state.interval)
+        state.update(interval=state.interval, last_checked_at=now())
+
+
+@NCBI.step
+def fetch_result(state: BlastRun) -> None:
+    """Download the JSON2 result and keep the formatted report."""
+    assert state.ncbi is not None and state.rid is not None
+    reply = state.ncbi.request("GET", bio_blast.result_params(state.rid))
+    result = bio_blast.format_blast_content(bio_blast.read_result_zip(reply.content, state.rid))
+    state.update(ready=True, result=result, last_checked_at=now(), error=None)
+
+
+# ---------------------------------------------------------------- local
+
+
+@LOCAL.step
+def prepare_database(state: BlastRun) -> None:
+    """Build (or reuse) the BLAST database of every reference sequence."""
+    settings = state.settings
+    state.prefix = core_blast.ensure_local_database(
+        state.db, settings.data_path, timeout=settings.tool_timeout, cancel=state.cancel
+    )
+
+
+@LOCAL.step
+def search(state: BlastRun) -> None:
+    """Run blastn against the reference sequences."""
+    assert state.prefix is not None
+    settings = state.settings
+    result = bio_blast.blastn_local(
+        state.sequence, state.prefix, threads=settings.proc, timeout=settings.tool_timeout, cancel=state.cancel
+    )
+    state.update(ready=True, result=core_blast.name_local_hits(result, state.prefix), last_checked_at=now(), error=None)
+
+
 @actor(queue_name=queues.BLAST, max_retries=2, time_limit=(ABANDON_AFTER + 600) * 1000)
 def blast(process_id: str) -> None:
-    run = current()
-    settings = from_env()
+    run, settings = current(), from_env()
     db = connect(settings.mongodb_uri)
     analysis_id, index = run.context["analysis_id"], run.context["sequence_index"]
-    backend = run.context.get("backend", "ncbi")
     record = core_blast.get_record(db, analysis_id, index)
     if not record or (record.get("process") or {}).get("id") != process_id:
         return  # replaced by a newer request before this one started
-    analysis = db.analyses.find_one({"_id": analysis_id}, {"results": 1})
-    sequence = core_blast.nuvs_hits(analysis)[index]["sequence"]
-    state = {"rid": record.get("rid"), "interval": record.get("interval") or bio_blast.INITIAL_INTERVAL}
-
-    def update(**changes) -> None:
-        if core_blast.update_record(db, analysis_id, index, process_id, **changes) is None:
-            raise Cancelled("Replaced by a newer BLAST request")
-
-    # -- NCBI
-
-    ncbi = Ncbi(settings.blast_url)
-
-    def submit():
-        """Send the contig to NCBI and keep the request id."""
-        if state["rid"]:
-            return  # a retried run polls the search it already started
-        params, form = bio_blast.put_params(sequence)
-        rid, _ = bio_blast.parse_put_reply(ncbi.request("POST", params, form).text)
-        state["rid"] = rid
-        update(rid=rid, interval=state["interval"], last_checked_at=now())
-        log.info("blast_submitted process_id=%s rid=%s", process_id, rid)
-
-    def wait_for_result():
-        """Check the search at growing intervals until NCBI has finished it."""
-        started = time.monotonic()
-        while True:
-            _pause(run, state["interval"])
-            reply = ncbi.request("GET", bio_blast.check_params(state["rid"]))
-            if bio_blast.is_ready(reply.text):
-                update(last_checked_at=now())
-                return
-            if time.monotonic() - started > ABANDON_AFTER:
-                raise StepFailed(f"NCBI did not finish the search within {ABANDON_AFTER // 60} minutes")
-            state["interval"] = bio_blast.next_interval(state["interval"])
-            update(interval=state["interval"], last_checked_at=now())
-
-    def fetch_result():
-        """Download the JSON2 result and keep the formatted report."""
-        reply = ncbi.request("GET", bio_blast.result_params(state["rid"]))
-        result = bio_blast.format_blast_content(bio_blast.read_result_zip(reply.content, state["rid"]))
-        update(ready=True, result=result, last_checked_at=now(), error=None)
-
-    # -- local
-
-    def prepare_database():
-        """Build (or reuse) the BLAST database of every reference sequence."""
-        state["prefix"] = core_blast.ensure_local_database(
-            db, settings.data_path, timeout=settings.tool_timeout, cancel=run.cancel
-        )
-
-    def search():
-        """Run blastn against the reference sequences."""
-        result = bio_blast.blastn_local(
-            sequence, state["prefix"], threads=settings.proc, timeout=settings.tool_timeout, cancel=run.cancel
-        )
-        update(
-            ready=True, result=core_blast.name_local_hits(result, state["prefix"]), last_checked_at=now(), error=None
-        )
-
-    steps = [prepare_database, search] if backend == "local" else [submit, wait_for_result, fetch_result]
+    state = BlastRun(
+        run,
+        settings,
+        db=db,
+        process_id=process_id,
+        analysis_id=analysis_id,
+        index=index,
+        sequence=core_blast.contig_sequence(db, analysis_id, index),
+        rid=record.get("rid"),
+        interval=record.get("interval") or bio_blast.INITIAL_INTERVAL,
+        ncbi=Ncbi(settings.blast_url),
+    )
     try:
-        run.run_steps(steps)
+        (LOCAL if run.context.get("backend", "ncbi") == "local" else NCBI).run(state)
     except (ValueError, StepFailed) as error:
         # The protocol broke or NCBI gave up: final, and said on the record.
         core_blast.update_record(db, analysis_id, index, process_id, error=str(error), last_checked_at=now())

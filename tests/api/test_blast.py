@@ -139,4 +139,5 @@ def test_local_backend_is_recorded_when_configured(world, db, settings, app):
     record = put(world["owner"], world["analysis"]["_id"], 0).json
     assert record["backend"] == "local"
     process = processes.get_process_or_404(db, record["process"]["id"])
-    assert (process["step"], process["steps"]) == ("prepare_database", ["prepare_database", "search"])
+    assert process["step"] == "prepare_database"
+    assert [step["name"] for step in process["steps"]] == ["prepare_database", "search"]
