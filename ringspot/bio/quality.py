@@ -30,26 +30,33 @@ from ringspot.bio.fastq import (
     LOWEST_QUALITY_CHAR,
     FastqBlock,
     check_pair_counts,
+    count_records,
+    is_gzipped,
     open_maybe_gzip,
     read_fastq_blocks,
 )
 
-#: Columns per position in the quality histogram: one per ASCII code. Real qualities
-#: are '!'..'~' (the parser rejects others); columns below '!' collect padding.
+#: Quality characters: one slot per ASCII code. Real qualities are '!'..'~' (the
+#: parser rejects others), so slot 0 can take the cells past the end of short reads.
 _CHARS = 128
-#: Columns per position in the base histogram: G, A, T, C, N, other letters, padding.
-_BASES = 8
-_G, _A, _T, _C, _N, _OTHER, _PAD = range(7)
+#: Base codes: G, A, T, C (either case, as FastQC upper-cases) and the rest (N, IUPAC
+#: codes), which enters no figure but keeps the table whole.
+_G, _A, _T, _C, _OTHER = range(5)
+_BASE_CODES = 5
 
-#: FastQC upper-cases bases before counting them. A line break can only be read as
-#: padding past the end of a shorter read (see `QualityCounts._add_reads`).
-_BASE_CODE = np.full(256, _OTHER, dtype=np.uint8)
-for _letter, _code in zip("GATCN", (_G, _A, _T, _C, _N), strict=False):
-    _BASE_CODE[ord(_letter)] = _BASE_CODE[ord(_letter.lower())] = _code
-_BASE_CODE[[ord("\n"), ord("\r")]] = _PAD
 
-#: Reads x positions gathered at a time: temporaries of this size stay in the CPU
-#: cache, which measured ~1.7x faster than gathering a whole 4 MiB block at once.
+def _base_code_table() -> bytes:
+    """The ``bytes.translate`` table from a sequence byte to its base code."""
+    table = bytearray([_OTHER]) * 256
+    for code, letter in enumerate("GATC"):
+        table[ord(letter)] = table[ord(letter.lower())] = code
+    return bytes(table)
+
+
+_BASE_CODE_TABLE = _base_code_table()
+
+#: Reads x positions counted at a time: temporaries of this size stay in the CPU
+#: cache, which measured ~1.7x faster than counting a whole 4 MiB block at once.
 _CELLS_PER_BATCH = 1 << 18
 
 #: FastQC leaves positions with this many reads or fewer out of group percentiles.
@@ -84,16 +91,34 @@ class FastqcReport:
 
 
 class QualityCounts:
-    """Counts accumulated over FASTQ blocks, from which a `FastqcReport` is made."""
+    """Counts accumulated over FASTQ blocks, from which a `FastqcReport` is made.
+
+    One table holds them all: ``pairs[base code, quality character, position]`` counts
+    the bases read with that code and quality at that position. The quality and base
+    histograms are its two sums, so each base is counted once, by one ``bincount``.
+    """
 
     def __init__(self) -> None:
         self.count = 0
         self.min_length: int | None = None
         self.max_length = 0
-        self.quality = np.zeros((0, _CHARS), dtype=np.int64)
-        self.bases = np.zeros((0, _BASES), dtype=np.int64)
+        self.pairs = np.zeros((_BASE_CODES, _CHARS, 0), dtype=np.int64)
         #: Reads by floor(sum of quality characters / length), as FastQC bins them.
         self.mean_quality = np.zeros(_CHARS, dtype=np.int64)
+
+    @property
+    def quality(self) -> np.ndarray:
+        """Bases per position and quality character (positions x 128)."""
+        return self.pairs.sum(axis=0).T
+
+    @property
+    def bases(self) -> np.ndarray:
+        """Bases per position and base code (positions x G, A, T, C, other).
+
+        Cells past the end of a short read carry quality 0, outside '!'..'~': leaving
+        that column out leaves them out.
+        """
+        return self.pairs[:, LOWEST_QUALITY_CHAR:, :].sum(axis=1).T
 
     def add_block(self, block: FastqBlock) -> None:
         lengths = block.qual_ends - block.qual_starts
@@ -104,63 +129,52 @@ class QualityCounts:
         if longest == 0:
             return
         self._grow(longest)
+        # Every line becomes a row of `longest` bytes from where it starts: a sliding
+        # window over the block, padded so that the last lines have room.
+        text = np.concatenate([block.data, np.zeros(longest, dtype=np.uint8)])
+        rows = np.lib.stride_tricks.sliding_window_view(text, longest)
         batch = max(1, _CELLS_PER_BATCH // longest)
         for start in range(0, len(lengths), batch):
             end = start + batch
-            self._add_reads(
-                block.data,
-                block.seq_starts[start:end],
-                block.qual_starts[start:end],
-                block.qual_ends[start:end],
-            )
+            self._add_reads(rows[block.seq_starts[start:end]], rows[block.qual_starts[start:end]], lengths[start:end])
 
     def _grow(self, length: int) -> None:
-        have = self.quality.shape[0]
+        have = self.pairs.shape[2]
         if length > have:
-            self.quality = np.vstack([self.quality, np.zeros((length - have, _CHARS), np.int64)])
-            self.bases = np.vstack([self.bases, np.zeros((length - have, _BASES), np.int64)])
+            more = np.zeros((_BASE_CODES, _CHARS, length - have), dtype=np.int64)
+            self.pairs = np.concatenate([self.pairs, more], axis=2)
 
-    def _add_reads(
-        self,
-        data: np.ndarray,
-        seq_starts: np.ndarray,
-        qual_starts: np.ndarray,
-        qual_ends: np.ndarray,
-    ) -> None:
-        """Count a batch of reads gathered as a (reads, longest) matrix.
+    def _add_reads(self, sequences: np.ndarray, qualities: np.ndarray, lengths: np.ndarray) -> None:
+        """Count a batch of reads given as (reads, longest) byte matrices (copies).
 
-        A read shorter than the longest is padded by reading its line break over and
-        over (the index is clipped to the end of its line): padding then lands in
-        quality columns below '!' and in the padding base code, which no figure uses.
+        Cells past the end of a shorter read hold whatever follows its line: their
+        quality becomes 0, which no figure reads (see `bases`).
         """
-        lengths = qual_ends - qual_starts
-        longest = int(lengths.max())
-        if longest == 0:
-            return
-        columns = np.arange(longest, dtype=np.int64)
-        index = qual_starts[:, None] + columns
-        np.minimum(index, qual_ends[:, None], out=index)
-        quals = data.take(index)
-        index -= (qual_starts - seq_starts)[:, None]
-        bases = _BASE_CODE.take(data.take(index))
-
-        codes = quals.astype(np.intp)
-        codes += columns * _CHARS
-        self.quality[:longest] += np.bincount(codes.ravel(), minlength=longest * _CHARS).reshape(longest, _CHARS)
-        codes = bases.astype(np.intp)
-        codes += columns * _BASES
-        self.bases[:longest] += np.bincount(codes.ravel(), minlength=longest * _BASES).reshape(longest, _BASES)
+        longest = sequences.shape[1]
+        if int(lengths.min()) < longest:
+            inside = np.arange(longest) < lengths[:, None]
+            qualities *= inside.view(np.uint8)
+        codes = np.frombuffer(sequences.tobytes().translate(_BASE_CODE_TABLE), dtype=np.uint8)
+        # Table index (code, quality, position), position fastest: the bases of one read
+        # mostly share a code and quality, so its increments land side by side in memory
+        # (measured 2.3x faster than position slowest).
+        index = np.left_shift(codes.reshape(sequences.shape), 7, dtype=np.uint32)
+        index |= qualities
+        index *= longest
+        index += np.arange(longest, dtype=np.uint32)
+        table = np.bincount(index.ravel(), minlength=_BASE_CODES * _CHARS * longest)
+        self.pairs[:, :, :longest] += table.reshape(_BASE_CODES, _CHARS, longest)
 
         # FastQC bins a read by (sum of its quality characters) // length, in integers.
-        sums = quals.sum(axis=1, dtype=np.int64)
-        sums -= data[qual_ends].astype(np.int64) * (longest - lengths)  # the padding
+        sums = qualities.sum(axis=1, dtype=np.int64)
         read = lengths > 0
         means = sums[read] // lengths[read]
         self.mean_quality += np.bincount(means, minlength=_CHARS)[:_CHARS]
 
     def report(self) -> FastqcReport:
         """Compute the figures FastQC would print for the reads counted so far."""
-        seen = np.flatnonzero(self.quality[:, LOWEST_QUALITY_CHAR:].sum(axis=0))
+        quality = self.quality
+        seen = np.flatnonzero(quality[:, LOWEST_QUALITY_CHAR:].sum(axis=0))
         if not len(seen):
             raise ValueError("no bases to assess: every read is empty")
         encoding, offset = phred_encoding(LOWEST_QUALITY_CHAR + int(seen[0]))
@@ -171,7 +185,7 @@ class QualityCounts:
             length=(self.min_length or 0, self.max_length),
             gc=self._gc_percent(),
             groups=groups,
-            per_base_quality=_per_base_quality(self.quality, offset, groups),
+            per_base_quality=_per_base_quality(quality, offset, groups),
             per_base_content=_per_base_content(self.bases, groups),
             per_sequence_quality=self._per_sequence_quality(offset),
         )
@@ -315,9 +329,16 @@ def _per_base_content(bases: np.ndarray, groups: list[tuple[int, int]]) -> np.nd
 def fastqc_report(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> FastqcReport:
     """Read one FASTQ file (gzipped or not), validating it, and report like FastQC."""
     counts = QualityCounts()
-    with open_maybe_gzip(path) as handle:
-        for block in read_fastq_blocks(handle, os.fspath(path), block_bytes):
-            counts.add_block(block)
+    try:
+        with open_maybe_gzip(path, inflate_in_thread=True) as handle:
+            for block in read_fastq_blocks(handle, os.fspath(path), block_bytes):
+                counts.add_block(block)
+    except ValueError:
+        if is_gzipped(path):
+            # ISA-L drops what it inflated just before a break in the stream, so its error
+            # may name an earlier record; zlib's slower reader names the first one missing.
+            count_records(path)
+        raise
     return counts.report()
 
 
@@ -389,7 +410,10 @@ def merge_quality_documents(first: dict, second: dict) -> dict:
 
 def _average_rows(first: list[list], second: list[list]) -> list[list]:
     shared = min(len(first), len(second))
-    rows = [[(a + b) / 2 for a, b in zip(row_1, row_2, strict=False)] for row_1, row_2 in zip(first[:shared], second[:shared], strict=False)]
+    rows = [
+        [(a + b) / 2 for a, b in zip(row_1, row_2, strict=False)]
+        for row_1, row_2 in zip(first[:shared], second[:shared], strict=False)
+    ]
     longer = first if len(first) > len(second) else second
     return rows + [list(row) for row in longer[shared:]]
 
