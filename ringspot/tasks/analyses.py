@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pymongo.database import Database
 
+from ..bio import diagnosis
 from ..bio.alignments import AlignmentTable, mapped_refs, remove_reads
 from ..bio.fastq import gzip_copy
 from ..bio.pathoscope import read_sam, read_subtraction_scores, run_pathoscope
@@ -65,6 +66,8 @@ class PathoscopeRun(JobState):
     isolate_index: Path | None = None
     ref_lengths: dict[str, int] | None = None
     sequence_otu_map: dict[str, str] | None = None
+    #: Names, isolates and sequences of the candidate OTUs: what the diagnosis reports on.
+    catalog: dict[str, diagnosis.Otu] | None = None
     table: AlignmentTable | None = None
     subtracted_count: int = 0
 
@@ -211,6 +214,7 @@ def build_isolate_index(state: PathoscopeRun) -> None:
     fasta = state.work / "isolate_index.fa"
     sha, state.ref_lengths = write_isolate_fasta(otus, otu_ids, fasta)
     state.sequence_otu_map = sequence_otu_map
+    state.catalog = diagnosis.catalog(otu for otu in otus if otu["_id"] in otu_ids)
     del otus
     if not otu_ids:
         state.isolate_index = None
@@ -316,7 +320,13 @@ def reassignment(state: PathoscopeRun) -> None:
     with ThreadPoolExecutor(1) as pool:  # zlib lets go of the GIL: the reads pack on the other core
         packing = pool.submit(gzip_copy, state.aligned_reads, state.work / f"{ALIGNED_READS}.gz", compresslevel=4)
         results = run_pathoscope(
-            state.table.drain(), state.ref_lengths, state.sequence_otu_map, state.manifest, results_dir
+            state.table.drain(),
+            state.ref_lengths,
+            state.sequence_otu_map,
+            state.manifest,
+            results_dir,
+            otus=state.catalog or {},
+            thresholds=state.settings.diagnosis,
         )
         packed = packing.result()
     results["subtracted_count"] = state.subtracted_count
@@ -324,11 +334,12 @@ def reassignment(state: PathoscopeRun) -> None:
     send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={packed.name}&format=fastq", packed)
     finalize_once(job, f"/api/analyses/{analysis_id}", {"results": results})
     log.info(
-        "analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d",
+        "analysis_finalized analysis_id=%s read_count=%d subtracted_count=%d hits=%d detected=%s",
         analysis_id,
         results["read_count"],
         results["subtracted_count"],
         len(results["hits"]),
+        ",".join(row["id"] for row in results["diagnosis"] if row["call"] == diagnosis.DETECTED),
     )
 
 
