@@ -45,14 +45,6 @@ ANNOTATION_FIELDS = (
     "genera",
     "entries",
 )
-INSTALL_STEPS = [
-    "unpack_profiles",
-    "check_profiles",
-    "check_annotations",
-    "press_profiles",
-    "import_annotations",
-    "switch_profiles",
-]
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -174,17 +166,11 @@ def claim_install(db: Database, process_id: str) -> None:
     raise Conflict("Install already in progress")
 
 
-def create_install(db: Database, upload_id: str, annotations_upload_id: str, user_id: str | None) -> dict:
-    """Check the uploads, claim the install slot and create the ``install_hmms`` process."""
-    check_install_uploads(db, upload_id, annotations_upload_id)
-    process_id = new_id()
+def reserve_install(db: Database, process_id: str, upload_id: str, annotations_upload_id: str) -> dict:
+    """Claim the install slot for ``process_id`` and reserve its uploads; returns the process context."""
     claim_install(db, process_id)
-    context = {"upload_id": upload_id, "annotations_upload_id": annotations_upload_id, "set_id": new_id()}
-    doc, _ = processes.create_process(
-        db, "install_hmms", user_id=user_id, context=context, steps=INSTALL_STEPS, process_id=process_id
-    )
     uploads.reserve(db, [upload_id, annotations_upload_id])
-    return doc
+    return {"upload_id": upload_id, "annotations_upload_id": annotations_upload_id, "set_id": new_id()}
 
 
 def unpack_profiles(data_path: str, upload_id: str, set_id: str) -> Path:
