@@ -7,7 +7,7 @@ its files, finalizes it with ``results`` and may remove it while unfinished.
 from typing import Literal
 
 from flask import Blueprint, send_file
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core import analyses, rights, samples
 from ..core.errors import InvalidInput
@@ -40,6 +40,23 @@ class CreateAnalysisBody(Body):
     ref_id: str
     #: Subtraction ids; left out, the sample's own subtractions are used.
     subtractions: list[str] | None = None
+
+
+class BatchAnalysesBody(Body):
+    """One analysis per sample, named by id or by label."""
+
+    sample_ids: list[str] | None = Field(default=None, min_length=1, max_length=500)
+    label: str | None = Field(default=None, min_length=1, max_length=255)
+    workflow: Workflow = "pathoscope_bowtie"
+    ref_id: str
+    #: Subtraction ids for every sample; left out, each sample's own subtractions are used.
+    subtractions: list[str] | None = None
+
+    @model_validator(mode="after")
+    def one_selection(self):
+        if (self.sample_ids is None) == (self.label is None):
+            raise ValueError("give either sample_ids or label")
+        return self
 
 
 class FinalizeBody(Body):
@@ -218,6 +235,23 @@ def create(data: CreateAnalysisBody, sample_id: str):
             "Content-Location": f"/api/processes/{analysis['job']['id']}",
         },
     )
+
+
+@bp.post("/api/analyses")
+@body(BatchAnalysesBody)
+def create_batch(data: BatchAnalysesBody):
+    """Start one analysis per sample (write right on each, read right on the reference); if any sample
+    cannot start (not ready, say), a 400 lists them all and nothing is started."""
+    batch = analyses.readable_samples(db(), client(), data.sample_ids, data.label)
+    for sample in batch:
+        rights.require_sample_write(client(), sample)
+    rights.require_reference_read(client(), analyses.get_reference_or_400(db(), data.ref_id))
+    analyses.check_batch(db(), batch, data.ref_id, data.subtractions, data.workflow)
+    started = [
+        analysis_tasks.start_analysis(db(), sample, data.ref_id, data.subtractions, data.workflow, client().user_id)
+        for sample in batch
+    ]
+    return json_response([serialize_analysis(analysis) for analysis in started], 201)
 
 
 @bp.get("/api/analyses/<analysis_id>")

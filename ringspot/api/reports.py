@@ -9,7 +9,7 @@ import numpy as np
 from flask import Blueprint, Response
 
 from ..bio.plots import diagnosis_heatmap
-from ..core import reports, rights
+from ..core import analyses, reports, rights
 from ..core.errors import InvalidInput
 from ..core.references import get_reference_or_404
 from .analyses import get_readable_analysis
@@ -77,7 +77,7 @@ def diagnosis_report(args: DiagnosisReportQuery):
     wanted = [part for part in (args.sample_ids or "").split(",") if part] if args.sample_ids is not None else None
     if wanted is not None and not wanted:
         raise InvalidInput("sample_ids names no sample")
-    samples = reports.readable_samples(db(), client(), wanted, args.label)
+    samples = analyses.readable_samples(db(), client(), wanted, args.label)
     matrix = reports.diagnosis_matrix(db(), reference, samples)
     if args.format == "json":
         return json_response(matrix)

@@ -386,33 +386,43 @@ def analyses():
 
 
 @analyses.command("create")
-@click.argument("sample_id")
+@click.argument("sample_ids", nargs=-1)
+@click.option("--label", default=None, help="Analyse every sample with this label.")
 @click.option("--ref", "ref_id", required=True, help="Reference id.")
 @click.option("--workflow", type=click.Choice(["pathoscope_bowtie", "nuvs"]), default="pathoscope_bowtie")
-@click.option("--subtraction", "subtractions", multiple=True, help="Subtraction id (repeatable).")
+@click.option(
+    "--subtraction", "subtractions", multiple=True, help="Subtraction id (repeatable; default: each sample's own)."
+)
 @click.pass_context
 @fail_on_api_errors
-def create_analysis(ctx, sample_id, ref_id, workflow, subtractions):
-    """Start an analysis of a sample against a reference's latest index."""
-    api = make_client(ctx)
-    analysis = api.post(
-        f"/api/samples/{sample_id}/analyses",
-        {"workflow": workflow, "ref_id": ref_id, "subtractions": list(subtractions)},
-    )
-    click.echo(analysis["id"])
+def create_analysis(ctx, sample_ids, label, ref_id, workflow, subtractions):
+    """Start an analysis of each sample (ids, or --label) against a reference's latest index; prints their ids.
+
+    A batch starts all or nothing: if a sample cannot start, the error lists it and none is started.
+    """
+    if bool(sample_ids) == bool(label):
+        raise click.UsageError("give sample ids or --label")
+    body = {"workflow": workflow, "ref_id": ref_id, "subtractions": list(subtractions) or None}
+    selection = {"label": label} if label else {"sample_ids": list(sample_ids)}
+    for analysis in make_client(ctx).post("/api/analyses", {**body, **selection}):
+        click.echo(analysis["id"])
 
 
 @analyses.command("await")
-@click.argument("analysis_id")
+@click.argument("analysis_ids", nargs=-1, required=True)
 @click.pass_context
 @fail_on_api_errors
-def await_analysis(ctx, analysis_id):
-    """Wait for an analysis, showing its job's step and progress; exit 1 if it fails."""
+def await_analysis(ctx, analysis_ids):
+    """Wait for analyses, showing progress (one bar for several); exit 1 if one fails."""
     api = make_client(ctx)
-    analysis = api.get(f"/api/analyses/{analysis_id}")
-    if not analysis.get("ready"):
-        follow_process(api, analysis["job"]["id"], analysis.get("workflow", "analysis"))
-    click.echo(f"analysis {analysis_id} is ready")
+    running = [api.get(f"/api/analyses/{analysis_id}") for analysis_id in analysis_ids]
+    running = [analysis for analysis in running if not analysis.get("ready")]
+    if len(running) == 1:
+        follow_process(api, running[0]["job"]["id"], running[0].get("workflow", "analysis"))
+    elif running:
+        follow_processes(api, [analysis["job"]["id"] for analysis in running], "analyses")
+    for analysis_id in analysis_ids:
+        click.echo(f"analysis {analysis_id} is ready")
 
 
 @analyses.command("get")

@@ -456,3 +456,34 @@ def remove_unfinished(db: Database, data_path: str, analysis: dict) -> None:
 def discard_unfinished(db: Database, data_path: str, analysis_id: str) -> None:
     """Clean-up of a failed or cancelled job: its unfinished analysis and files go."""
     _delete(db, data_path, analysis_id, {"ready": False})
+
+
+# ---------------------------------------------------------------- batches
+
+
+def readable_samples(db: Database, client: Client, sample_ids: list[str] | None, label: str | None) -> list[dict]:
+    """The samples named by id (each must exist and be readable: else 404 naming it) or by label."""
+    visible = sample_visibility_query(client)
+    if label is not None:
+        return list(db.samples.find({**visible, "labels": label}).sort("name", 1))
+    found = {doc["_id"]: doc for doc in db.samples.find({**visible, "_id": {"$in": sample_ids or []}})}
+    absent = [sample_id for sample_id in sample_ids or [] if sample_id not in found]
+    if absent:
+        raise NotFound(f"Sample {absent[0]} not found")
+    return [found[sample_id] for sample_id in sample_ids or []]
+
+
+def check_batch(
+    db: Database, samples: list[dict], ref_id: str, subtraction_ids: list[str] | None, workflow: str
+) -> None:
+    """Every sample of a batch can start its analysis, or a 400 listing those that cannot (nothing starts)."""
+    if not samples:
+        raise BadRequest("The batch names no sample")
+    problems = []
+    for sample in samples:
+        try:
+            check_inputs(db, sample, ref_id, subtraction_ids, workflow)
+        except BadRequest as error:
+            problems.append(f"{sample.get('name') or sample['_id']} ({sample['_id']}): {error}")
+    if problems:
+        raise BadRequest("Nothing was started: " + "; ".join(problems))

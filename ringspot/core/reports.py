@@ -16,10 +16,8 @@ from openpyxl.styles import Font
 
 from ..bio.orfs import iter_orf_fasta
 from .analyses import load_results
-from .auth import Client
 from .db import Database
-from .errors import InvalidInput, NotFound
-from .rights import sample_visibility_query
+from .errors import InvalidInput
 
 #: Columns of the diagnosis table, in the order they are written.
 DIAGNOSIS_COLUMNS = (
@@ -202,15 +200,3 @@ def matrix_table(matrix: dict) -> tuple[list[tuple[str, str]], list[str], list[l
             row += [cell["call"], cell["reads"], cell["breadth"]] if cell else ["not_detected", 0, 0.0]
         rows.append(row)
     return header, columns, rows
-
-
-def readable_samples(db: Database, client: Client, sample_ids: list[str] | None, label: str | None) -> list[dict]:
-    """The samples named by id (each must exist and be readable: else 404 naming it) or by label."""
-    visible = sample_visibility_query(client)
-    if label is not None:
-        return list(db.samples.find({**visible, "labels": label}, {"name": 1}).sort("name", 1))
-    found = {doc["_id"]: doc for doc in db.samples.find({**visible, "_id": {"$in": sample_ids or []}}, {"name": 1})}
-    absent = [sample_id for sample_id in sample_ids or [] if sample_id not in found]
-    if absent:
-        raise NotFound(f"Sample {absent[0]} not found")
-    return [found[sample_id] for sample_id in sample_ids or []]
