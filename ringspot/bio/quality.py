@@ -11,9 +11,11 @@ made over years, so this module reproduces FastQC's numbers exactly, without Jav
   then ranges such as ``10-14`` past 75 bp), per-group quality mean and percentiles
   (positions with 100 reads or fewer left out, NaN when none is left), G/A/T/C
   percentages (N excluded), the integer %GC, and the per-read mean quality histogram.
-* `quality_document` parses that report as Virtool's ``parse_fastqc`` did: ranges
-  expanded to one row per position, numbers truncated to integers, rows holding NaN
-  replaced by their first number; `merge_quality_documents` combines the two mates.
+* `quality_document` lays that report out as Virtool's ``parse_fastqc`` did: ranges
+  expanded to one row per position, rows holding NaN replaced by their first number.
+  The numbers are FastQC's own, to every decimal it prints (Virtool cut them to
+  integers, up to a whole Phred score low); `merge_quality_documents` combines the
+  two mates.
 """
 
 from __future__ import annotations
@@ -345,10 +347,10 @@ def fastqc_report(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> Fa
 def quality_document(report: FastqcReport) -> dict:
     """Turn a report into Virtool's ``quality`` document for one read file.
 
-    As ``parse_fastqc``: every group row is repeated for each position it covers;
-    numbers are truncated to integers (Virtool read them with ``int(value.split(".")[0])``);
-    a row holding NaN becomes its first number repeated (all zeros if it has none);
-    ``sequences[q]`` is the number of reads whose mean quality is ``q``.
+    Laid out as ``parse_fastqc`` did: every group row is repeated for each position it
+    covers; a row holding NaN (percentiles of positions read 100 times or fewer) becomes
+    its first number repeated, all zeros if it has none; ``sequences[q]`` is the number
+    of reads whose mean quality is ``q``. Every number is the double FastQC prints.
     """
     return {
         "count": report.count,
@@ -361,21 +363,21 @@ def quality_document(report: FastqcReport) -> dict:
     }
 
 
-def _expand(groups: list[tuple[int, int]], table: np.ndarray) -> list[list[int]]:
-    rows = []
-    for (low, high), values in zip(groups, table.tolist(), strict=False):
-        row = _virtool_row(values)
+def _expand(groups: list[tuple[int, int]], table: np.ndarray) -> list[list[float]]:
+    rows: list[list[float]] = []
+    for (low, high), values in zip(groups, table.tolist(), strict=True):
+        row = _without_nan(values)
         rows.extend(list(row) for _ in range(high - low + 1))
     return rows
 
 
-def _virtool_row(values: list[float]) -> list[int]:
+def _without_nan(values: list[float]) -> list[float]:
     if not any(math.isnan(value) for value in values):
-        return [int(value) for value in values]
+        return values
     for value in values:
         if not math.isnan(value):
-            return [int(value)] * len(values)
-    return [0] * len(values)
+            return [value] * len(values)
+    return [0.0] * len(values)
 
 
 def _sequence_bins(per_sequence_quality: Sequence[tuple[int, int]]) -> list[int]:

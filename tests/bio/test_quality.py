@@ -1,4 +1,4 @@
-"""The quality document: FastQC 0.11.9's numbers, parsed as Virtool's parse_fastqc did.
+"""The quality document: FastQC 0.11.9's numbers, laid out as Virtool's parse_fastqc did.
 
 Every figure below was printed by FastQC 0.11.9 (Debian's ``fastqc``) run as the
 create_sample workflow ran it (``fastqc -f fastq --extract``) on the shared data, and
@@ -160,7 +160,46 @@ FASTQC = {
         count=10000,
         length=(36, 151),
         gc=45,
-        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59", "60-64", "65-69", "70-74", "75-79", "80-84", "85-89", "90-94", "95-99", "100-104", "105-109", "110-114", "115-119", "120-124", "125-129", "130-134", "135-139", "140-144", "145-149", "150-151"],
+        groups=[
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+            "8",
+            "9",
+            "10-14",
+            "15-19",
+            "20-24",
+            "25-29",
+            "30-34",
+            "35-39",
+            "40-44",
+            "45-49",
+            "50-54",
+            "55-59",
+            "60-64",
+            "65-69",
+            "70-74",
+            "75-79",
+            "80-84",
+            "85-89",
+            "90-94",
+            "95-99",
+            "100-104",
+            "105-109",
+            "110-114",
+            "115-119",
+            "120-124",
+            "125-129",
+            "130-134",
+            "135-139",
+            "140-144",
+            "145-149",
+            "150-151",
+        ],
         per_base_quality={
             "1": (30.6651, 32.0, 32.0, 32.0, 27.0, 32.0),
             "2": (30.7629, 32.0, 32.0, 32.0, 27.0, 32.0),
@@ -269,7 +308,46 @@ FASTQC = {
         count=10000,
         length=(36, 151),
         gc=45,
-        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59", "60-64", "65-69", "70-74", "75-79", "80-84", "85-89", "90-94", "95-99", "100-104", "105-109", "110-114", "115-119", "120-124", "125-129", "130-134", "135-139", "140-144", "145-149", "150-151"],
+        groups=[
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+            "8",
+            "9",
+            "10-14",
+            "15-19",
+            "20-24",
+            "25-29",
+            "30-34",
+            "35-39",
+            "40-44",
+            "45-49",
+            "50-54",
+            "55-59",
+            "60-64",
+            "65-69",
+            "70-74",
+            "75-79",
+            "80-84",
+            "85-89",
+            "90-94",
+            "95-99",
+            "100-104",
+            "105-109",
+            "110-114",
+            "115-119",
+            "120-124",
+            "125-129",
+            "130-134",
+            "135-139",
+            "140-144",
+            "145-149",
+            "150-151",
+        ],
         per_base_quality={
             "1": (29.3841, 32.0, 27.0, 32.0, 27.0, 32.0),
             "9": (33.0545, 37.0, 37.0, 37.0, 13.0, 37.0),
@@ -318,7 +396,63 @@ FASTQC = {
         count=125,
         length=(101, 101),
         gc=46,
-        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-11", "12-13", "14-15", "16-17", "18-19", "20-21", "22-23", "24-25", "26-27", "28-29", "30-31", "32-33", "34-35", "36-37", "38-39", "40-41", "42-43", "44-45", "46-47", "48-49", "50-51", "52-53", "54-55", "56-57", "58-59", "60-61", "62-63", "64-65", "66-67", "68-69", "70-71", "72-73", "74-75", "76-77", "78-79", "80-81", "82-83", "84-85", "86-87", "88-89", "90-91", "92-93", "94-95", "96-97", "98-99", "100-101"],
+        groups=[
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+            "8",
+            "9",
+            "10-11",
+            "12-13",
+            "14-15",
+            "16-17",
+            "18-19",
+            "20-21",
+            "22-23",
+            "24-25",
+            "26-27",
+            "28-29",
+            "30-31",
+            "32-33",
+            "34-35",
+            "36-37",
+            "38-39",
+            "40-41",
+            "42-43",
+            "44-45",
+            "46-47",
+            "48-49",
+            "50-51",
+            "52-53",
+            "54-55",
+            "56-57",
+            "58-59",
+            "60-61",
+            "62-63",
+            "64-65",
+            "66-67",
+            "68-69",
+            "70-71",
+            "72-73",
+            "74-75",
+            "76-77",
+            "78-79",
+            "80-81",
+            "82-83",
+            "84-85",
+            "86-87",
+            "88-89",
+            "90-91",
+            "92-93",
+            "94-95",
+            "96-97",
+            "98-99",
+            "100-101",
+        ],
         per_base_quality={
             "1": (22.184, 33.0, 2.0, 34.0, 2.0, 34.0),
             "9": (37.8, 39.0, 39.0, 39.0, 35.0, 39.0),
@@ -394,7 +528,46 @@ FASTQC = {
         count=400,
         length=(150, 150),
         gc=50,
-        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-14", "15-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59", "60-64", "65-69", "70-74", "75-79", "80-84", "85-89", "90-94", "95-99", "100-104", "105-109", "110-114", "115-119", "120-124", "125-129", "130-134", "135-139", "140-144", "145-149", "150"],
+        groups=[
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+            "8",
+            "9",
+            "10-14",
+            "15-19",
+            "20-24",
+            "25-29",
+            "30-34",
+            "35-39",
+            "40-44",
+            "45-49",
+            "50-54",
+            "55-59",
+            "60-64",
+            "65-69",
+            "70-74",
+            "75-79",
+            "80-84",
+            "85-89",
+            "90-94",
+            "95-99",
+            "100-104",
+            "105-109",
+            "110-114",
+            "115-119",
+            "120-124",
+            "125-129",
+            "130-134",
+            "135-139",
+            "140-144",
+            "145-149",
+            "150",
+        ],
         per_base_quality={
             "1": (37.6475, 38.0, 36.0, 40.0, 34.0, 40.0),
             "9": (36.8225, 37.0, 35.0, 39.0, 33.0, 40.0),
@@ -476,7 +649,68 @@ FASTQC = {
         count=300,
         length=(0, 1000),
         gc=51,
-        groups=["1", "2", "3", "4", "5", "6", "7", "8", "9", "10-19", "20-39", "40-59", "60-79", "80-99", "100-119", "120-139", "140-159", "160-179", "180-199", "200-219", "220-239", "240-259", "260-279", "280-299", "300-319", "320-339", "340-359", "360-379", "380-399", "400-419", "420-439", "440-459", "460-479", "480-499", "500-519", "520-539", "540-559", "560-579", "580-599", "600-619", "620-639", "640-659", "660-679", "680-699", "700-719", "720-739", "740-759", "760-779", "780-799", "800-819", "820-839", "840-859", "860-879", "880-899", "900-919", "920-939", "940-959", "960-979", "980-999", "1000"],
+        groups=[
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+            "8",
+            "9",
+            "10-19",
+            "20-39",
+            "40-59",
+            "60-79",
+            "80-99",
+            "100-119",
+            "120-139",
+            "140-159",
+            "160-179",
+            "180-199",
+            "200-219",
+            "220-239",
+            "240-259",
+            "260-279",
+            "280-299",
+            "300-319",
+            "320-339",
+            "340-359",
+            "360-379",
+            "380-399",
+            "400-419",
+            "420-439",
+            "440-459",
+            "460-479",
+            "480-499",
+            "500-519",
+            "520-539",
+            "540-559",
+            "560-579",
+            "580-599",
+            "600-619",
+            "620-639",
+            "640-659",
+            "660-679",
+            "680-699",
+            "700-719",
+            "720-739",
+            "740-759",
+            "760-779",
+            "780-799",
+            "800-819",
+            "820-839",
+            "840-859",
+            "860-879",
+            "880-899",
+            "900-919",
+            "920-939",
+            "940-959",
+            "960-979",
+            "980-999",
+            "1000",
+        ],
         per_base_quality={
             "1": (21.03010033444816, 21.0, 11.0, 31.0, 5.0, 37.0),
             "9": (21.07773851590106, 21.0, 11.0, 31.0, 5.0, 37.0),
@@ -543,7 +777,9 @@ def path_of(name: str, synthetic_path: Path) -> Path:
 
 def same_numbers(mine, theirs) -> bool:
     """Exact equality (FastQC prints doubles that read back exactly), NaN equal to NaN."""
-    return len(mine) == len(theirs) and all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(mine, theirs, strict=False))
+    return len(mine) == len(theirs) and all(
+        (math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(mine, theirs, strict=False)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -622,14 +858,10 @@ def test_base_groups_edges(length, last_groups):
     assert len(labels) <= 75
 
 
-# The document, as Virtool's parse_fastqc made it from those figures.
+# The document, laid out as Virtool's parse_fastqc did, with FastQC's own decimals.
 
 
-def truncated(values) -> list[int]:
-    return [int(value) for value in values]
-
-
-def test_single_file_document_expands_groups_and_truncates():
+def test_single_file_document_expands_groups_with_fastqc_decimals():
     name = "samples/glrav1-grapevine-125reads.fq.gz"
     figures = FASTQC[name]
     document = quality_of_files([DATA / name])
@@ -639,28 +871,30 @@ def test_single_file_document_expands_groups_and_truncates():
     assert document["gc"] == 46.0
     assert document["length"] == [101, 101]
     assert len(document["bases"]) == len(document["composition"]) == 101
-    # Group "10-11" becomes rows for positions 10 and 11.
-    assert document["bases"][9] == document["bases"][10] == truncated(figures.per_base_quality["10-11"])
-    assert document["composition"][9] == truncated(figures.per_base_content["10-11"])
-    assert document["bases"][0] == truncated(figures.per_base_quality["1"])
+    # Group "10-11" becomes rows for positions 10 and 11, each FastQC's row as printed.
+    assert document["bases"][9] == document["bases"][10] == list(figures.per_base_quality["10-11"])
+    assert document["bases"][9][0] == 38.111999999999995  # Virtool kept 38
+    assert document["composition"][9] == list(figures.per_base_content["10-11"])
+    assert document["bases"][0] == list(figures.per_base_quality["1"])
     assert document["sequences"] == [figures.per_sequence_quality.get(score, 0) for score in range(50)]
 
 
 def test_nan_rows_take_their_first_number():
     document = quality_of_files([DATA / "quality" / "variable.fastq"])
     # FastQC row 30: 23.106666666666666 22.0 19.0 27.0 17.0 30.0
-    assert document["bases"][29] == [23, 22, 19, 27, 17, 30]
+    assert document["bases"][29] == [23.106666666666666, 22.0, 19.0, 27.0, 17.0, 30.0]
     # FastQC row 31: 28.93 NaN NaN NaN NaN NaN (only 100 reads reach position 31)
-    assert document["bases"][30] == [28, 28, 28, 28, 28, 28]
-    assert document["bases"][74] == [19] * 6
+    assert document["bases"][30] == [28.93] * 6
+    assert document["bases"][74] == [19.725] * 6
     assert document["length"] == [30, 75]
 
 
-def test_composition_row_of_only_n_becomes_zeros():
+def test_composition_keeps_fastqc_decimals_and_a_row_of_only_n_becomes_zeros():
     document = quality_of_files([DATA / "quality" / "all_n.fastq.gz"])
-    assert document["composition"][19] == [0, 0, 0, 0]
-    # 28.999999999999996 truncates to 28, as Virtool's int(value.split(".")[0]) did.
-    assert document["composition"][18] == [28, 25, 24, 22]
+    assert document["composition"][19] == [0.0, 0.0, 0.0, 0.0]
+    # Virtool's int(value.split(".")[0]) made 28.999999999999996 a 28; rows now sum to 100.
+    assert document["composition"][18] == [28.999999999999996, 25.0, 24.0, 22.0]
+    assert all(abs(sum(row) - 100) < 1e-9 for row in document["composition"] if any(row))
 
 
 def test_paired_document_averages_and_sums_the_mates():
@@ -673,16 +907,13 @@ def test_paired_document_averages_and_sums_the_mates():
     assert document["gc"] == 46.5  # (46 + 47) / 2
     assert document["length"] == [50, 50]
     assert document["encoding"] == "Sanger / Illumina 1.9"
-    assert document["bases"][0] == [28.5, 32.0, 29.5, 32.0, 22.0, 32.0]
-    for label in ("9", "26", "50"):
+    for label in ("1", "9", "26", "50"):
         row = int(label) - 1
         assert document["bases"][row] == [
-            (a + b) / 2
-            for a, b in zip(truncated(first.per_base_quality[label]), truncated(second.per_base_quality[label]), strict=False)
+            (a + b) / 2 for a, b in zip(first.per_base_quality[label], second.per_base_quality[label], strict=True)
         ]
         assert document["composition"][row] == [
-            (a + b) / 2
-            for a, b in zip(truncated(first.per_base_content[label]), truncated(second.per_base_content[label]), strict=False)
+            (a + b) / 2 for a, b in zip(first.per_base_content[label], second.per_base_content[label], strict=True)
         ]
     assert document["sequences"] == [
         first.per_sequence_quality.get(q, 0) + second.per_sequence_quality.get(q, 0) for q in range(50)
