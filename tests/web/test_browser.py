@@ -1,0 +1,197 @@
+"""The browser client in a real browser (Debian's chromium driven by Playwright) against the real
+process types: gunicorn serving API and pages, a Dramatiq worker on Redis, nx-27017.
+
+A lab's path without the command line: sign in, upload the RpRSV sample's two FASTQ files, watch
+it being created, start Pathoscope, follow the job on /jobs until it finishes, and read the report:
+the diagnosis names Raspberry ringspot virus and its coverage plot has loaded. A user without
+rights on a sample gets the 404 page. Screenshots of every page go to the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from ringspot.core import auth
+
+from ..analyses_data import RPRSV_READS, build_index_files, insert_index, insert_otus, insert_reference, load_otus
+from ..integration.conftest import running_stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "hunter2hunter2"
+#: Raspberry ringspot virus and a few other plant viruses, so the diagnosis has something to tell apart.
+OTU_NAMES = (
+    "Raspberry ringspot virus",
+    "Tomato ringspot virus",
+    "Grapevine fanleaf virus",
+    "Arabis mosaic virus",
+    "Tobacco mosaic virus",
+)
+#: Time for a job of the small sample on a 2-core machine shared with other work.
+JOB_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def stack(database_server, redis_server, tmp_path_factory):
+    with running_stack(database_server, redis_server, tmp_path_factory.mktemp("web_stack")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def reference(stack, tmp_path_factory) -> dict:
+    """A reference of a few plant viruses with a ready Bowtie2 index, as build_index leaves them."""
+    otus = [otu for otu in load_otus() if otu["name"] in OTU_NAMES]
+    assert {otu["name"] for otu in otus} == set(OTU_NAMES)
+    ref = insert_reference(stack.db, "Plant viruses (browser)")
+    insert_otus(stack.db, ref["_id"], otus)
+    insert_index(stack.db, stack.data_path, ref["_id"], otus, build_index_files(otus, tmp_path_factory.mktemp("idx")))
+    return ref
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+class Screens:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def take(self, page: Page, name: str) -> None:
+        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def screens(tmp_path) -> Screens:
+    return Screens(tmp_path / "screenshots")
+
+
+def sign_in(page: Page, url: str, user: str, next_path: str = "/samples") -> None:
+    page.goto(url + next_path)
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(url + next_path)
+
+
+def test_upload_to_report_in_a_browser(stack, reference, page, screens):
+    page.goto(stack.url + "/samples")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    # A refused sign-in says so beside the password, and the page stays.
+    expect(page.locator('[data-error-for="password"]')).to_be_visible()
+    screens.take(page, "login")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(stack.url + "/samples")
+
+    # A sample without a name is refused next to the name field, before anything is created.
+    page.get_by_label("Reads (FASTQ, gzipped or not)").set_input_files(str(RPRSV_READS[0]))
+    page.get_by_label("Mate reads").set_input_files(str(RPRSV_READS[1]))
+    page.get_by_role("button", name="Upload and create").click()
+    expect(page.locator('[data-error-for="name"]')).to_contain_text("name")
+    page.get_by_label("Name", exact=True).fill("RpRSV raspberry leaf")
+    page.get_by_label("Labels (comma-separated)").fill("field, raspberry")
+    screens.take(page, "samples")
+    page.get_by_role("button", name="Upload and create").click()
+    expect(page).to_have_url(re.compile(r"/samples/[a-z0-9]{8}$"), timeout=60_000)
+    sample_id = page.url.rsplit("/", 1)[1]
+
+    # The create_sample job's progress is polled; once it ends the page shows the quality charts.
+    expect(page.locator("#chart-bases")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(page.locator(".facts")).to_contain_text("20,000")  # both mates' reads
+    page.wait_for_function("() => window.Chart && Chart.getChart('chart-sequences') !== undefined")
+    screens.take(page, "sample")
+
+    page.get_by_label("Workflow").select_option("pathoscope_bowtie")
+    page.get_by_label("Reference").select_option(reference["_id"])
+    page.get_by_role("button", name="Start analysis").click()
+    expect(page).to_have_url(re.compile(r"/analyses/[a-z0-9]{8}$"))
+    analysis_id = page.url.rsplit("/", 1)[1]
+    assert stack.db.analyses.find_one({"_id": analysis_id})["sample"]["id"] == sample_id
+
+    # /jobs follows the job live (its rows are polled, the page itself never reloads).
+    page.get_by_role("link", name="Jobs").click()
+    row = page.locator("#jobs tbody tr", has=page.get_by_role("link", name=f"analysis {analysis_id}"))
+    expect(row).to_be_visible()
+    page.evaluate("window.__same_page = true")
+    expect(row).to_have_attribute("data-state", "complete", timeout=JOB_TIMEOUT_MS)
+    assert page.evaluate("window.__same_page") is True
+    expect(row.locator("progress")).to_have_attribute("value", "1")
+    screens.take(page, "jobs")
+
+    row.get_by_role("link", name=f"analysis {analysis_id}").click()
+    expect(page).to_have_url(f"{stack.url}/analyses/{analysis_id}")
+    diagnosis = page.locator("#diagnosis")
+    expect(diagnosis).to_contain_text("Raspberry ringspot virus")
+    rprsv_row = diagnosis.locator("tbody tr", has_text="Raspberry ringspot virus")
+    expect(rprsv_row).to_contain_text("detected")
+    plots = page.locator('img[data-coverage="Raspberry ringspot virus"]')
+    expect(plots.first).to_be_visible()
+    plots.first.scroll_into_view_if_needed()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('img[data-coverage="Raspberry ringspot virus"]')]
+                 .every(img => img.complete && img.naturalWidth > 0)""",
+        timeout=30_000,
+    )
+    screens.take(page, "analysis")
+
+    page.get_by_role("link", name="References").click()
+    page.get_by_role("link", name=reference["name"]).click()
+    page.get_by_label("Find by name or abbreviation").fill("ringspot")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table.list").nth(1)).not_to_contain_text("Tobacco mosaic virus")
+    screens.take(page, "reference")
+    page.get_by_role("link", name="Raspberry ringspot virus").click()
+    expect(page.locator("h2", has_text="Isolates")).to_be_visible()
+    expect(page.locator(".isolate", has_text="default")).to_contain_text("NC_005266")
+    screens.take(page, "otu")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(stack.url + "/login")
+    page.goto(f"{stack.url}/analyses/{analysis_id}")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def test_a_user_without_rights_gets_the_404_page(stack, page, screens):
+    from ..analyses_data import insert_sample
+
+    private = insert_sample(stack.db, stack.data_path, RPRSV_READS[:1], all_read=False, group_read=False)
+    auth.create_user(stack.db, "outsider", PASSWORD)
+    sign_in(page, stack.url, "outsider")
+    expect(page.locator("#sample-list")).not_to_contain_text(private["name"])
+
+    response = page.goto(f"{stack.url}/samples/{private['_id']}")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_contain_text("Not found")
+    expect(page.locator("body")).not_to_contain_text(private["name"])
+    screens.take(page, "not_found")
+    # The report of an analysis of that sample is as unknown as one that does not exist.
+    assert page.goto(f"{stack.url}/analyses/nosuchid").status == 404
