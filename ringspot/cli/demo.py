@@ -66,7 +66,8 @@ def follow(api: Client, process_id: str, label: str) -> dict:
         )
 
 
-def run_demo(api: Client, nuvs: bool) -> None:
+def run_demo(api: Client, nuvs: bool) -> str:
+    """Run every stage; returns the path of the Pathoscope report page in the browser client."""
     # Sample names are unique: a suffix per run keeps the demo safe to run again.
     context: dict = {"run": time.strftime("%Y%m%d-%H%M%S")}
     stages = [demo_reference, demo_index, demo_samples, demo_pathoscope]
@@ -79,6 +80,7 @@ def run_demo(api: Client, nuvs: bool) -> None:
     for doc in api.get("/api/processes", per_page=30)["documents"]:
         table.add_row(doc["id"], doc["type"], doc["state"], doc.get("step") or "")
     console.print(table)
+    return f"/analyses/{context['pathoscope']['id']}"
 
 
 def demo_reference(api: Client, context: dict) -> None:
@@ -141,6 +143,7 @@ def demo_pathoscope(api: Client, context: dict) -> None:
     )
     follow(api, analysis["job"]["id"], "pathoscope_bowtie")
     analysis = api.get(f"/api/analyses/{analysis['id']}")
+    context["pathoscope"] = analysis
     results = analysis["results"]
     table = Table(
         "virus",
@@ -228,10 +231,12 @@ def demo(url: str | None, nuvs: bool):
         wait_for_api(api)
         api.login(ADMIN_USER, ADMIN_PASSWORD)
         key = api.create_key("demo")
-        run_demo(Client(url, ADMIN_USER, key), nuvs)
+        report = run_demo(Client(url, ADMIN_USER, key), nuvs)
     except ApiError as error:
         raise click.ClickException(str(error)) from None
     finally:
         if stack is not None:
             os.killpg(stack.pid, signal.SIGTERM)
             stack.wait(timeout=30)
+    serving = "" if stack is None else "; `ringspot up` serves it again"
+    console.print(f"The report in a browser: {url}{report} (sign in as {ADMIN_USER} / {ADMIN_PASSWORD}{serving})")

@@ -60,8 +60,8 @@ def analysis_page(analysis_id: str):
     analysis = get_readable_analysis(analysis_id)
     sample = analyses.get_parent_sample(db(), analysis)
     formatted = serialize_analysis(analyses.format_analysis(db(), settings().data_path, analysis))
-    results = formatted.get("results") if isinstance(formatted.get("results"), dict) else {}
-    contigs = results.get("hits", []) if formatted["workflow"] == "nuvs" else []
+    results = formatted.get("results")
+    contigs = results.get("hits") or [] if formatted["workflow"] == "nuvs" and isinstance(results, dict) else []
     return render_template(
         "analysis.html",
         analysis=formatted,
