@@ -2,7 +2,10 @@
 
 Validation and the quality statistics are one streaming pass (`bio.quality` reads every
 record through `bio.fastq`'s validating parser), so a bad upload is caught before any
-file is stored, and the reads are decompressed once for both.
+file is stored, and the reads are decompressed once for both. Two files declared mates must
+share read names. A small-RNA library's adapter is found (or taken from the sample) and the
+reads trimmed once, so the quality document says what trimming leaves before any analysis runs;
+the reads are stored untrimmed and trimmed again before each mapping.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from pymongo.database import Database
 
-from ..bio import fastq, quality
+from ..bio import fastq, quality, trim
 from ..bio.runner import run as run_tool
 from ..core import samples
 from ..core.auth import Client
@@ -57,6 +60,7 @@ def start_create_sample(db: Database, client: Client, data: dict) -> dict:
             "files": sample["files"],
             "paired": sample["paired"],
             "library_type": sample["library_type"],
+            "adapter": sample.get("adapter"),
         },
         undo=lambda: samples.discard_failed_sample(db, from_env().data_path, sample["_id"], upload_ids),
     )
@@ -110,8 +114,42 @@ def download_uploads(state: SampleRun) -> None:
 
 @CREATE_SAMPLE.step
 def assess_reads(state: SampleRun) -> None:
-    """Validate every record and compute the quality document in one pass."""
+    """Validate every record and compute the quality document in one pass; mates must share read names."""
     state.quality = assess(state.uploads)
+    if len(state.uploads) == 2:
+        check_mates(state.uploads)
+
+
+def check_mates(uploads: list[tuple[Path, str]]) -> None:
+    """Fail, naming both files, when two files declared mates share no read name (two lanes, two samples)."""
+    (path_1, name_1), (path_2, name_2) = uploads
+    try:
+        fastq.check_mates_share_names(path_1, path_2, labels=(name_1, name_2))
+    except ValueError as error:
+        raise StepFailed(str(error)) from None
+
+
+@CREATE_SAMPLE.step
+def summarize_trimming(state: SampleRun) -> None:
+    """Small-RNA libraries: find the adapter, trim the reads once and record what trimming leaves."""
+    if state.args.get("library_type") != "srna":
+        return
+    paths = [path for path, _ in state.uploads]
+    given = state.args.get("adapter")
+    detection = trim.detect_adapter(paths[0])
+    adapter = given or detection.adapter
+    _, summary = trim.trim_files(
+        paths,
+        state.work / "trimming",
+        adapter=adapter,
+        cores=state.settings.proc,
+        timeout=state.settings.tool_timeout,
+        cancel=state.cancel,
+    )
+    summary.kit = trim.GIVEN if given else detection.kit
+    state.quality["trimming"] = summary.as_dict()
+    state.quality["warnings"] = [] if given else trim.srna_warnings(detection)
+    shutil.rmtree(state.work / "trimming", ignore_errors=True)
 
 
 @CREATE_SAMPLE.step

@@ -122,6 +122,13 @@ def _pair_mismatch() -> list[tuple[str, bytes]]:
     ]
 
 
+def _two_lanes() -> list[tuple[str, bytes]]:
+    return [
+        ("lane_1.fq", _records(SAMPLES / "example-paired-50bp" / "reads_1.fq.gz", 100)),
+        ("lane_2.fq", _records(SAMPLES / "rprsv-paired-nextseq" / "paired_2.fq.gz", 100)),
+    ]
+
+
 BAD_INPUTS = {
     "truncated gzip": (
         lambda: [("cut.fq.gz", (SAMPLES / "example-paired-50bp" / "reads_1.fq.gz").read_bytes()[:300_000])],
@@ -142,6 +149,14 @@ BAD_INPUTS = {
     "empty file": (
         lambda: [("empty.fq.gz", gzip.compress(b""))],
         ["empty.fq.gz", "file is empty"],
+    ),
+    "two lanes as mates": (
+        _two_lanes,
+        [
+            "lane_1.fq and lane_2.fq are not mates of one pair",
+            "'GWNJ-0965:628:GW2007103249th:7:1101:3102:1309' in lane_1.fq",
+            "'NS500598:7:H37Y5BGXX:1:11101:16849:1079;2' in lane_2.fq",
+        ],
     ),
 }
 
@@ -202,3 +217,40 @@ def test_gzip_bomb_of_non_reads_fails_fast_without_filling_memory(admin, db, set
     assert "bomb_1.fq.gz" in job["error"]
     assert time.monotonic() - started < 30
     wait_for(lambda: admin.get(f"/api/samples/{created['id']}").status_code == 404, message="sample removal")
+
+
+def test_small_rna_sample_records_its_adapter_and_what_trimming_leaves(admin, db, worker):
+    lane = _records(SAMPLES / "ctv-srna-qiaseq-lane1" / "reads.fastq.gz", 20_000)
+    created, job, _ = create_sample(admin, db, "citrus", [("lane1.fq", lane)], library_type="srna")
+    assert job["state"] == "complete", job["error"]
+    quality = admin.get(f"/api/samples/{created['id']}").json["quality"]
+    trimming = quality["trimming"]
+    assert (trimming["adapter"], trimming["kit"]) == ("AACTGTAGGCACCATCAAT", "QIAseq miRNA")
+    assert trimming["reads_in"] == quality["count"] == 20_000
+    assert trimming["reads_out"] == 20_000 - trimming["too_short"] == sum(n for _, n in trimming["lengths"])
+    # Counted without ringspot: reads holding the whole adapter all had it cut.
+    sequences = lane.decode().splitlines()[1::4]
+    assert trimming["reads_with_adapter"] >= sum("AACTGTAGGCACCATCAAT" in s for s in sequences) > 15_000
+    assert min(length for length, _ in trimming["lengths"]) == 18
+    assert quality["warnings"] == []
+
+
+def test_small_rna_sample_of_long_reads_without_adapter_is_warned(admin, db, worker):
+    reads = _records(SAMPLES / "rprsv-paired-nextseq" / "paired_1.fq.gz", 2_000)
+    created, job, _ = create_sample(admin, db, "not small", [("long.fq", reads)], library_type="srna")
+    assert job["state"] == "complete", job["error"]
+    quality = admin.get(f"/api/samples/{created['id']}").json["quality"]
+    assert quality["trimming"]["adapter"] is None and quality["trimming"]["kit"] is None
+    assert len(quality["warnings"]) == 1 and "longer than 50 nt and no small-RNA adapter" in quality["warnings"][0]
+
+
+def test_an_adapter_given_on_the_sample_is_the_one_cut(admin, db, worker):
+    lane = _records(SAMPLES / "ctv-srna-qiaseq-lane1" / "reads.fastq.gz", 2_000)
+    created, job, _ = create_sample(
+        admin, db, "given", [("lane1.fq", lane)], library_type="srna", adapter="TGGAATTCTCGGGTGCCAAGG"
+    )
+    assert job["state"] == "complete", job["error"]
+    trimming = admin.get(f"/api/samples/{created['id']}").json["quality"]["trimming"]
+    # The kit's adapter is not the lane's: almost nothing is cut.
+    assert (trimming["adapter"], trimming["kit"]) == ("TGGAATTCTCGGGTGCCAAGG", "given on the sample")
+    assert trimming["reads_with_adapter"] < 200
