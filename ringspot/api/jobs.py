@@ -2,9 +2,10 @@
 
 from flask import Blueprint
 
-from ..core import jobs, processes, rights
+from ..core import jobs, processes, rights, signals
 from ..core.errors import BadRequest, Conflict, InsufficientRights, NotFound
 from ..core.utils import to_json
+from . import metrics
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .processes import serialize_process
@@ -49,6 +50,12 @@ def find(args: JobQuery):
         db(), page=args.page, per_page=args.per_page, type_=args.workflow, state=args.state, jobs_only=True
     )
     return paginated(envelope, serialize_job)
+
+
+@bp.get("/counts")
+def counts():
+    """Jobs per workflow and state, zeros included: what a pool's autoscaler polls."""
+    return json_response(signals.job_counts(db()))
 
 
 @bp.get("/<job_id>")
@@ -112,4 +119,5 @@ def push_status(data: StatusBody, job_id: str):
         processes.report(db(), job_id, step=data.step, progress=data.progress)
     else:
         jobs.finish_job(db(), settings().data_path, job_id, data.state, data.error)
+        metrics.observe_job_end(processes.get_process_or_404(db(), job_id))
     return json_response(serialize_job(processes.get_process_or_404(db(), job_id)), 201)
