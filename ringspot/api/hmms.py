@@ -64,7 +64,8 @@ def updates():
 def install(data: InstallBody):
     """Install a profile set from two uploads; the install runs as an ``install_hmms`` process."""
     rights.require_permission(client(), "modify_hmm")
-    process = hmm_tasks.start_install(db(), data.upload_id, data.annotations_upload_id, client().user_id)
+    hmms.check_install_uploads(db(), client(), data.upload_id, data.annotations_upload_id)
+    process = hmm_tasks.start_install(db(), data.upload_id, data.annotations_upload_id, client().user)
     return json_response(serialize_process(process), 202, {"Content-Location": f"/api/processes/{process['_id']}"})
 
 

@@ -2,13 +2,13 @@
 
 from flask import Blueprint
 
-from ..core import jobs, processes, rights, signals
+from ..core import jobs, process_access, processes, rights, signals
 from ..core.errors import BadRequest, Conflict, InsufficientRights, NotFound
 from ..core.utils import to_json
 from . import metrics
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
-from .processes import serialize_process
+from .processes import serialize_process, shows_objects
 from .responses import json_response, no_content, paginated
 from .validation import Body, PageQuery, body, query
 
@@ -16,6 +16,9 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
 
 def serialize_job(doc: dict) -> dict:
+    """The job as the caller may see it: ``args`` and ``context`` only for a reader of its objects."""
+    if not shows_objects(doc):
+        return {**serialize_process(doc, show_objects=False), "workflow": doc["workflow"]}
     return {**serialize_process(doc), "workflow": doc["workflow"], "args": doc.get("args", {})}
 
 
@@ -38,6 +41,14 @@ def require_own_job(job_id: str) -> dict:
     return job
 
 
+def get_readable_job(job_id: str) -> dict:
+    """A job reads itself; a user reads the jobs they may read (see ``core.process_access``)."""
+    job = require_own_job(job_id)
+    if client().job is None:
+        process_access.require_process_read(client(), job)
+    return job
+
+
 class JobQuery(PageQuery):
     state: processes.State | None = None
     workflow: processes.Workflow | None = None
@@ -47,7 +58,13 @@ class JobQuery(PageQuery):
 @query(JobQuery)
 def find(args: JobQuery):
     envelope = processes.find_processes(
-        db(), page=args.page, per_page=args.per_page, type_=args.workflow, state=args.state, jobs_only=True
+        db(),
+        page=args.page,
+        per_page=args.per_page,
+        type_=args.workflow,
+        state=args.state,
+        jobs_only=True,
+        visible=process_access.process_visibility_query(client()),
     )
     return paginated(envelope, serialize_job)
 
@@ -61,7 +78,7 @@ def counts():
 @bp.get("/<job_id>")
 @jobs_allowed
 def get(job_id: str):
-    return json_response(serialize_job_full(require_own_job(job_id)))
+    return json_response(serialize_job_full(get_readable_job(job_id)))
 
 
 @bp.put("/<job_id>/cancel")

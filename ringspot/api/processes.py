@@ -2,8 +2,7 @@
 
 from flask import Blueprint
 
-from ..core import jobs, processes
-from ..core.errors import NotPermitted
+from ..core import jobs, process_access, processes
 from ..core.utils import to_json
 from .context import client, db, settings
 from .responses import json_response, paginated
@@ -14,8 +13,25 @@ bp = Blueprint("processes", __name__, url_prefix="/api/processes")
 HIDDEN_FIELDS = ("key", "steps", "status", "args")
 
 
-def serialize_process(doc: dict) -> dict:
-    return to_json({k: v for k, v in doc.items() if k not in HIDDEN_FIELDS})
+def serialize_process(doc: dict, show_objects: bool = True) -> dict:
+    """The process as clients see it; without ``context`` for callers who may not read its objects."""
+    hidden = HIDDEN_FIELDS if show_objects else (*HIDDEN_FIELDS, "context")
+    return to_json({k: v for k, v in doc.items() if k not in hidden})
+
+
+def shows_objects(doc: dict) -> bool:
+    """Whether the caller may see what ``doc`` is about: a job itself, or a reader of every object it names."""
+    return client().job is not None or process_access.can_read_objects(db(), client(), doc)
+
+
+def serialize_for_caller(doc: dict) -> dict:
+    return serialize_process(doc, shows_objects(doc))
+
+
+def get_readable_process(process_id: str) -> dict:
+    doc = processes.get_process_or_404(db(), process_id)
+    process_access.require_process_read(client(), doc)
+    return doc
 
 
 class ProcessQuery(PageQuery):
@@ -23,27 +39,27 @@ class ProcessQuery(PageQuery):
     state: processes.State | None = None
 
 
-def require_cancel_right(doc: dict) -> None:
-    """The process's owner, an administrator or a holder of ``cancel_job`` may cancel it."""
-    me = client()
-    if (doc.get("user") or {}).get("id") != me.user_id and not me.has_permission("cancel_job"):
-        raise NotPermitted()
-
-
 @bp.get("")
 @query(ProcessQuery)
 def find(args: ProcessQuery):
-    envelope = processes.find_processes(db(), page=args.page, per_page=args.per_page, type_=args.type, state=args.state)
-    return paginated(envelope, serialize_process)
+    envelope = processes.find_processes(
+        db(),
+        page=args.page,
+        per_page=args.per_page,
+        type_=args.type,
+        state=args.state,
+        visible=process_access.process_visibility_query(client()),
+    )
+    return paginated(envelope, serialize_for_caller)
 
 
 @bp.get("/<process_id>")
 def get(process_id: str):
-    return json_response(serialize_process(processes.get_process_or_404(db(), process_id)))
+    return json_response(serialize_for_caller(get_readable_process(process_id)))
 
 
 @bp.delete("/<process_id>")
 def cancel(process_id: str):
-    require_cancel_right(processes.get_process_or_404(db(), process_id))
+    process_access.require_process_cancel(client(), processes.get_process_or_404(db(), process_id))
     doc = jobs.cancel(db(), settings().data_path, process_id)
-    return json_response(serialize_process(doc), 202, {"Content-Location": f"/api/processes/{process_id}"})
+    return json_response(serialize_for_caller(doc), 202, {"Content-Location": f"/api/processes/{process_id}"})

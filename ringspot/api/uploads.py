@@ -57,7 +57,7 @@ def create(args: UploadQuery):
         incoming_stream(),
         name=args.name,
         upload_type=args.type,
-        user_id=client().user_id,
+        user_id=client().user,
         limit=settings().max_upload_bytes,
     )
     return json_response(to_json(doc), 201, {"Location": f"/api/uploads/{doc['_id']}"})
@@ -67,7 +67,7 @@ def create(args: UploadQuery):
 @query(FindUploadsQuery)
 def find(args: FindUploadsQuery):
     envelope = uploads.find_uploads(
-        db(), page=args.page, per_page=args.per_page, upload_type=args.type, user_id=args.user
+        db(), client(), page=args.page, per_page=args.per_page, upload_type=args.type, user_id=args.user
     )
     return paginated(envelope, to_json)
 
@@ -75,15 +75,18 @@ def find(args: FindUploadsQuery):
 @bp.get("/<upload_id>")
 @jobs_allowed
 def download(upload_id: str):
+    doc = uploads.get_upload_or_404(db(), upload_id)
     if client().job is not None:
         rights.require_job_on(client(), "upload", upload_id)
-    doc = uploads.get_upload_or_404(db(), upload_id)
+    else:
+        rights.require_upload_use(client(), doc)
     path = uploads.upload_path(settings().data_path, upload_id)
     return send_file(path, as_attachment=True, download_name=doc["name"], mimetype="application/octet-stream")
 
 
 @bp.delete("/<upload_id>")
 def remove(upload_id: str):
+    rights.require_upload_use(client(), uploads.get_upload_or_404(db(), upload_id))
     rights.require_permission(client(), "remove_file")
     uploads.remove_upload(db(), settings().data_path, upload_id)
     return no_content()

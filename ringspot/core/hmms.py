@@ -23,6 +23,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from . import processes, uploads
+from .auth import Client
 from .errors import BadRequest, Conflict, NotFound
 from .files import path_in_store, remove_tree
 from .pagination import paginate
@@ -138,12 +139,10 @@ def format_nuvs_results(db: Database, results: dict) -> dict:
 # ---------------------------------------------------------------- installing
 
 
-def check_install_uploads(db: Database, upload_id: str, annotations_upload_id: str) -> None:
+def check_install_uploads(db: Database, client: Client | None, upload_id: str, annotations_upload_id: str) -> None:
+    """Both uploads are ``client``'s HMM files; another user's upload answers as a missing one."""
     for upload_id_ in (upload_id, annotations_upload_id):
-        try:
-            upload = uploads.get_upload_or_404(db, upload_id_)
-        except NotFound:
-            raise BadRequest(f"Upload does not exist: {upload_id_}") from None
+        upload = uploads.get_usable_upload(db, client, upload_id_, f"Upload does not exist: {upload_id_}")
         if upload["type"] != "hmm":
             raise BadRequest(f"Upload {upload_id_} is not of type hmm")
 

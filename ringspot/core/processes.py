@@ -105,14 +105,22 @@ def get_process_or_404(db: Database, process_id: str) -> dict:
 
 
 def find_processes(
-    db: Database, *, page: int, per_page: int, type_: str | None = None, state: str | None = None, jobs_only=False
+    db: Database,
+    *,
+    page: int,
+    per_page: int,
+    type_: str | None = None,
+    state: str | None = None,
+    jobs_only=False,
+    visible: dict | None = None,
 ) -> dict:
+    """A page of processes within ``visible`` (what the caller may read; every one when None)."""
     query = {}
     if type_:
         query["type"] = type_
     if state:
         query["state"] = state
-    base = {"workflow": {"$exists": True}} if jobs_only else {}
+    base = {**(visible or {}), **({"workflow": {"$exists": True}} if jobs_only else {})}
     return paginate(db.processes, query, base_query=base, page=page, per_page=per_page, sort=[("created_at", -1)])
 
 

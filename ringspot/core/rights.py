@@ -99,6 +99,23 @@ def sample_visibility_query(client: Client) -> dict:
     }
 
 
+# ---------------------------------------------------------------- uploads
+
+
+def can_use_upload(client: Client, upload: dict) -> bool:
+    """An upload is its uploader's (and the administrators'): only they list, read, use or remove it."""
+    return client.administrator or (upload.get("user") or {}).get("id") == client.user_id
+
+
+def require_upload_use(client: Client, upload: dict) -> None:
+    if not can_use_upload(client, upload):
+        raise InsufficientRights()
+
+
+def upload_visibility_query(client: Client) -> dict:
+    return {} if client.administrator else {"user.id": client.user_id}
+
+
 # ---------------------------------------------------------------- jobs
 
 

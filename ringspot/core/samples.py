@@ -184,19 +184,16 @@ def check_group(db: Database, group: str) -> None:
         raise BadRequest("Group does not exist")
 
 
-def reserve_uploads(db: Database, upload_ids: list[str], upload_type: str, missing: str) -> list[dict]:
+def reserve_uploads(db: Database, client: Client, upload_ids: list[str], upload_type: str, missing: str) -> list[dict]:
     """Reserve each upload for one new sample or subtraction, or none of them.
 
-    Unknown, removed or other-type uploads raise ``BadRequest(missing)``; an upload
-    already reserved by another object is a 409. The conditional update makes two
+    Unknown, removed, other-type uploads and uploads of other users raise ``BadRequest(missing)``;
+    an upload already reserved by another object is a 409. The conditional update makes two
     requests racing for one upload end with exactly one winner.
     """
-    docs = []
-    for upload_id in upload_ids:
-        doc = db.uploads.find_one({"_id": upload_id, "removed": False})
-        if doc is None or doc.get("type") != upload_type:
-            raise BadRequest(missing)
-        docs.append(doc)
+    docs = [uploads.get_usable_upload(db, client, upload_id, missing) for upload_id in upload_ids]
+    if any(doc.get("type") != upload_type for doc in docs):
+        raise BadRequest(missing)
     taken: list[str] = []
     for doc in docs:
         claimed = db.uploads.update_one({"_id": doc["_id"], "reserved": False}, {"$set": {"reserved": True}})
@@ -230,7 +227,7 @@ def create_sample(db: Database, client: Client, data: dict, job_id: str) -> dict
     check_subtractions(db, data["subtractions"])
     group = data.get("group") or "none"
     check_group(db, group)
-    docs = reserve_uploads(db, upload_ids, "reads", "File does not exist")
+    docs = reserve_uploads(db, client, upload_ids, "reads", "File does not exist")
     sample = {
         "_id": new_id(),
         "name": data["name"],

@@ -89,7 +89,7 @@ def check_name_free(db: Database, name: str, subtraction_id: str | None = None) 
 def create_subtraction(db: Database, client: Client, name: str, nickname: str, upload_id: str, job_id: str) -> dict:
     """Insert an unready subtraction for an uploaded FASTA and reserve the upload."""
     check_name_free(db, name)
-    (upload,) = reserve_uploads(db, [upload_id], "subtraction", "Upload does not exist")
+    (upload,) = reserve_uploads(db, client, [upload_id], "subtraction", "Upload does not exist")
     doc = {
         "_id": new_id(),
         "name": name,

@@ -7,9 +7,11 @@ from typing import BinaryIO
 
 from pymongo.database import Database
 
+from .auth import Client
 from .errors import BadRequest, Conflict, NotFound
 from .files import check_file_name, path_in_store, write_stream
 from .pagination import paginate
+from .rights import can_use_upload, upload_visibility_query
 from .utils import new_id, now
 
 UPLOAD_TYPES = ("reference", "reads", "subtraction", "hmm")
@@ -54,15 +56,29 @@ def get_upload_or_404(db: Database, upload_id: str) -> dict:
     return doc
 
 
-def find_uploads(db: Database, *, page: int, per_page: int, upload_type: str | None, user_id: str | None) -> dict:
+def get_usable_upload(db: Database, client: Client | None, upload_id: str, missing: str) -> dict:
+    """The upload ``client`` may use (their own), else ``BadRequest(missing)``.
+
+    Another user's upload answers exactly as a missing one: its id tells the caller nothing.
+    ``client=None`` is the service itself, re-checking an upload a request already vetted.
+    """
+    doc = db.uploads.find_one({"_id": upload_id, "removed": False})
+    if doc is None or (client is not None and not can_use_upload(client, doc)):
+        raise BadRequest(missing)
+    return doc
+
+
+def find_uploads(
+    db: Database, client: Client, *, page: int, per_page: int, upload_type: str | None, user_id: str | None
+) -> dict:
+    """The uploads ``client`` may use: their own, or every one for an administrator."""
     query: dict = {}
     if upload_type:
         query["type"] = upload_type
     if user_id:
         query["user.id"] = user_id
-    return paginate(
-        db.uploads, query, base_query={"removed": False}, page=page, per_page=per_page, sort=[("created_at", -1)]
-    )
+    base_query = {"removed": False, **upload_visibility_query(client)}
+    return paginate(db.uploads, query, base_query=base_query, page=page, per_page=per_page, sort=[("created_at", -1)])
 
 
 def reserve(db: Database, upload_ids: list[str]) -> None:

@@ -233,6 +233,16 @@ class World:
             if name == "annotations.json":
                 ids["upload_annotations"] = doc["id"]
         ids["upload_id"] = ids["upload_reference"]
+        # An upload is its uploader's: each belongs to the holder of the permission that uses it.
+        owners = {
+            "upload_reads": "perm_create_sample",
+            "upload_subtraction": "perm_modify_subtraction",
+            "upload_hmm": "perm_modify_hmm",
+            "upload_annotations": "perm_modify_hmm",
+            "upload_reference": "perm_remove_file",
+        }
+        for key, owner in owners.items():
+            db.uploads.update_one({"_id": ids[key]}, {"$set": {"user": {"id": owner}}})
         # The sample's create_sample job reads the upload it was made from.
         db.processes.update_one({"_id": ids["sample_job"]}, {"$set": {"context.upload_ids": [ids["upload_reads"]]}})
 

@@ -136,6 +136,8 @@ class Right:
             "sample_write": ["lab:read_only"],
             "sample_write+ref_read": ["lab", "ref_reader"],
             "sample_owner": ["lab"],
+            "upload": ["perm_all"],  # every permission, but not the uploader
+            "process": ["near_cancel_job"],
         }[kind]
         holder = {
             "user": "plain",
@@ -147,6 +149,8 @@ class Right:
             "sample_write": "lab",
             "sample_write+ref_read": "analyst",
             "sample_owner": "owner",
+            "upload": f"perm_{arg}",  # the uploader (see rights_world)
+            "process": "perm_cancel_job",  # the world's processes are admin's
         }[kind]
         roles = [("anonymous", None, False)] + ([("plain", None, False)] if kind != "user" else [])
         roles += [(*r.split(":"), False) if ":" in r else (r, None, False) for r in near]
@@ -161,6 +165,7 @@ REF_READ = Right("ref_read")
 SAMPLE_READ = Right("sample_read")
 SAMPLE_WRITE = Right("sample_write")
 SAMPLE_OWNER = Right("sample_owner")
+PROCESS_READ = Right("process")  # the process's user, or a holder of cancel_job
 
 
 def perm(name):
@@ -171,6 +176,12 @@ def perm(name):
 def ref(name):
     assert name in REFERENCE_RIGHTS
     return Right("ref", name)
+
+
+def upload(permission):
+    """The uploader's own upload (the world gives each to the holder of ``permission``)."""
+    assert permission in PERMISSIONS
+    return Right("upload", permission)
 
 
 def job(name):
@@ -336,10 +347,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         USER, own_job="subtraction", params={"name": "subtraction.1.bt2"}
     ),
     # ---------------------------------------------------------------- uploads
-    ("GET", "/api/uploads"): Row(USER),
+    ("GET", "/api/uploads"): Row(USER, hides=("upload_reads", "upload_reference")),
     ("POST", "/api/uploads"): Row(perm("upload_file"), 201, data=b">a\nACGT\n", query="name=new.fa&type=subtraction"),
-    ("GET", "/api/uploads/<upload_id>"): Row(USER, own_job="sample", params={"upload_id": "<upload_reads>"}),
-    ("DELETE", "/api/uploads/<upload_id>"): Row(perm("remove_file"), 204),
+    ("GET", "/api/uploads/<upload_id>"): Row(
+        upload("create_sample"), own_job="sample", params={"upload_id": "<upload_reads>"}
+    ),
+    ("DELETE", "/api/uploads/<upload_id>"): Row(upload("remove_file"), 204),
     # ---------------------------------------------------------------- HMMs
     ("GET", "/api/hmms"): Row(USER),
     ("GET", "/api/hmms/<hmm_id>"): Row(USER),
@@ -350,15 +363,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/hmms/files/<name>"): Row(USER, other_job=200, params={"name": "profiles.hmm"}),  # NuVs jobs read it
     # ---------------------------------------------------------------- jobs and processes
-    ("GET", "/api/jobs"): Row(USER),
-    ("GET", "/api/jobs/<job_id>"): Row(USER, own_job="analysis"),
+    ("GET", "/api/jobs"): Row(USER, hides=("job_id",)),
+    ("GET", "/api/jobs/<job_id>"): Row(PROCESS_READ, own_job="analysis"),
     ("PUT", "/api/jobs/<job_id>/cancel"): Row(perm("cancel_job"), 409),  # already complete
     ("DELETE", "/api/jobs/<job_id>"): Row(perm("remove_job"), 204),
     ("POST", "/api/jobs/<job_id>/claim"): Row(job("analysis"), 409),  # not waiting
     ("PUT", "/api/jobs/<job_id>/ping"): Row(job("analysis")),
     ("POST", "/api/jobs/<job_id>/status"): Row(job("analysis"), 409, json={"state": "running"}),  # finished
-    ("GET", "/api/processes"): Row(USER),
-    ("GET", "/api/processes/<process_id>"): Row(USER),
+    ("GET", "/api/processes"): Row(USER, hides=("process_id",)),
+    ("GET", "/api/processes/<process_id>"): Row(PROCESS_READ),
     ("DELETE", "/api/processes/<process_id>"): Row(perm("cancel_job"), 202),  # or the process's own user
     # ---------------------------------------------------------------- administration
     ("GET", "/api/groups"): Row(USER),
@@ -430,7 +443,17 @@ def refused_id(row: Row, role: str) -> str:
         return "insufficient_rights"
     return (
         "insufficient_rights"
-        if kind in ("ref_read", "ref", "sample_read", "sample_write", "sample_write+ref_read", "sample_owner")
+        if kind
+        in (
+            "ref_read",
+            "ref",
+            "sample_read",
+            "sample_write",
+            "sample_write+ref_read",
+            "sample_owner",
+            "upload",
+            "process",
+        )
         else "not_permitted"
     )
 
@@ -497,3 +520,70 @@ def test_cloning_needs_read_right_on_the_source(client, world):
     response = client.post("/api/refs", json=body, headers=world.auth["perm_create_ref"])
     assert (response.status_code, response.json["id"]) == (403, "insufficient_rights")
     assert world.db.refs.count_documents({"name": "Copy"}) == 0
+
+
+USES_OF_UPLOADS = {
+    # upload -> (the request that uses it, as the route's permission holder who is not its uploader)
+    "upload_reads": ("POST", "/api/samples", "perm_all", {"name": "Taken", "files": ["<upload>"]}),
+    "upload_subtraction": ("POST", "/api/subtractions", "perm_all", {"name": "Taken", "upload_id": "<upload>"}),
+    "upload_reference": ("POST", "/api/refs", "perm_all", {"name": "Taken", "import_from": "<upload>"}),
+    "upload_hmm": (
+        "POST",
+        "/api/hmms/status/updates",
+        "perm_all",
+        {"upload_id": "<upload>", "annotations_upload_id": "<upload>"},
+    ),
+}
+
+
+def with_upload(body: dict, upload_id: str) -> dict:
+    return {k: ([upload_id] if v == ["<upload>"] else upload_id if v == "<upload>" else v) for k, v in body.items()}
+
+
+@pytest.mark.parametrize("key", sorted(USES_OF_UPLOADS))
+def test_another_users_upload_is_used_like_a_missing_one(client, world, key):
+    """Someone else's upload id in a body gets the very answer of an id that does not exist; nothing is made."""
+    method, path, role, body = USES_OF_UPLOADS[key]
+    missing = client.open(path, method=method, json=with_upload(body, "nothere"), headers=world.auth[role])
+    theirs = client.open(path, method=method, json=with_upload(body, world.ids[key]), headers=world.auth[role])
+    assert missing.status_code == 400
+    assert (theirs.status_code, theirs.json) == (missing.status_code, with_upload_id(missing.json, world.ids[key]))
+    assert not world.db.uploads.find_one({"_id": world.ids[key], "reserved": True})
+    assert world.db.processes.count_documents({"user.id": role}) == 0
+
+
+def with_upload_id(body: dict, upload_id: str) -> dict:
+    """An error message may name the id it was given."""
+    return {k: v.replace("nothere", upload_id) if isinstance(v, str) else v for k, v in body.items()}
+
+
+def test_uploads_are_listed_only_to_their_uploader_and_administrators(client, world):
+    for role, sees in (("perm_create_sample", {"upload_reads"}), ("perm_all", set()), ("admin", set(USES_OF_UPLOADS))):
+        listed = {
+            doc["id"] for doc in client.get("/api/uploads?per_page=100", headers=world.auth[role]).json["documents"]
+        }
+        for key in USES_OF_UPLOADS:
+            assert (world.ids[key] in listed) is (key in sees), (role, key)
+
+
+def test_jobs_show_what_they_are_about_only_to_readers_of_their_objects(client, world):
+    """``args`` and ``context`` name private objects: the queue's keepers see the jobs, not what they work on."""
+    private = (world.ids["ref_id"], world.ids["sample_id"])
+    for path in (f"/api/jobs/{world.ids['job_id']}", f"/api/processes/{world.ids['process_id']}", "/api/jobs"):
+        keeper = client.get(path, headers=world.auth["perm_cancel_job"])
+        assert keeper.status_code == 200
+        assert not any(object_id in keeper.get_data(as_text=True) for object_id in private), path
+        admin = client.get(path, headers=world.auth["admin"])
+        assert all(object_id in admin.get_data(as_text=True) for object_id in private), path
+    job = client.get(f"/api/jobs/{world.ids['job_id']}", headers=world.auth["perm_cancel_job"]).json
+    assert job["id"] == world.ids["job_id"] and "args" not in job and "context" not in job
+    # The sample's owner reads their own job on it whole; not their job on someone else's upload.
+    context = {"sample_id": world.ids["sample_id"]}
+    readable, _ = processes.create_process(world.db, "create_sample", user_id="owner", workflow=True, context=context)
+    own = client.get(f"/api/jobs/{readable['_id']}", headers=world.auth["owner"]).json
+    assert own["context"] == context and "args" in own
+    taken = client.get(f"/api/jobs/{world.ids['sample_job']}", headers=world.auth["owner"]).json
+    assert "context" not in taken and world.ids["upload_reads"] not in str(taken)
+    # A user's list holds their own processes only.
+    listed = client.get("/api/processes?per_page=100", headers=world.auth["owner"]).json["documents"]
+    assert {doc["id"] for doc in listed} == {world.ids["sample_job"], readable["_id"]}
