@@ -101,7 +101,7 @@ class EditOTU(Body):
         return self
 
     def changes(self) -> dict:
-        changes = {k: v for k, v in (("name", self.name), ("abbreviation", self.abbreviation)) if v is not None}
+        changes: dict = {k: v for k, v in (("name", self.name), ("abbreviation", self.abbreviation)) if v is not None}
         if self.otu_schema is not None:
             changes["schema"] = [segment.model_dump() for segment in self.otu_schema]
         return changes
@@ -181,7 +181,7 @@ def create(data: CreateOTU, ref_id: str):
         name=data.name,
         abbreviation=data.abbreviation,
         schema=[s.model_dump() for s in data.otu_schema],
-        user_id=client().user_id,
+        user_id=client().user,
     )
     doc = otus.complete_otu(db(), otus.get_otu_or_404(db(), joined["_id"]))
     return json_response(serialize_otu(doc), 201, {"Location": f"/api/otus/{joined['_id']}"})
@@ -199,7 +199,7 @@ def get(otu_id: str):
 def edit(data: EditOTU, otu_id: str):
     """Edit an OTU's name, abbreviation or schema (right ``modify_otu``)."""
     otu, _ = load_otu(otu_id, "modify_otu")
-    otus.edit_otu(db(), otu, data.changes(), client().user_id)
+    otus.edit_otu(db(), otu, data.changes(), client().user)
     return json_response(serialize_otu(otus.complete_otu(db(), otus.get_otu_or_404(db(), otu_id))))
 
 
@@ -207,7 +207,7 @@ def edit(data: EditOTU, otu_id: str):
 def remove(otu_id: str):
     """Remove an OTU and its sequences (right ``modify_otu``)."""
     otu, _ = load_otu(otu_id, "modify_otu")
-    otus.remove_otu(db(), otu, client().user_id)
+    otus.remove_otu(db(), otu, client().user)
     return no_content()
 
 
@@ -226,7 +226,7 @@ def find_isolates(otu_id: str):
 def add_isolate(data: CreateIsolate, otu_id: str):
     """Add an isolate; the first one, or one sent with ``default: true``, is the default."""
     otu, ref = load_otu(otu_id, "modify_otu")
-    isolate = otus.add_isolate(db(), ref, otu, **data.model_dump(), user_id=client().user_id)
+    isolate = otus.add_isolate(db(), ref, otu, **data.model_dump(), user_id=client().user)
     return json_response(serialize_isolate(isolate), 201, {"Location": f"/api/otus/{otu_id}/isolates/{isolate['id']}"})
 
 
@@ -243,21 +243,21 @@ def edit_isolate(data: EditIsolate, otu_id: str, isolate_id: str):
     """Change an isolate's source type or name (right ``modify_otu``)."""
     otu, ref = load_otu(otu_id, "modify_otu")
     changes = data.model_dump(exclude_none=True)
-    return json_response(serialize_isolate(otus.edit_isolate(db(), ref, otu, isolate_id, changes, client().user_id)))
+    return json_response(serialize_isolate(otus.edit_isolate(db(), ref, otu, isolate_id, changes, client().user)))
 
 
 @bp.put("/api/otus/<otu_id>/isolates/<isolate_id>/default")
 def set_default_isolate(otu_id: str, isolate_id: str):
     """Make an isolate the OTU's default (right ``modify_otu``)."""
     otu, _ = load_otu(otu_id, "modify_otu")
-    return json_response(serialize_isolate(otus.set_default_isolate(db(), otu, isolate_id, client().user_id)))
+    return json_response(serialize_isolate(otus.set_default_isolate(db(), otu, isolate_id, client().user)))
 
 
 @bp.delete("/api/otus/<otu_id>/isolates/<isolate_id>")
 def remove_isolate(otu_id: str, isolate_id: str):
     """Remove an isolate and its sequences (right ``modify_otu``)."""
     otu, _ = load_otu(otu_id, "modify_otu")
-    otus.remove_isolate(db(), otu, isolate_id, client().user_id)
+    otus.remove_isolate(db(), otu, isolate_id, client().user)
     return no_content()
 
 
@@ -277,7 +277,7 @@ def find_sequences(otu_id: str, isolate_id: str):
 def create_sequence(data: CreateSequence, otu_id: str, isolate_id: str):
     """Add a sequence to an isolate; its ``segment`` must be in the OTU's schema (right ``modify_otu``)."""
     otu, _ = load_otu(otu_id, "modify_otu")
-    sequence = otus.create_sequence(db(), otu, isolate_id, data.model_dump(), client().user_id)
+    sequence = otus.create_sequence(db(), otu, isolate_id, data.model_dump(), client().user)
     location = f"/api/otus/{otu_id}/isolates/{isolate_id}/sequences/{sequence['_id']}"
     return json_response(serialize_sequence(sequence), 201, {"Location": location})
 
@@ -297,7 +297,7 @@ def edit_sequence(data: EditSequence, otu_id: str, isolate_id: str, sequence_id:
     """Edit a sequence (right ``modify_otu``)."""
     otu, _ = load_otu(otu_id, "modify_otu")
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    sequence = otus.edit_sequence(db(), otu, isolate_id, sequence_id, changes, client().user_id)
+    sequence = otus.edit_sequence(db(), otu, isolate_id, sequence_id, changes, client().user)
     return json_response(serialize_sequence(sequence))
 
 
@@ -305,7 +305,7 @@ def edit_sequence(data: EditSequence, otu_id: str, isolate_id: str, sequence_id:
 def remove_sequence(otu_id: str, isolate_id: str, sequence_id: str):
     """Remove a sequence (right ``modify_otu``)."""
     otu, _ = load_otu(otu_id, "modify_otu")
-    otus.remove_sequence(db(), otu, isolate_id, sequence_id, client().user_id)
+    otus.remove_sequence(db(), otu, isolate_id, sequence_id, client().user)
     return no_content()
 
 

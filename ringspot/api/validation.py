@@ -93,7 +93,7 @@ def body(model: type[BaseModel]):
         def wrapper(*args, **kwargs):
             return view(parse_body(model), *args, **kwargs)
 
-        wrapper.openapi = {**getattr(view, "openapi", {}), "body": model}
+        wrapper.openapi = {**getattr(view, "openapi", {}), "body": model}  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -107,7 +107,7 @@ def query(model: type[BaseModel]):
         def wrapper(*args, **kwargs):
             return view(parse_query(model), *args, **kwargs)
 
-        wrapper.openapi = {**getattr(view, "openapi", {}), "query": model}
+        wrapper.openapi = {**getattr(view, "openapi", {}), "query": model}  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

@@ -120,14 +120,15 @@ def find_sequence(
     reference = db.refs.find_one({"_id": ref_id})
     if reference is None:
         raise BadRequest("Reference does not exist")
-    base = _VERSION.sub("", accession.strip())
+    accession = (accession or "").strip()
+    base = _VERSION.sub("", accession)
     pattern = f"^{re.escape(base)}(\\.[0-9]+)?$"
     found = list(
         db.sequences.find({"reference.id": ref_id, "accession": {"$regex": pattern, "$options": "i"}})
         .sort("_id", 1)
         .limit(10)
     )
-    exact = [s for s in found if s.get("accession") == accession.strip()]
+    exact = [s for s in found if s.get("accession") == accession]
     matches = exact or found
     if not matches:
         raise BadRequest(f"No sequence with accession {accession} in the reference")
@@ -147,12 +148,19 @@ def check_inputs(
     ref_id: str | None = None,
 ) -> tuple[dict, dict]:
     """The sequence and reference of a new alignment of ``sample``: 400 unless all is usable, 403
-    when ``client`` may not read the reference."""
+    when ``client`` may not read the reference named by ``ref_id``.
+
+    A reference the caller may not read is refused before any accession is looked up in it, and
+    a ``sequence_id`` in one answers as a missing sequence: no answer tells what it holds.
+    """
     if not sample.get("ready"):
         raise BadRequest("Sample is not ready")
+    named = db.refs.find_one({"_id": ref_id}) if ref_id is not None else None
+    if named is not None and not can_read_reference(client, named):
+        raise InsufficientRights()
     sequence, reference = find_sequence(db, sequence_id=sequence_id, accession=accession, ref_id=ref_id)
     if not can_read_reference(client, reference):
-        raise InsufficientRights()
+        raise BadRequest("Sequence does not exist")
     if not sequence.get("sequence"):
         raise BadRequest("Sequence is empty")
     return sequence, reference
@@ -203,7 +211,7 @@ def create_alignment(
     partial.replace(target)
     otu = db.otus.find_one({"_id": sequence.get("otu_id")}, {"name": 1, "taxid": 1}) or {}
     created = now()
-    doc = {
+    doc: dict = {
         "_id": alignment_id,
         "created_at": created,
         "updated_at": created,

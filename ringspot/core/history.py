@@ -46,11 +46,15 @@ def history_entry(
 ) -> dict:
     """The history document for a change from joined OTU ``old`` to ``new`` (either may be None)."""
     otu = new if new is not None else old
+    assert otu is not None, "a change has an OTU before or after it"
+    diff: dict | list | None
     if method_name == "remove":
         version, diff = "removed", old
     elif method_name in CREATION_METHODS:
+        assert new is not None
         version, diff = new["version"], new
     else:
+        assert old is not None and new is not None
         version, diff = new["version"], diff_otus(old, new)
     return {
         "_id": f"{otu['_id']}.{version}",
@@ -84,7 +88,7 @@ def get_change_or_404(db: Database, change_id: str) -> dict:
 
 def find_history(db: Database, base_query: dict, *, page: int, per_page: int, unbuilt: bool | None = None) -> dict:
     """Changes within ``base_query``, newest first; ``unbuilt`` keeps only unbuilt (or built) ones."""
-    query = {}
+    query: dict = {}
     if unbuilt is True:
         query = {"index.id": "unbuilt"}
     elif unbuilt is False:

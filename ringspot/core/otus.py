@@ -216,10 +216,10 @@ def _commit(
 def _check_unique_names(
     db: Database, ref_id: str, name: str | None, abbreviation: str | None, otu_id: str | None = None
 ) -> None:
-    others = {"reference.id": ref_id}
+    others: dict = {"reference.id": ref_id}
     if otu_id:
         others["_id"] = {"$ne": otu_id}
-    name_taken = bool(name) and db.otus.find_one({**others, "lower_name": name.lower()}, {"_id": 1}) is not None
+    name_taken = bool(name) and db.otus.find_one({**others, "lower_name": (name or "").lower()}, {"_id": 1}) is not None
     abbreviation_taken = (
         bool(abbreviation) and db.otus.find_one({**others, "abbreviation": abbreviation}, {"_id": 1}) is not None
     )
@@ -484,6 +484,7 @@ def patch_with_history(db: Database, otu_id: str, version: int) -> tuple[dict | 
         elif change["method_name"] in history.CREATION_METHODS:
             patched = None
         else:
+            assert patched is not None, "an edit follows the OTU's creation or its removal entry"
             patched = patch_back(patched, [change["diff"]])
     return current, patched, reverted
 
