@@ -116,7 +116,9 @@ def test_upload_to_report_in_a_browser(stack, reference, page, screens):
     page.get_by_label("Reads (FASTQ, gzipped or not)").set_input_files(str(RPRSV_READS[0]))
     page.get_by_label("Mate reads").set_input_files(str(RPRSV_READS[1]))
     page.get_by_role("button", name="Upload and create").click()
-    expect(page.locator('[data-error-for="name"]')).to_contain_text("name")
+    expect(page.locator('[data-error-for="name"]')).to_contain_text("name: must not be empty")
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()
+    assert stack.db.uploads.count_documents({}) == 0  # nothing was uploaded for a form that cannot pass
     page.get_by_label("Name", exact=True).fill("RpRSV raspberry leaf")
     page.get_by_label("Labels (comma-separated)").fill("field, raspberry")
     screens.take(page, "samples")

@@ -125,15 +125,31 @@ function uploadFile(file, type, bar) {
   });
 }
 
+// A file already uploaded by an earlier try of the same form is not sent again.
 async function uploadChosenFiles(form) {
   const inputs = [...form.querySelectorAll("input[type=file][data-upload]")].filter((input) => input.files.length);
-  if (!inputs.length) return null;
   const ids = [];
   for (const input of inputs) {
-    const bar = document.getElementById(`${input.id}-progress`);
-    ids.push(await uploadFile(input.files[0], form.dataset.uploadType || "reads", bar));
+    const file = input.files[0];
+    const key = `${file.name}:${file.size}:${file.lastModified}`;
+    if (!input.uploaded || input.uploaded.key !== key) {
+      const bar = document.getElementById(`${input.id}-progress`);
+      input.uploaded = { key, id: await uploadFile(file, form.dataset.uploadType || "reads", bar) };
+    }
+    ids.push(input.uploaded.id);
   }
   return ids;
+}
+
+// Empty required fields, named before any file is uploaded (the API checks everything again).
+function missingFields(form) {
+  const errors = {};
+  for (const field of form.querySelectorAll("[name][required]")) {
+    if (!String(fieldValue(field)).trim()) errors[field.name] = ["must not be empty"];
+  }
+  const file = form.querySelector("input[type=file][data-upload][required]");
+  if (file && !file.files.length) errors.files = ["choose a FASTQ file to upload"];
+  return errors;
 }
 
 function goTo(template, data) {
@@ -147,13 +163,9 @@ async function submitApiForm(form) {
   form.setAttribute("aria-busy", "true");
   try {
     const body = formBody(form);
-    if (form.querySelector("input[type=file][data-upload]")) {
-      const required = form.querySelector("input[type=file][data-upload][required]");
-      if (required && !required.files.length) {
-        throw { errors: { files: ["choose a FASTQ file to upload"] } };
-      }
-      body.files = await uploadChosenFiles(form);
-    }
+    const missing = missingFields(form);
+    if (Object.keys(missing).length) throw { errors: missing };
+    if (form.querySelector("input[type=file][data-upload]")) body.files = await uploadChosenFiles(form);
     const result = await callApi(form.dataset.method || "POST", form.dataset.api, body);
     if (!result.ok) throw result.data;
     if (form.dataset.then) goTo(form.dataset.then, result.data);
