@@ -37,6 +37,8 @@ ACCEPTED_FORMATS = "reference.json.gz, a GenBank flat file or a FASTA of genomes
 _NOT_IUPAC = re.compile(f"[^{IUPAC_NUCLEOTIDES}{IUPAC_NUCLEOTIDES.lower()}]")
 #: Words after the organism name in an NCBI definition line, in the order they appear.
 _QUALIFIER_WORDS = re.compile(r"\s(isolate|strain|clone|segment|genomic|genome|complete|partial)\b", re.IGNORECASE)
+#: What follows the names in a definition line: ", complete genome", " partial cds" and the like.
+_TRAILING_DESCRIPTION = re.compile(r"\s+(complete|partial)\b.*$", re.IGNORECASE)
 _SOURCE = re.compile(r"\b(isolate|strain)\s+(.+?)(?=\s+segment\b|\s+clone\b|$)", re.IGNORECASE)
 _SEGMENT = re.compile(r"\bsegment\s+(\S+)", re.IGNORECASE)
 _TAXON = re.compile(r"^taxon:(\d+)$")
@@ -179,8 +181,16 @@ def parse_definition(accession: str, definition: str, sequence: str = "") -> Gen
     'Sabin 2'
     >>> parse_definition("KJ207374.1", "Tomato mosaic virus, complete genome").organism
     'Tomato mosaic virus'
+
+    Definitions written with underscores for spaces are read the same way:
+
+    >>> r = parse_definition("MH356245.1", "Measles_virus_genotype_D8_strain_MVi/Calcutta.IND/17.14_complete_genome")
+    >>> r.organism, r.source_type, r.source_name
+    ('Measles virus genotype D8', 'strain', 'MVi/Calcutta.IND/17.14')
     """
-    head = definition.split(",", 1)[0].strip()
+    if " " not in definition.strip():
+        definition = definition.replace("_", " ")
+    head = _TRAILING_DESCRIPTION.sub("", definition.split(",", 1)[0]).strip()
     cut = _QUALIFIER_WORDS.search(" " + head)
     organism = (" " + head)[: cut.start()].strip() if cut else head
     source = _SOURCE.search(head)
