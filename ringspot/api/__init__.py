@@ -98,5 +98,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ..web import bp as browser_client  # pages at /, beside the API
 
     app.register_blueprint(browser_client)
+    account.throttle_login(app)
     install_dispatcher()
     return app

@@ -1,9 +1,10 @@
 """``/api/account``: the caller's own user, API keys and sessions."""
 
-from flask import Blueprint, make_response
+from flask import Blueprint, Flask, g, make_response, request
+from flask_limiter import Limiter, RateLimitExceeded
 
 from ..core import auth
-from ..core.errors import BadRequest
+from ..core.errors import BadRequest, NotPermitted
 from ..core.utils import to_json
 from .auth import SESSION_COOKIE, TOKEN_COOKIE, public
 from .context import client, db, settings
@@ -13,13 +14,20 @@ from .validation import Body, body
 
 bp = Blueprint("account", __name__, url_prefix="/api/account")
 
+#: Sign-in attempts one client address may make (each costs a scrypt hash), and failed attempts
+#: on one user name from anywhere; beyond them the answer is 429 with ``Retry-After``.
+LOGIN_ATTEMPTS_PER_ADDRESS = "30 per minute"
+LOGIN_FAILURES_PER_USER = "10 per 15 minutes"
+#: What a user whose password must be reset may still do.
+ALLOWED_BEFORE_RESET = {"account.get", "account.edit", "account.logout", "account.login"}
+
 
 def serialize_key(doc: dict) -> dict:
     return to_json({k: v for k, v in doc.items() if k != "_id"})
 
 
 def me() -> dict:
-    return auth.get_user_or_404(db(), client().user_id)
+    return auth.get_user_or_404(db(), client().user)
 
 
 class EditAccount(Body):
@@ -53,13 +61,14 @@ def edit(data: EditAccount):
     user = me()
     if not auth.check_password(data.old_password, user["password"]):
         raise BadRequest("Invalid old password")
-    user = auth.edit_user(db(), user["_id"], {"password": data.password}, settings().minimum_password_length)
+    changes = {"password": data.password, "force_reset": False}
+    user = auth.edit_user(db(), user["_id"], changes, settings().minimum_password_length)
     return json_response(serialize_user(user))
 
 
 @bp.get("/keys")
 def find_keys():
-    return json_response([serialize_key(k) for k in auth.find_own_keys(db(), client().user_id)])
+    return json_response([serialize_key(k) for k in auth.find_own_keys(db(), client().user)])
 
 
 @bp.post("/keys")
@@ -75,7 +84,7 @@ def create_key(data: CreateKey):
 
 @bp.get("/keys/<key_id>")
 def get_key(key_id: str):
-    return json_response(serialize_key(auth.get_own_key_or_404(db(), client().user_id, key_id)))
+    return json_response(serialize_key(auth.get_own_key_or_404(db(), client().user, key_id)))
 
 
 @bp.patch("/keys/<key_id>")
@@ -87,13 +96,13 @@ def edit_key(data: EditKey, key_id: str):
 
 @bp.delete("/keys/<key_id>")
 def remove_key(key_id: str):
-    auth.remove_own_key(db(), client().user_id, key_id)
+    auth.remove_own_key(db(), client().user, key_id)
     return no_content()
 
 
 @bp.delete("/keys")
 def remove_all_keys():
-    auth.remove_own_keys(db(), client().user_id)
+    auth.remove_own_keys(db(), client().user)
     return no_content()
 
 
@@ -119,3 +128,57 @@ def logout():
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(TOKEN_COOKIE)
     return response
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(error: RateLimitExceeded):
+    # Flask-Limiter adds ``Retry-After`` to this response.
+    response = json_response({"id": "too_many_requests", "message": "Too many sign-in attempts; try again later"})
+    response.status_code = 429
+    return response
+
+
+@bp.before_app_request
+def require_password_change_first() -> None:
+    """A user told to reset their password may do nothing else until they have."""
+    caller = g.get("client")
+    if caller is not None and caller.force_reset and request.endpoint not in ALLOWED_BEFORE_RESET:
+        raise NotPermitted("Password change required: PATCH /api/account with a new password first")
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _login_user_name() -> str:
+    body = request.get_json(silent=True)
+    name = body.get("username") if isinstance(body, dict) else None
+    return f"user:{name}" if isinstance(name, str) else "user:"
+
+
+def throttle_login(app: Flask) -> Limiter:
+    """Rate limits on sign-in, counted in Redis so that every API process shares them.
+
+    While Redis is unreachable each process counts in memory instead, so sign-in keeps
+    working (and stays throttled) through a Redis restart.
+    """
+    settings_ = app.extensions["ringspot.settings"]
+    database = app.extensions["ringspot.db"]
+    limiter = Limiter(
+        key_func=_client_address,
+        app=app,
+        storage_uri=settings_.redis_url,
+        storage_options={"socket_timeout": 1.5, "socket_connect_timeout": 1.5},
+        key_prefix=f"ringspot-login-{database.name}",
+        strategy="moving-window",
+        headers_enabled=True,
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+    )
+    view = app.view_functions["account.login"]
+    view = limiter.limit(LOGIN_ATTEMPTS_PER_ADDRESS, key_func=_client_address)(view)
+    view = limiter.limit(
+        LOGIN_FAILURES_PER_USER, key_func=_login_user_name, deduct_when=lambda response: response.status_code != 201
+    )(view)
+    app.view_functions["account.login"] = view
+    return limiter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from .errors import BadRequest, Conflict, InvalidInput, NotFound
+from .common_passwords import COMMON_PASSWORDS
+from .errors import BadRequest, Conflict, InsufficientRights, InvalidInput, NotFound
 from .utils import later, new_id, now
 
 PERMISSIONS = (
@@ -44,6 +46,8 @@ class Client:
     permissions: dict[str, bool] = field(default_factory=dict)
     job: dict | None = None
     session_id: str | None = None
+    #: Set by an administrator: until the user changes their password, nothing else is allowed.
+    force_reset: bool = False
 
     @property
     def authenticated(self) -> bool:
@@ -51,6 +55,13 @@ class Client:
 
     def has_permission(self, name: str) -> bool:
         return self.administrator or bool(self.permissions.get(name))
+
+    @property
+    def user(self) -> str:
+        """The signed-in user's id, for what only users do (a job acting there is refused)."""
+        if self.user_id is None:
+            raise InsufficientRights()
+        return self.user_id
 
 
 def no_permissions() -> dict[str, bool]:
@@ -103,15 +114,34 @@ def get_group_or_404(db: Database, group_id: str) -> dict:
     return group
 
 
-def check_password_length(password: str, minimum: int) -> None:
+#: No setting may allow shorter passwords than this.
+MINIMUM_PASSWORD_LENGTH = 10
+
+
+def check_password_strength(password: str, minimum: int = MINIMUM_PASSWORD_LENGTH, user_id: str = "") -> None:
+    """Refuse blank, short and commonly guessed passwords (and the user's own name)."""
+    minimum = max(minimum, MINIMUM_PASSWORD_LENGTH)
+    if not password.strip():
+        raise BadRequest("Password must not be blank")
     if len(password) < minimum:
         raise BadRequest(f"Password does not meet minimum length requirement ({minimum})")
+    if password.lower() in COMMON_PASSWORDS or password.lower() == user_id.lower():
+        raise BadRequest("Password is too easy to guess; choose another")
 
 
 def create_user(
-    db: Database, user_id: str, password: str, *, administrator=False, force_reset=False, minimum_length=8
+    db: Database,
+    user_id: str,
+    password: str,
+    *,
+    administrator=False,
+    force_reset=False,
+    minimum_length=MINIMUM_PASSWORD_LENGTH,
 ) -> dict:
-    check_password_length(password, minimum_length)
+    check_password_strength(password, minimum_length, user_id)
+    if db.removed_users.find_one({"_id": user_id}):
+        # Objects keep the name of whoever made them: a new user of that name must not inherit them.
+        raise BadRequest("User name belonged to a removed user; choose another")
     user = {
         "_id": user_id,
         "administrator": administrator,
@@ -141,11 +171,11 @@ def ensure_first_admin(db: Database, user_id: str, password: str) -> bool:
     return True
 
 
-def edit_user(db: Database, user_id: str, changes: dict, minimum_length=8) -> dict:
+def edit_user(db: Database, user_id: str, changes: dict, minimum_length=MINIMUM_PASSWORD_LENGTH) -> dict:
     user = get_user_or_404(db, user_id)
     update = {}
     if "password" in changes:
-        check_password_length(changes["password"], minimum_length)
+        check_password_strength(changes["password"], minimum_length, user_id)
         update.update(password=hash_password(changes["password"]), last_password_change=now())
         db.sessions.delete_many({"user.id": user_id})
     if "groups" in changes:
@@ -165,10 +195,26 @@ def edit_user(db: Database, user_id: str, changes: dict, minimum_length=8) -> di
     for key in ("administrator", "force_reset"):
         if key in changes:
             update[key] = changes[key]
+    demoted = user.get("administrator") and update.get("administrator") is False
+    if demoted:
+        require_another_administrator(db, user_id, "demoted")
     if update:
         db.users.update_one({"_id": user_id}, {"$set": update})
         forget_api_keys()
+    if demoted and not count_administrators(db):
+        # Two administrators demoted each other at once: undo this one.
+        db.users.update_one({"_id": user_id}, {"$set": {"administrator": True}})
+        raise Conflict("The last administrator cannot be demoted")
     return get_user_or_404(db, user_id)
+
+
+def count_administrators(db: Database) -> int:
+    return db.users.count_documents({"administrator": True})
+
+
+def require_another_administrator(db: Database, user_id: str, what: str) -> None:
+    if not db.users.find_one({"administrator": True, "_id": {"$ne": user_id}}):
+        raise Conflict(f"The last administrator cannot be {what}")
 
 
 def create_group(db: Database, group_id: str) -> dict:
@@ -213,6 +259,7 @@ def client_for_user(user: dict, **extra) -> Client:
         administrator=user.get("administrator", False),
         groups=list(user.get("groups", [])),
         permissions=dict(user.get("permissions", {})),
+        force_reset=bool(user.get("force_reset")),
         **extra,
     )
 
@@ -220,10 +267,25 @@ def client_for_user(user: dict, **extra) -> Client:
 # ---------------------------------------------------------------- sessions
 
 
+_unknown_user_hash: list[str] = []
+
+
+def _hash_for_unknown_users() -> str:
+    """A hash no password matches, checked for unknown user names so that they cost the same KDF work."""
+    if not _unknown_user_hash:
+        _unknown_user_hash.append(hash_password(secrets.token_hex(16)))
+    return _unknown_user_hash[0]
+
+
 def login(db: Database, user_id: str, password: str, remember: bool = False) -> tuple[dict, str]:
-    """Check credentials and open a session; returns (session, raw token)."""
+    """Check credentials and open a session; returns (session, raw token).
+
+    An unknown name costs the same scrypt work as a wrong password, so response times do not
+    tell which user names exist.
+    """
     user = db.users.find_one({"_id": user_id})
-    if user is None or not check_password(password, user["password"]):
+    matches = check_password(password, user["password"] if user else _hash_for_unknown_users())
+    if user is None or not matches:
         raise BadRequest("Invalid username or password")
     token = secrets.token_urlsafe(32)
     lifetime = REMEMBERED_SESSION_LIFETIME if remember else SESSION_LIFETIME
@@ -352,9 +414,20 @@ def find_groups(db: Database) -> list[dict]:
 
 
 def remove_user(db: Database, user_id: str) -> None:
-    """Remove the user with every key and session that could still act for them."""
-    get_user_or_404(db, user_id)
+    """Remove the user with every key and session that could still act for them.
+
+    The name is retired: objects record their makers by name, so a user created later under
+    it would otherwise inherit this one's private samples, references and rights.
+    """
+    user = get_user_or_404(db, user_id)
+    if user.get("administrator"):
+        require_another_administrator(db, user_id, "removed")
+    with contextlib.suppress(DuplicateKeyError):
+        db.removed_users.insert_one({"_id": user_id, "removed_at": now()})
     db.users.delete_one({"_id": user_id})
+    if user.get("administrator") and not count_administrators(db):
+        db.users.insert_one(user)  # two administrators removed each other at once: undo this one
+        raise Conflict("The last administrator cannot be removed")
     db.keys.delete_many({"user.id": user_id})
     db.sessions.delete_many({"user.id": user_id})
     forget_api_keys()

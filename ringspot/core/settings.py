@@ -51,7 +51,7 @@ class Settings:
     #: dead and its redelivered message may run it again; as long as the Redis broker's own
     #: consumer heartbeat timeout, so a crashed worker's job reruns about 30 s after the crash.
     heartbeat_timeout: int = 30
-    minimum_password_length: int = 8
+    minimum_password_length: int = 10
     #: Base URL of the release source for remote references (GitHub's API shape).
     release_base_url: str = "https://api.github.com"
     blast_backend: str = "ncbi"
