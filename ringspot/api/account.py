@@ -1,5 +1,7 @@
 """``/api/account``: the caller's own user, API keys and sessions."""
 
+from typing import Any
+
 from flask import Blueprint, Flask, g, make_response, request
 from flask_limiter import Limiter, RateLimitExceeded
 
@@ -122,8 +124,9 @@ def login(data: Login):
 
 @bp.post("/logout")
 def logout():
-    if client().session_id:
-        auth.logout(db(), client().session_id)
+    session_id = client().session_id
+    if session_id:
+        auth.logout(db(), session_id)
     response = make_response(no_content())
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(TOKEN_COOKIE)
@@ -168,14 +171,14 @@ def throttle_login(app: Flask) -> Limiter:
         key_func=_client_address,
         app=app,
         storage_uri=settings_.redis_url,
-        storage_options={"socket_timeout": 1.5, "socket_connect_timeout": 1.5},
+        storage_options={"socket_timeout": 1.5, "socket_connect_timeout": 1.5},  # type: ignore[dict-item]
         key_prefix=f"ringspot-login-{database.name}",
         strategy="moving-window",
         headers_enabled=True,
         swallow_errors=True,
         in_memory_fallback_enabled=True,
     )
-    view = app.view_functions["account.login"]
+    view: Any = app.view_functions["account.login"]
     view = limiter.limit(LOGIN_ATTEMPTS_PER_ADDRESS, key_func=_client_address)(view)
     view = limiter.limit(
         LOGIN_FAILURES_PER_USER, key_func=_login_user_name, deduct_when=lambda response: response.status_code != 201

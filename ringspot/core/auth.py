@@ -173,7 +173,7 @@ def ensure_first_admin(db: Database, user_id: str, password: str) -> bool:
 
 def edit_user(db: Database, user_id: str, changes: dict, minimum_length=MINIMUM_PASSWORD_LENGTH) -> dict:
     user = get_user_or_404(db, user_id)
-    update = {}
+    update: dict = {}
     if "password" in changes:
         check_password_strength(changes["password"], minimum_length, user_id)
         update.update(password=hash_password(changes["password"]), last_password_change=now())
