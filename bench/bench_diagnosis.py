@@ -27,13 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from ringspot.bio import diagnosis  # noqa: E402
 from ringspot.bio import reference as reference_format  # noqa: E402
-from ringspot.bio.alignments import mapped_refs  # noqa: E402
+from ringspot.bio.alignments import mapped_refs, pathoscope_flags  # noqa: E402
 from ringspot.bio.pathoscope import read_sam, run_pathoscope  # noqa: E402
 from ringspot.bio.runner import stream_lines  # noqa: E402
 from tests.analyses_data import DATA, load_otus  # noqa: E402
 from tests.diagnosis_data import SAMPLES, RealSample, add_missing_virus, prepare_reads  # noqa: E402
 
-MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 THREADS = "2"
 
 
@@ -44,12 +43,13 @@ def build(fasta_records, prefix: Path) -> None:
     subprocess.run(["bowtie2-build", "--threads", THREADS, str(fasta), str(prefix)], check=True, capture_output=True)
 
 
-def default_pass(index: Path, reads: Path) -> list[str]:
-    return ["bowtie2", "-p", THREADS, "--no-unal", "--no-hd", "--no-sq", *MAPPING, "-x", str(index), "-U", str(reads)]
+def default_pass(index: Path, reads: Path, library_type: str) -> list[str]:
+    flags = pathoscope_flags(library_type)
+    return ["bowtie2", "-p", THREADS, "--no-unal", "--no-hd", "--no-sq", *flags, "-x", str(index), "-U", str(reads)]
 
 
-def isolate_pass(index: Path, reads: Path) -> list[str]:
-    return [*default_pass(index, reads), "-k", "100"]
+def isolate_pass(index: Path, reads: Path, library_type: str) -> list[str]:
+    return [*default_pass(index, reads, library_type), "-k", "100"]
 
 
 def timed_raw(argv: list[str]) -> float:
@@ -62,18 +62,21 @@ def run_sample(sample: RealSample, otus: list[dict], default_index: Path, work: 
     """Prepare, map twice, reassign and diagnose; time it against the raw passes."""
     start = time.perf_counter()
     reads = prepare_reads(sample, work)
-    candidates = mapped_refs(stream_lines(default_pass(default_index, reads), timeout=3600))
+    library = sample.library_type
+    candidates = mapped_refs(stream_lines(default_pass(default_index, reads, library), timeout=3600))
     sequence_otu_map = {s["_id"]: o["_id"] for o in otus for i in o["isolates"] for s in i["sequences"]}
     otu_ids = {sequence_otu_map[ref] for ref in candidates}
     records = list(reference_format.iter_all_isolate_fasta(otus, otu_ids))
     lengths = {sequence_id: len(sequence) for sequence_id, sequence in records}
     build(records, work / "isolates")
-    alignments = read_sam(stream_lines(isolate_pass(work / "isolates", reads), timeout=3600))
+    alignments = read_sam(stream_lines(isolate_pass(work / "isolates", reads, library), timeout=3600))
     catalog = diagnosis.catalog(o for o in otus if o["_id"] in otu_ids)
     manifest = dict.fromkeys(otu_ids, 0)
     results = run_pathoscope(alignments, lengths, sequence_otu_map, manifest, work / "out", otus=catalog)
     wall = time.perf_counter() - start
-    raw = timed_raw(default_pass(default_index, reads)) + timed_raw(isolate_pass(work / "isolates", reads))
+    raw = timed_raw(default_pass(default_index, reads, library)) + timed_raw(
+        isolate_pass(work / "isolates", reads, library)
+    )
     return {"sample": sample, "results": results, "wall": wall, "raw": raw}
 
 

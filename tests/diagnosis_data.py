@@ -4,13 +4,10 @@ that reference lacks it (measles). Shared by the diagnosis tests and ``bench/ben
 
 from __future__ import annotations
 
-import gzip
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ringspot.bio.fastq import write_distinct_mates
+from ringspot.bio.trim import reads_for_mapping
 
 from .analyses_data import DATA
 
@@ -121,23 +118,8 @@ def add_missing_virus(otus: list[dict], samples=SAMPLES) -> list[dict]:
     return otus + extra
 
 
-def trim_small_rna(source: Path, target: Path) -> None:
-    """Cut the QIAseq adapter with cutadapt, dropping inserts under 18 nt (what a ``srna`` sample gets)."""
-    subprocess.run(
-        ["cutadapt", "-a", QIASEQ_ADAPTER, "-m", "18", "--discard-untrimmed", "-o", str(target), str(source)],
-        check=True,
-        capture_output=True,
-    )
-
-
 def prepare_reads(sample: RealSample, work: Path) -> Path:
-    """One plain FASTQ of the sample's reads as they are mapped: mates apart, small RNAs trimmed."""
-    target = work / "reads.fq"
-    if sample.paired:
-        write_distinct_mates(list(sample.reads), target)
-    elif sample.library_type == "srna":
-        trim_small_rna(sample.reads[0], target)
-    else:
-        with gzip.open(sample.reads[0], "rb") as source, open(target, "wb") as out:
-            shutil.copyfileobj(source, out)
-    return target
+    """One FASTQ of the sample's reads as the jobs map them: mates apart, small RNAs trimmed
+    (adapter detected)."""
+    (reads,) = reads_for_mapping(list(sample.reads), work / "prepared", library_type=sample.library_type, cores=2)
+    return reads

@@ -41,7 +41,7 @@ class Thresholds:
     """The figures a call needs; defaults measured on the real samples (see the README)."""
 
     #: Reads assigned to the OTU for a ``detected`` call.
-    min_reads: int = 100
+    min_reads: int = 50
     #: Fraction of the best isolate's genome covered for a ``detected`` call.
     min_breadth: float = 0.1
     #: Observed over expected breadth: below it reads are stacked, not spread along a genome.

@@ -96,8 +96,8 @@ def diagnosed_analysis(db, settings) -> str:
             "isolate": {"id": "i1", "source_name": "Tn"},
         }
         for otu_id, name, abbreviation, call, reasons, pi, reads, breadth in (
-            ("o1", "Citrus tristeza virus", "CTV", "detected", ["reads 323 >= 100"], 0.8, 323, 0.117),
-            ("o2", "Citrus vein enation virus", "CVEV", "possible", ["reads 36 < 100"], 0.1, 36, 0.099),
+            ("o1", "Citrus tristeza virus", "CTV", "detected", ["reads 323 >= 50"], 0.8, 323, 0.117),
+            ("o2", "Citrus vein enation virus", "CVEV", "possible", ["reads 36 < 50"], 0.1, 36, 0.099),
             ("o3", "Jasmine virus T", "", "not_detected", ["reads 0 < 2"], 0.0, 0, 0.0),
         )
     ]
@@ -130,7 +130,7 @@ def test_analysis_table_is_the_diagnosis_and_hides_otus_without_reads(cli, db, s
     analysis_id = diagnosed_analysis(db, settings)
     lines = cli("analyses", "get", analysis_id).stdout.splitlines()
     ctv = next(line for line in lines if "Citrus tristeza virus" in line)
-    assert "detected" in ctv and "323" in ctv and "11.7 %" in ctv and "reads 323 >= 100" in ctv
+    assert "detected" in ctv and "323" in ctv and "11.7 %" in ctv and "reads 323 >= 50" in ctv
     cvev = next(line for line in lines if "Citrus vein enation" in line)
     assert "possible" in cvev and "9.9 %" in cvev
     assert lines.index(ctv) < lines.index(cvev)
