@@ -219,7 +219,9 @@ def edit(sample_id: str):
     sample = samples.get_sample_or_404(db(), sample_id)
     rights.require_sample_write(client(), sample)
     changes = parse_body(EditSampleBody).model_dump(exclude_none=True)
-    return json_response(serialize_sample(samples.with_workflows(db(), samples.edit_sample(db(), sample_id, changes))))
+    return json_response(
+        serialize_sample(samples.with_workflows(db(), samples.edit_sample(db(), client(), sample_id, changes)))
+    )
 
 
 edit.openapi = {"body": EditSampleBody}

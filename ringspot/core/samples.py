@@ -165,10 +165,20 @@ def find_samples(
 # ---------------------------------------------------------------- checks shared with subtractions
 
 
-def check_name_free(db: Database, name: str, sample_id: str | None = None) -> None:
-    query: dict = {"name": name}
+def _named(client: Client, name: str) -> dict:
+    """Samples called ``name`` among those ``client`` may read.
+
+    Names are unique within what a user can see: a private sample's name is never "in use" to
+    someone who may not read it, or the answer would tell them it exists.
+    """
+    visible = sample_visibility_query(client)
+    return {"$and": [{"name": name}, visible]} if visible else {"name": name}
+
+
+def check_name_free(db: Database, client: Client, name: str, sample_id: str | None = None) -> None:
+    query = _named(client, name)
     if sample_id:
-        query["_id"] = {"$ne": sample_id}
+        query = {"$and": [query, {"_id": {"$ne": sample_id}}]}
     if db.samples.find_one(query, {"_id": 1}):
         raise BadRequest("Sample name is already in use")
 
@@ -220,7 +230,7 @@ def active_jobs_using(db: Database, kind: str, object_id: str) -> int:
 
 def create_sample(db: Database, client: Client, data: dict, job_id: str) -> dict:
     """Insert an unready sample for ``data`` (the validated body) and reserve its uploads."""
-    check_name_free(db, data["name"])
+    check_name_free(db, client, data["name"])
     upload_ids = data["files"]
     if len(set(upload_ids)) != len(upload_ids):
         raise BadRequest("The two files must be different uploads")
@@ -254,7 +264,7 @@ def create_sample(db: Database, client: Client, data: dict, job_id: str) -> dict
     }
     db.samples.insert_one(sample)
     # Two requests racing with one name both pass the check: the later one gives way.
-    oldest = db.samples.find({"name": data["name"]}, {"_id": 1}).sort([("created_at", 1), ("_id", 1)]).limit(1)
+    oldest = db.samples.find(_named(client, data["name"]), {"_id": 1}).sort([("created_at", 1), ("_id", 1)]).limit(1)
     first = next(iter(oldest))
     if first["_id"] != sample["_id"]:
         db.samples.delete_one({"_id": sample["_id"]})
@@ -263,9 +273,9 @@ def create_sample(db: Database, client: Client, data: dict, job_id: str) -> dict
     return sample
 
 
-def edit_sample(db: Database, sample_id: str, changes: dict) -> dict:
+def edit_sample(db: Database, client: Client, sample_id: str, changes: dict) -> dict:
     if "name" in changes:
-        check_name_free(db, changes["name"], sample_id)
+        check_name_free(db, client, changes["name"], sample_id)
     if "subtractions" in changes:
         check_subtractions(db, changes["subtractions"])
     if changes:
