@@ -144,17 +144,16 @@ def create(data: CreateReference):
     if data.clone_from:
         source = references.get_clone_source(db(), data.clone_from)
         rights.require_reference_read(client(), source)
-        ref, process = references.create_clone(db(), source, user_id, **fields)
+        ref, process = reference_tasks.start_clone(db(), source, user_id, **fields)
     elif data.import_from:
         upload = references.get_import_upload(db(), data.import_from)
-        ref, process = references.create_import(db(), upload, user_id, **fields)
+        ref, process = reference_tasks.start_import(db(), upload, user_id, **fields)
     elif data.remote_from:
-        ref, process = references.create_remote(db(), data.remote_from, user_id, **fields)
+        ref, process = reference_tasks.start_remote(db(), data.remote_from, user_id, **fields)
     else:
         ref = references.create_reference(db(), user_id, **fields)
     headers = {"Location": f"/api/refs/{ref['_id']}"}
     if process:
-        reference_tasks.send(db(), process)
         headers.update(process_headers(process))
     return json_response(serialize_reference(references.complete_reference(db(), ref)), 201, headers)
 
@@ -178,8 +177,7 @@ def edit(data: EditReference, ref_id: str):
 def remove(ref_id: str):
     """Remove a reference now; a ``delete_reference`` process removes its OTUs and indexes."""
     ref = get_reference_with_right(ref_id, "remove")
-    process = references.start_removal(db(), ref, client().user_id)
-    reference_tasks.send(db(), process)
+    process = reference_tasks.start_removal(db(), ref, client().user_id)
     references.hide_reference(db(), ref)
     return json_response(serialize_process(process), 202, process_headers(process))
 
@@ -218,8 +216,7 @@ def get_release(ref_id: str):
 def check_release(ref_id: str):
     """Ask the release source for the latest release (right ``modify``)."""
     ref = get_reference_with_right(ref_id, "modify")
-    process = references.start_release_check(db(), ref, client().user_id)
-    reference_tasks.send(db(), process)
+    process = reference_tasks.start_release_check(db(), ref, client().user_id)
     return json_response(serialize_process(process), 202, process_headers(process))
 
 
@@ -235,8 +232,7 @@ def find_updates(ref_id: str):
 def update(ref_id: str):
     """Install the latest release (right ``modify``)."""
     ref = get_reference_with_right(ref_id, "modify")
-    update_doc, process = references.start_update(db(), ref, client().user_id)
-    reference_tasks.send(db(), process)
+    update_doc, process = reference_tasks.start_update(db(), ref, client().user_id)
     return json_response(to_json(update_doc), 201, process_headers(process))
 
 

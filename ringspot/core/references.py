@@ -3,9 +3,9 @@ releases of remote references, and the computed fields every read adds.
 
 Stored in the ``refs`` collection ("references" is an SQL keyword nx-27017 cannot use). The
 OTUs themselves are ``core.otus``; whole-reference loading, updating, removal and export are
-``core.reference_content``, run by the actors in ``tasks.references``. Functions that start
-one of those actors write the reference and its process document and return the process; the
-caller enqueues it afterwards (write first, then enqueue).
+``core.reference_content``, run by the actors in ``tasks.references``. A reference made to be
+filled by one of them names its process (``process_id``); ``tasks.references`` writes that
+process and sends it, and takes the reference back if it cannot.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import datetime
 
 from pymongo.database import Database
 
-from . import history, processes, uploads
+from . import history, uploads
 from .db import append, update_array
 from .errors import BadRequest, Conflict, NotFound
 from .pagination import count, paginate
@@ -23,15 +23,6 @@ from .utils import new_id, now
 
 DEFAULT_SOURCE_TYPES = ["isolate", "strain"]
 
-#: Steps of each reference process, in order; the actors' step functions carry these names.
-STEPS = {
-    "clone_reference": ["copy_otus", "create_history"],
-    "import_reference": ["load_file", "validate", "set_metadata", "import_otus", "create_history"],
-    "remote_reference": ["download", "unpack", "import_otus", "create_history"],
-    "update_remote_reference": ["download_and_extract", "update_otus", "remove_otus", "update_reference"],
-    "check_remote_release": ["fetch_release"],
-    "delete_reference": ["delete_indexes", "delete_otus"],
-}
 
 MEMBER_KINDS = {"users": "User", "groups": "Group"}
 #: Fields of a release kept on the reference when an update is installed.
@@ -161,17 +152,6 @@ def _new_reference(
     }
 
 
-def _start(db: Database, process_type: str, user_id: str, ref_id: str, **context) -> dict:
-    process, _ = processes.create_process(
-        db,
-        process_type,
-        user_id=user_id,
-        context={"ref_id": ref_id, "user_id": user_id, **context},
-        steps=STEPS[process_type],
-    )
-    return process
-
-
 def create_reference(db: Database, user_id: str, **fields) -> dict:
     """An empty reference; the creator gets every right."""
     ref = _new_reference(new_id(), user_id, **fields)
@@ -186,20 +166,18 @@ def get_clone_source(db: Database, source_id: str) -> dict:
     return source
 
 
-def create_clone(db: Database, source: dict, user_id: str, **fields) -> tuple[dict, dict]:
-    """A reference that ``clone_reference`` fills with copies of ``source``'s OTUs."""
+def create_clone(db: Database, source: dict, user_id: str, process_id: str, **fields) -> dict:
+    """A reference that the ``clone_reference`` process ``process_id`` fills with copies of ``source``'s OTUs."""
     fields.update(data_type=source.get("data_type"), organism=source.get("organism"))
-    ref_id = new_id()
-    process = _start(db, "clone_reference", user_id, ref_id, source_id=source["_id"])
     ref = _new_reference(
-        ref_id,
+        new_id(),
         user_id,
         **fields,
         cloned_from={"id": source["_id"], "name": source["name"]},
-        process={"id": process["_id"]},
+        process={"id": process_id},
     )
     db.refs.insert_one(ref)
-    return ref, process
+    return ref
 
 
 def get_import_upload(db: Database, upload_id: str) -> dict:
@@ -211,30 +189,27 @@ def get_import_upload(db: Database, upload_id: str) -> dict:
     return upload
 
 
-def create_import(db: Database, upload: dict, user_id: str, **fields) -> tuple[dict, dict]:
-    """A reference that ``import_reference`` fills from an uploaded ``reference.json.gz``.
+def create_import(db: Database, upload: dict, user_id: str, process_id: str, **fields) -> dict:
+    """A reference that the ``import_reference`` process ``process_id`` fills from an uploaded
+    ``reference.json.gz``, which it reserves.
 
     ``data_type`` and ``organism`` come from the file once it is read.
     """
     fields.update(data_type=None, organism=None)
-    ref_id = new_id()
     uploads.reserve(db, [upload["_id"]])
-    process = _start(db, "import_reference", user_id, ref_id, upload_id=upload["_id"])
     imported_from = {"id": upload["_id"], "name": upload["name"], "user": upload.get("user")}
-    ref = _new_reference(ref_id, user_id, **fields, imported_from=imported_from, process={"id": process["_id"]})
+    ref = _new_reference(new_id(), user_id, **fields, imported_from=imported_from, process={"id": process_id})
     db.refs.insert_one(ref)
-    return ref, process
+    return ref
 
 
-def create_remote(db: Database, slug: str, user_id: str, **fields) -> tuple[dict, dict]:
-    """A reference that ``remote_reference`` fills from the latest release of ``slug``."""
+def create_remote(db: Database, slug: str, user_id: str, process_id: str, **fields) -> dict:
+    """A reference that the ``remote_reference`` process ``process_id`` fills from the latest release of ``slug``."""
     fields.update(data_type=None, organism=None)
-    ref_id = new_id()
-    process = _start(db, "remote_reference", user_id, ref_id)
     created = now()
     remotes_from = {"slug": slug, "update": None, "last_checked": created, "last_updated": created}
     ref = _new_reference(
-        ref_id,
+        new_id(),
         user_id,
         **fields,
         remotes_from=remotes_from,
@@ -242,10 +217,10 @@ def create_remote(db: Database, slug: str, user_id: str, **fields) -> tuple[dict
         installed=None,
         updates=[],
         updating=False,
-        process={"id": process["_id"]},
+        process={"id": process_id},
     )
     db.refs.insert_one(ref)
-    return ref, process
+    return ref
 
 
 # ---------------------------------------------------------------- editing and removing
@@ -281,14 +256,18 @@ def edit_reference(db: Database, ref: dict, changes: dict) -> dict:
     return get_reference_or_404(db, ref["_id"])
 
 
-def start_removal(db: Database, ref: dict, user_id: str) -> dict:
-    """The ``delete_reference`` process that will remove the reference's indexes and OTUs."""
-    return _start(db, "delete_reference", user_id, ref["_id"])
-
-
 def hide_reference(db: Database, ref: dict) -> None:
-    """Remove the reference document itself, once its clean-up is queued."""
+    """Remove the reference document itself, once its clean-up is queued (or a load of it ended for good)."""
     db.refs.delete_one({"_id": ref["_id"]})
+
+
+def reference_exists(db: Database, ref_id: str) -> bool:
+    return db.refs.find_one({"_id": ref_id}, {"_id": 1}) is not None
+
+
+def set_content_type(db: Database, ref_id: str, data_type: str, organism: str) -> None:
+    """Record the data type and organism a loaded file declares."""
+    db.refs.update_one({"_id": ref_id}, {"$set": {"data_type": data_type, "organism": organism}})
 
 
 # ---------------------------------------------------------------- users and groups with rights
@@ -368,11 +347,6 @@ def is_newer(release: dict, installed: dict | None) -> bool:
     return (release.get("published_at") or "") >= (installed.get("published_at") or "")
 
 
-def start_release_check(db: Database, ref: dict, user_id: str) -> dict:
-    require_remote(ref)
-    return _start(db, "check_remote_release", user_id, ref["_id"])
-
-
 def store_release(db: Database, ref_id: str, release: dict) -> dict:
     """Record the latest release seen and whether it is newer than the installed one."""
     ref = get_reference_or_404(db, ref_id)
@@ -381,8 +355,11 @@ def store_release(db: Database, ref_id: str, release: dict) -> dict:
     return release
 
 
-def start_update(db: Database, ref: dict, user_id: str) -> tuple[dict, dict]:
-    """Install the latest stored release: an ``updates`` entry and an ``update_remote_reference`` process."""
+def begin_update(db: Database, ref: dict, user_id: str, process_id: str) -> dict:
+    """Mark the reference updating to its latest stored release by ``process_id``; returns the ``updates`` entry.
+
+    ``abandon_update`` takes it back.
+    """
     require_remote(ref)
     release = ref.get("release")
     if not release:
@@ -395,15 +372,30 @@ def start_update(db: Database, ref: dict, user_id: str) -> tuple[dict, dict]:
         "user": {"id": user_id},
         "ready": False,
     }
-    process = _start(db, "update_remote_reference", user_id, ref["_id"], release=release)
     claimed = db.refs.update_one(
-        {"_id": ref["_id"], "updating": {"$ne": True}}, {"$set": {"updating": True, "process": {"id": process["_id"]}}}
+        {"_id": ref["_id"], "updating": {"$ne": True}}, {"$set": {"updating": True, "process": {"id": process_id}}}
     )
     if not claimed.modified_count:
-        processes.finish(db, process["_id"], "cancelled")
         raise Conflict("Update already in progress")
     append(db.refs, ref["_id"], "updates", update)
-    return update, process
+    return update
+
+
+def record_remote_install(
+    db: Database, ref_id: str, release: dict, user_id: str, data_type: str, organism: str
+) -> None:
+    """After a remote reference's first load: its content type and the release installed."""
+    release = {**release, "newer": False}
+    installed = installed_release(release, user_id)
+    changes = {
+        "data_type": data_type,
+        "organism": organism,
+        "release": release,
+        "installed": installed,
+        "updates": [installed],
+        "remotes_from.last_updated": installed["created_at"],
+    }
+    db.refs.update_one({"_id": ref_id}, {"$set": changes})
 
 
 def installed_release(release: dict, user_id: str, created_at: datetime.datetime | None = None) -> dict:

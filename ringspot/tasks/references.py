@@ -1,28 +1,35 @@
-"""Reference actors: clone, import, remote, update from a release, check for releases, delete.
+"""Reference processes: clone, import, remote, update from a release, check for releases, delete.
 
-Each is sent by the API after ``core.references`` wrote the reference and the process
-document (``send``), runs named steps, and is safe to run twice: a load starts by clearing the
-reference's OTUs, an update matches OTUs on ``remote.id`` and writes only differences, a delete
-only deletes. A load that fails for good (a broken file, a cancel, the last retry) leaves
-nothing behind: no OTUs, sequences or history, and no reference document.
+Each starts here (``start_*``: ``core.references`` writes what the process will fill, then
+``start_process`` writes the process and sends it), runs module-level steps over a
+``ReferenceRun``, and is safe to run twice: a load starts by clearing the reference's OTUs, an
+update matches OTUs on ``remote.id`` and writes only differences, a delete only deletes. A load
+that fails for good (a broken file, a cancel, the last retry) leaves nothing behind: no OTUs,
+sequences or history, and no reference document; one that cannot even be sent leaves nothing
+either.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import requests
 from dramatiq.middleware import TimeLimitExceeded
+from pymongo.database import Database
 
 from ..bio.reference import ReferenceFileError, load_reference_file, validate_reference
-from ..core import processes, references, uploads
 from ..core import reference_content as content
+from ..core import references, uploads
 from ..core.db import connect
+from ..core.errors import NotFound
 from ..core.files import path_in_store, write_stream
 from ..core.settings import Settings, from_env
+from ..core.utils import new_id
 from ..workers import queues
-from ..workers.runtime import FINAL_ERRORS, StepFailed, actor, current
+from ..workers.runtime import FINAL_ERRORS, RunState, StepFailed, Workflow, actor, current, start_process
 
 log = logging.getLogger("ringspot.tasks.references")
 
@@ -33,160 +40,272 @@ HTTP_TIMEOUT = 60
 RETRY_OPTIONS = {"max_retries": MAX_RETRIES, "min_backoff": 1_000, "max_backoff": 30_000}
 
 
-def _context():
-    settings = from_env()
-    return settings, connect(settings.mongodb_uri)
+@dataclass
+class ReferenceRun(RunState):
+    """A run on one reference: its ids from the process context, then what the steps read and built."""
+
+    db: Database
+    ref_id: str
+    user_id: str
+    source_id: str | None = None
+    upload_id: str | None = None
+    #: The release a remote load or an update installs.
+    release_info: dict | None = None
+    #: The reference file a remote load or an update downloads.
+    path: Path | None = None
+    raw: dict | None = None
+    data: dict | None = None
+    documents: tuple[list, list, list] = ([], [], [])
+    plan: dict | None = None
+
+    @classmethod
+    def of(cls, run, settings: Settings) -> ReferenceRun:
+        context = run.context
+        return cls(
+            run,
+            settings,
+            db=connect(settings.mongodb_uri),
+            ref_id=context["ref_id"],
+            user_id=context["user_id"],
+            source_id=context.get("source_id"),
+            upload_id=context.get("upload_id"),
+            release_info=context.get("release"),
+            path=path_in_store(settings.data_path, "temp", f"{run.process_id}.reference.json.gz"),
+        )
 
 
-def _step_progress(step_name: str, steps: list[str]):
-    return current().sub_progress(steps.index(step_name), len(steps))
+CLONE: Workflow[ReferenceRun] = Workflow("clone_reference")
+IMPORT: Workflow[ReferenceRun] = Workflow("import_reference")
+REMOTE: Workflow[ReferenceRun] = Workflow("remote_reference")
+CHECK_RELEASE: Workflow[ReferenceRun] = Workflow("check_remote_release")
+UPDATE: Workflow[ReferenceRun] = Workflow("update_remote_reference")
+DELETE: Workflow[ReferenceRun] = Workflow("delete_reference")
 
 
-def _reference(db, ref_id: str) -> dict:
+# ---------------------------------------------------------------- starting
+
+
+def _start(db: Database, task, workflow: Workflow, ref_id: str, user_id: str, process_id: str, undo=None, **context):
+    return start_process(
+        db,
+        task,
+        workflow,
+        process_id=process_id,
+        user_id=user_id,
+        context={"ref_id": ref_id, "user_id": user_id, **context},
+        undo=undo,
+    )
+
+
+def start_clone(db: Database, source: dict, user_id: str, **fields) -> tuple[dict, dict]:
+    """A new reference and the process that fills it with copies of ``source``'s OTUs."""
+    process_id = new_id()
+    ref = references.create_clone(db, source, user_id, process_id, **fields)
+    undo = partial(references.hide_reference, db, ref)
+    return ref, _start(db, clone_reference, CLONE, ref["_id"], user_id, process_id, undo, source_id=source["_id"])
+
+
+def start_import(db: Database, upload: dict, user_id: str, **fields) -> tuple[dict, dict]:
+    """A new reference and the process that fills it from an uploaded ``reference.json.gz``."""
+    process_id = new_id()
+    ref = references.create_import(db, upload, user_id, process_id, **fields)
+
+    def undo() -> None:
+        references.hide_reference(db, ref)
+        uploads.release(db, [upload["_id"]])
+
+    return ref, _start(db, import_reference, IMPORT, ref["_id"], user_id, process_id, undo, upload_id=upload["_id"])
+
+
+def start_remote(db: Database, slug: str, user_id: str, **fields) -> tuple[dict, dict]:
+    """A new reference and the process that fills it from the latest release of ``slug``."""
+    process_id = new_id()
+    ref = references.create_remote(db, slug, user_id, process_id, **fields)
+    undo = partial(references.hide_reference, db, ref)
+    return ref, _start(db, remote_reference, REMOTE, ref["_id"], user_id, process_id, undo)
+
+
+def start_removal(db: Database, ref: dict, user_id: str) -> dict:
+    """The process that removes the reference's indexes and OTUs; the caller then hides the reference."""
+    return _start(db, delete_reference, DELETE, ref["_id"], user_id, new_id())
+
+
+def start_release_check(db: Database, ref: dict, user_id: str) -> dict:
+    """The process that asks the release source for a remote reference's latest release."""
+    references.require_remote(ref)
+    return _start(db, check_remote_release, CHECK_RELEASE, ref["_id"], user_id, new_id())
+
+
+def start_update(db: Database, ref: dict, user_id: str) -> tuple[dict, dict]:
+    """Install the latest stored release: its ``updates`` entry and the process that applies it."""
+    process_id = new_id()
+    update = references.begin_update(db, ref, user_id, process_id)
+    release = ref["release"]
+    undo = partial(references.abandon_update, db, ref["_id"], release["id"])
+    process = _start(db, update_remote_reference, UPDATE, ref["_id"], user_id, process_id, undo, release=release)
+    return update, process
+
+
+# ---------------------------------------------------------------- shared by the steps
+
+
+def _reference(state: ReferenceRun) -> dict:
     """The reference the process works on; gone means removed meanwhile, which no retry mends."""
-    ref = db.refs.find_one({"_id": ref_id})
-    if ref is None:
-        raise StepFailed("Reference does not exist")
-    return ref
+    try:
+        return references.get_reference_or_404(state.db, state.ref_id)
+    except NotFound:
+        raise StepFailed("Reference does not exist") from None
 
 
-def _final(error: BaseException) -> bool:
+def _final(state: ReferenceRun, error: BaseException) -> bool:
     """True when no retry will follow: a known failure, a time-out, or the last attempt."""
     if isinstance(error, (*FINAL_ERRORS, TimeLimitExceeded)) or not isinstance(error, Exception):
         return True
-    return current().document.get("attempts", 1) > MAX_RETRIES
+    return state.run.document.get("attempts", 1) > MAX_RETRIES
 
 
-def _file_error(error: ReferenceFileError) -> StepFailed:
-    return StepFailed(error.message)
+def _build(state: ReferenceRun, sources: list[dict], method_name: str, describe, remote: bool = False) -> None:
+    """Clear the reference's content and build the documents of ``sources`` in memory."""
+    content.clear_content(state.db, state.ref_id)
+    state.documents = content.build_documents(
+        sources, state.ref_id, state.user_id, method_name, remote=remote, describe=describe
+    )
 
 
-class Load:
-    """Shared by clone, import and remote: build the documents, insert them, undo on failure."""
+def _insert_otus(state: ReferenceRun, workflow: Workflow, step) -> None:
+    otus, sequences, _ = state.documents
+    progress = workflow.progress_within(state, step)
+    content.insert_batches(state.db, "otus", otus, lambda f: progress(f / 3))
+    content.insert_batches(state.db, "sequences", sequences, lambda f: progress(1 / 3 + 2 * f / 3))
 
-    steps: list[str] = []
-    method_name = "import"
 
-    def __init__(self, settings: Settings, db, ref_id: str, user_id: str):
-        self.settings, self.db, self.ref_id, self.user_id = settings, db, ref_id, user_id
-        self.data: dict | None = None
-        self.documents: tuple[list, list, list] = ([], [], [])
+def _validated(state: ReferenceRun) -> dict:
+    """The downloaded reference file, read and checked."""
+    try:
+        return content.load_validated(state.path)
+    except ReferenceFileError as error:
+        raise StepFailed(error.message) from None
 
-    def describe(self, otu: dict) -> str:
-        return f"Imported {otu['name']}"
 
-    def build(self, sources: list[dict], remote: bool = False) -> None:
-        content.clear_content(self.db, self.ref_id)
-        self.documents = content.build_documents(
-            sources, self.ref_id, self.user_id, self.method_name, remote=remote, describe=self.describe
+def _workflow(state: ReferenceRun) -> Workflow:
+    return {w.process_type: w for w in (CLONE, IMPORT, REMOTE)}[state.run.document["type"]]
+
+
+# ---------------------------------------------------------------- loading: clone, import, remote
+
+
+@CLONE.step
+def copy_otus(state: ReferenceRun) -> None:
+    """Copy the source reference's OTUs and sequences."""
+    assert state.source_id is not None
+    _build(state, content.clone_sources(state.db, state.source_id), "clone", lambda otu: f"Cloned {otu['name']}")
+    _insert_otus(state, CLONE, copy_otus)
+
+
+@IMPORT.step
+def load_file(state: ReferenceRun) -> None:
+    """Read the uploaded file: gzip, then JSON."""
+    assert state.upload_id is not None
+    try:
+        with uploads.local_upload(state.settings.data_path, state.upload_id) as path:
+            state.raw = load_reference_file(path)
+    except NotFound:
+        raise StepFailed("File does not exist") from None
+
+
+@IMPORT.step
+def validate(state: ReferenceRun) -> None:
+    """Check the file's schema, duplicates, sequences and OTUs."""
+    state.data, state.raw = validate_reference(state.raw), None
+
+
+@IMPORT.step
+def set_metadata(state: ReferenceRun) -> None:
+    """Take the reference's data type and organism from the file."""
+    assert state.data is not None
+    references.set_content_type(state.db, state.ref_id, state.data["data_type"], state.data["organism"])
+
+
+@REMOTE.step
+def download(state: ReferenceRun) -> None:
+    """Fetch the latest release and download its reference file."""
+    assert state.path is not None
+    state.release_info = fetch_latest_release(state.settings, _reference(state)["remotes_from"]["slug"])
+    download_release(state.settings, state.release_info, state.path)
+
+
+@REMOTE.step
+def unpack(state: ReferenceRun) -> None:
+    """Read and validate the downloaded file."""
+    state.data = _validated(state)
+
+
+@IMPORT.step
+@REMOTE.step
+def import_otus(state: ReferenceRun) -> None:
+    """Insert the OTUs and their sequences; a remote reference's keep the ids the release gives them."""
+    assert state.data is not None
+    remote = state.release_info is not None
+    method_name = "remote" if remote else "import"
+    _build(state, state.data["otus"], method_name, lambda otu: f"Imported {otu['name']}", remote=remote)
+    _insert_otus(state, _workflow(state), import_otus)
+
+
+@CLONE.step
+@IMPORT.step
+@REMOTE.step
+def create_history(state: ReferenceRun) -> None:
+    """Write one history entry per OTU (and, for a remote reference, record the release installed)."""
+    progress = _workflow(state).progress_within(state, create_history)
+    content.insert_batches(state.db, "history", state.documents[2], progress)
+    if not references.reference_exists(state.db, state.ref_id):
+        # The reference was removed while it loaded; its delete may have run already.
+        content.clear_content(state.db, state.ref_id)
+    elif state.release_info is not None and state.data is not None:
+        data = state.data
+        references.record_remote_install(
+            state.db, state.ref_id, state.release_info, state.user_id, data["data_type"], data["organism"]
         )
 
-    def insert_otus(self, step_name: str) -> None:
-        otus, sequences, _ = self.documents
-        progress = _step_progress(step_name, self.steps)
-        content.insert_batches(self.db, "otus", otus, lambda f: progress(f / 3))
-        content.insert_batches(self.db, "sequences", sequences, lambda f: progress(1 / 3 + 2 * f / 3))
 
-    def create_history(self) -> None:
-        """Write one history entry per OTU."""
-        content.insert_batches(self.db, "history", self.documents[2], _step_progress("create_history", self.steps))
-        if self.db.refs.find_one({"_id": self.ref_id}, {"_id": 1}) is None:
-            # The reference was removed while it loaded; its delete may have run already.
-            content.clear_content(self.db, self.ref_id)
-
-    def run(self, steps) -> None:
-        try:
-            current().run_steps(steps)
-        except BaseException as error:
-            final = _final(error)
-            self.undo(final)
-            self.release(final)
-            if isinstance(error, ReferenceFileError):
-                raise _file_error(error) from None
-            raise
-        self.release(True)
-
-    def undo(self, final: bool) -> None:
-        content.clear_content(self.db, self.ref_id)
+def _load(state: ReferenceRun) -> None:
+    """Run a load; when it fails, clear what it inserted, and when no retry follows, the reference too."""
+    try:
+        _workflow(state).run(state)
+    except BaseException as error:
+        final = _final(state, error)
+        content.clear_content(state.db, state.ref_id)
         if final:
-            self.db.refs.delete_one({"_id": self.ref_id})
-        log.info("reference_load_undone ref_id=%s final=%s", self.ref_id, final)
+            references.hide_reference(state.db, {"_id": state.ref_id})
+        log.info("reference_load_undone ref_id=%s final=%s", state.ref_id, final)
+        _release(state, final)
+        if isinstance(error, ReferenceFileError):
+            raise StepFailed(error.message) from None
+        raise
+    _release(state, True)
 
-    def release(self, final: bool) -> None:
-        """Give back what the load held (``final``: no retry will need it again)."""
 
-
-# ---------------------------------------------------------------- clone
-
-
-class CloneReference(Load):
-    steps = references.STEPS["clone_reference"]
-    method_name = "clone"
-
-    def __init__(self, settings, db, ref_id, user_id, source_id):
-        super().__init__(settings, db, ref_id, user_id)
-        self.source_id = source_id
-
-    def describe(self, otu: dict) -> str:
-        return f"Cloned {otu['name']}"
-
-    def copy_otus(self) -> None:
-        """Copy the source reference's OTUs and sequences."""
-        self.build(content.clone_sources(self.db, self.source_id))
-        self.insert_otus("copy_otus")
+def _release(state: ReferenceRun, final: bool) -> None:
+    """Give back what the load held (``final``: no retry will need it again)."""
+    if state.upload_id and final:
+        uploads.release(state.db, [state.upload_id])
+    if state.path is not None:
+        state.path.unlink(missing_ok=True)  # a retry downloads again
 
 
 @actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
-def clone_reference(ref_id: str, source_id: str, user_id: str, process_id: str) -> None:
-    settings, db = _context()
-    work = CloneReference(settings, db, ref_id, user_id, source_id)
-    work.run([work.copy_otus, work.create_history])
-
-
-# ---------------------------------------------------------------- import
-
-
-class ImportReference(Load):
-    steps = references.STEPS["import_reference"]
-
-    def __init__(self, settings, db, ref_id, user_id, upload_id):
-        super().__init__(settings, db, ref_id, user_id)
-        self.upload_id = upload_id
-        self.raw: dict | None = None
-
-    def load_file(self) -> None:
-        """Read the uploaded file: gzip, then JSON."""
-        path = uploads.upload_path(self.settings.data_path, self.upload_id)
-        if not path.exists():
-            raise StepFailed("File does not exist")
-        self.raw = load_reference_file(path)
-
-    def validate(self) -> None:
-        """Check the file's schema, duplicates, sequences and OTUs."""
-        self.data = validate_reference(self.raw)
-        self.raw = None
-
-    def set_metadata(self) -> None:
-        """Take the reference's data type and organism from the file."""
-        self.db.refs.update_one(
-            {"_id": self.ref_id}, {"$set": {"data_type": self.data["data_type"], "organism": self.data["organism"]}}
-        )
-
-    def import_otus(self) -> None:
-        """Insert the OTUs and their sequences."""
-        self.build(self.data["otus"])
-        self.insert_otus("import_otus")
-
-    def release(self, final: bool) -> None:
-        if final:
-            uploads.release(self.db, [self.upload_id])
+def clone_reference(process_id: str) -> None:
+    _load(ReferenceRun.of(current(), from_env()))
 
 
 @actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
-def import_reference(ref_id: str, upload_id: str, user_id: str, process_id: str) -> None:
-    settings, db = _context()
-    work = ImportReference(settings, db, ref_id, user_id, upload_id)
-    work.run([work.load_file, work.validate, work.set_metadata, work.import_otus, work.create_history])
+def import_reference(process_id: str) -> None:
+    _load(ReferenceRun.of(current(), from_env()))
+
+
+@actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
+def remote_reference(process_id: str) -> None:
+    _load(ReferenceRun.of(current(), from_env()))
 
 
 # ---------------------------------------------------------------- releases over HTTP
@@ -222,182 +341,85 @@ def download_release(settings: Settings, release: dict, target: Path) -> Path:
     return target
 
 
-def _download_path(settings: Settings, process_id: str) -> Path:
-    return path_in_store(settings.data_path, "temp", f"{process_id}.reference.json.gz")
-
-
-# ---------------------------------------------------------------- remote
-
-
-class RemoteReference(Load):
-    steps = references.STEPS["remote_reference"]
-    method_name = "remote"
-
-    def __init__(self, settings, db, ref_id, user_id):
-        super().__init__(settings, db, ref_id, user_id)
-        self.path = _download_path(settings, current().process_id)
-        self.release_info: dict | None = None
-
-    def download(self) -> None:
-        """Fetch the latest release and download its reference file."""
-        ref = _reference(self.db, self.ref_id)
-        self.release_info = fetch_latest_release(self.settings, ref["remotes_from"]["slug"])
-        download_release(self.settings, self.release_info, self.path)
-
-    def unpack(self) -> None:
-        """Read and validate the downloaded file."""
-        try:
-            self.data = content.load_validated(self.path)
-        except ReferenceFileError as error:
-            raise _file_error(error) from None
-
-    def import_otus(self) -> None:
-        """Insert the OTUs and their sequences, linked to the release's ids."""
-        self.build(self.data["otus"], remote=True)
-        self.insert_otus("import_otus")
-
-    def create_history(self) -> None:
-        """Write one history entry per OTU and record the installed release."""
-        super().create_history()
-        release = {**self.release_info, "newer": False}
-        installed = references.installed_release(release, self.user_id)
-        self.db.refs.update_one(
-            {"_id": self.ref_id},
-            {
-                "$set": {
-                    "data_type": self.data["data_type"],
-                    "organism": self.data["organism"],
-                    "release": release,
-                    "installed": installed,
-                    "updates": [installed],
-                    "remotes_from.last_updated": installed["created_at"],
-                }
-            },
-        )
-
-    def release(self, final: bool) -> None:
-        self.path.unlink(missing_ok=True)  # a retry downloads again
-
-
-@actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
-def remote_reference(ref_id: str, user_id: str, process_id: str) -> None:
-    settings, db = _context()
-    work = RemoteReference(settings, db, ref_id, user_id)
-    work.run([work.download, work.unpack, work.import_otus, work.create_history])
-
-
 # ---------------------------------------------------------------- checking for and installing releases
 
 
+@CHECK_RELEASE.step
+def fetch_release(state: ReferenceRun) -> None:
+    """Ask the release source for the latest release and store it."""
+    slug = _reference(state)["remotes_from"]["slug"]
+    references.store_release(state.db, state.ref_id, fetch_latest_release(state.settings, slug))
+
+
 @actor(queue_name=queues.REFERENCES, time_limit=5 * 60_000, **RETRY_OPTIONS)
-def check_remote_release(ref_id: str, user_id: str, process_id: str) -> None:
-    settings, db = _context()
-
-    def fetch_release() -> None:
-        """Ask the release source for the latest release and store it."""
-        ref = _reference(db, ref_id)
-        references.store_release(db, ref_id, fetch_latest_release(settings, ref["remotes_from"]["slug"]))
-
-    current().run_steps([fetch_release])
+def check_remote_release(process_id: str) -> None:
+    CHECK_RELEASE.run(ReferenceRun.of(current(), from_env()))
 
 
-class UpdateRemoteReference:
-    steps = references.STEPS["update_remote_reference"]
+@UPDATE.step
+def download_and_extract(state: ReferenceRun) -> None:
+    """Download the release's reference file, then read and validate it."""
+    assert state.release_info is not None and state.path is not None
+    download_release(state.settings, state.release_info, state.path)
+    state.data = _validated(state)
 
-    def __init__(self, settings, db, ref_id, user_id):
-        self.settings, self.db, self.ref_id, self.user_id = settings, db, ref_id, user_id
-        self.release_info = current().document["context"]["release"]
-        self.path = _download_path(settings, current().process_id)
-        self.data: dict | None = None
-        self.plan: dict | None = None
 
-    def download_and_extract(self) -> None:
-        """Download the release's reference file, then read and validate it."""
-        download_release(self.settings, self.release_info, self.path)
-        try:
-            self.data = content.load_validated(self.path)
-        except ReferenceFileError as error:
-            raise _file_error(error) from None
+@UPDATE.step
+def update_otus(state: ReferenceRun) -> None:
+    """Write OTUs that changed as new versions and add the new ones, with history."""
+    assert state.release_info is not None and state.data is not None
+    name = state.release_info["name"]
+    state.plan = content.plan_update(state.db, state.ref_id, state.data, state.user_id, name)
+    progress = UPDATE.progress_within(state, update_otus)
+    content.apply_changes(state.db, state.plan, state.user_id, name, progress)
 
-    def update_otus(self) -> None:
-        """Write OTUs that changed as new versions and add the new ones, with history."""
-        name = self.release_info["name"]
-        self.plan = content.plan_update(self.db, self.ref_id, self.data, self.user_id, name)
-        content.apply_changes(self.db, self.plan, self.user_id, name, _step_progress("update_otus", self.steps))
 
-    def remove_otus(self) -> None:
-        """Remove the OTUs the release no longer has."""
-        content.apply_removals(self.db, self.plan, self.user_id, self.release_info["name"])
+@UPDATE.step
+def remove_otus(state: ReferenceRun) -> None:
+    """Remove the OTUs the release no longer has."""
+    assert state.release_info is not None and state.plan is not None
+    content.apply_removals(state.db, state.plan, state.user_id, state.release_info["name"])
 
-    def update_reference(self) -> None:
-        """Record the release as installed."""
-        references.finish_update(
-            self.db, self.ref_id, self.release_info, self.user_id, self.data["data_type"], self.data["organism"]
-        )
 
-    def run(self) -> None:
-        try:
-            current().run_steps([self.download_and_extract, self.update_otus, self.remove_otus, self.update_reference])
-        except BaseException as error:
-            if _final(error):
-                references.abandon_update(self.db, self.ref_id, self.release_info["id"])
-            raise
-        finally:
-            self.path.unlink(missing_ok=True)
+@UPDATE.step
+def update_reference(state: ReferenceRun) -> None:
+    """Record the release as installed."""
+    assert state.release_info is not None and state.data is not None
+    data = state.data
+    references.finish_update(
+        state.db, state.ref_id, state.release_info, state.user_id, data["data_type"], data["organism"]
+    )
 
 
 @actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
-def update_remote_reference(ref_id: str, user_id: str, process_id: str) -> None:
-    settings, db = _context()
-    UpdateRemoteReference(settings, db, ref_id, user_id).run()
+def update_remote_reference(process_id: str) -> None:
+    state = ReferenceRun.of(current(), from_env())
+    try:
+        UPDATE.run(state)
+    except BaseException as error:
+        if _final(state, error) and state.release_info is not None:
+            references.abandon_update(state.db, state.ref_id, state.release_info["id"])
+        raise
+    finally:
+        if state.path is not None:
+            state.path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- delete
 
 
+@DELETE.step
+def delete_indexes(state: ReferenceRun) -> None:
+    """Delete the indexes no analysis uses, with their files."""
+    content.delete_indexes(state.db, state.settings.data_path, state.ref_id)
+
+
+@DELETE.step
+def delete_otus(state: ReferenceRun) -> None:
+    """Delete the OTUs, sequences and history (OTUs analyses used stay rebuildable)."""
+    content.delete_otus(state.db, state.ref_id, state.user_id)
+
+
 @actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
-def delete_reference(ref_id: str, user_id: str, process_id: str) -> None:
-    settings, db = _context()
-
-    def delete_indexes() -> None:
-        """Delete the indexes no analysis uses, with their files."""
-        content.delete_indexes(db, settings.data_path, ref_id)
-
-    def delete_otus() -> None:
-        """Delete the OTUs, sequences and history (OTUs analyses used stay rebuildable)."""
-        content.delete_otus(db, ref_id, user_id)
-
-    current().run_steps([delete_indexes, delete_otus])
-
-
-# ---------------------------------------------------------------- sending
-
-#: Actor and the process-context fields it takes, per process type.
-ACTORS = {
-    "clone_reference": (clone_reference, ("ref_id", "source_id", "user_id")),
-    "import_reference": (import_reference, ("ref_id", "upload_id", "user_id")),
-    "remote_reference": (remote_reference, ("ref_id", "user_id")),
-    "check_remote_release": (check_remote_release, ("ref_id", "user_id")),
-    "update_remote_reference": (update_remote_reference, ("ref_id", "user_id")),
-    "delete_reference": (delete_reference, ("ref_id", "user_id")),
-}
-
-
-#: Processes that load a reference created for them: if they cannot start, the reference goes too.
-LOADS = ("clone_reference", "import_reference", "remote_reference")
-
-
-def send(db, process: dict) -> None:
-    """Enqueue the actor of a process written by ``core.references``.
-
-    If the broker refuses, the process ends in ``error`` and a reference created only to be
-    loaded is removed, so nothing is left half-made; the caller's request then fails (503).
-    """
-    reference_actor, fields = ACTORS[process["type"]]
-    try:
-        reference_actor.send(process_id=process["_id"], **{name: process["context"][name] for name in fields})
-    except Exception:
-        processes.finish(db, process["_id"], "error", "Could not enqueue the process: the task queue is unavailable")
-        if process["type"] in LOADS:
-            db.refs.delete_one({"_id": process["context"]["ref_id"]})
-        raise
+def delete_reference(process_id: str) -> None:
+    DELETE.run(ReferenceRun.of(current(), from_env()))

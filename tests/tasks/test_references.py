@@ -43,7 +43,9 @@ def counts(db, ref_id: str) -> tuple[int, int, int]:
 def test_import_creates_otus_sequences_and_history(admin, db, stub_worker):
     ref, process = import_ref(admin, db, EXAMPLE.read_bytes())
     assert process["state"] == "complete", process["error"]
-    assert process["steps"] == ["load_file", "validate", "set_metadata", "import_otus", "create_history"]
+    steps = ["load_file", "validate", "set_metadata", "import_otus", "create_history"]
+    assert [step["name"] for step in process["steps"]] == steps
+    assert process["steps"][0]["description"] == "Read the uploaded file: gzip, then JSON."
     assert counts(db, ref["id"]) == (20, 26, 20)
     otu = db.otus.find_one({"reference.id": ref["id"], "name": "Hardenbergia virus A"})
     assert otu["version"] == 0 and otu["imported"] and otu["last_indexed_version"] is None and otu["verified"]
@@ -116,7 +118,7 @@ def test_a_redelivered_import_repeats_no_work(admin, db, stub_worker, stub_broke
     from ringspot.tasks import references as tasks
 
     ref, process = import_ref(admin, db, EXAMPLE.read_bytes())
-    message = dict(ref_id=ref["id"], upload_id=ref["imported_from"]["id"], user_id="admin", process_id=process["_id"])
+    message = {"process_id": process["_id"]}
     tasks.import_reference.send(**message)  # finished process: skipped
     stub_broker.join(tasks.import_reference.queue_name)
     stub_worker.join()
