@@ -166,6 +166,8 @@ def test_upload_to_report_in_a_browser(stack, reference, page, screens):
     screens.take(page, "analysis")
 
     page.get_by_role("link", name="References").click()
+    expect(page.locator("main table")).to_contain_text(reference["name"])
+    screens.take(page, "refs")
     page.get_by_role("link", name=reference["name"]).click()
     page.get_by_label("Find by name or abbreviation").fill("ringspot")
     page.get_by_role("button", name="Search").click()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from ringspot.core import auth
+from ringspot.core.utils import new_id, now
 
 from ..analyses_data import RPRSV_READS, insert_reference, insert_sample
+from ..nuvs_data import insert_nuvs_analysis
 
 PASSWORD = "hunter2hunter2"
 
@@ -81,3 +83,98 @@ def test_a_reference_page_lists_otus_history_and_offers_a_build(admin_client, db
     assert page.status_code == 200
     assert "Plant viruses" in page.text and "Build an index" in page.text
     assert admin_client.get("/refs").text.count("Plant viruses") == 1
+
+
+def insert_process(db, state: str, **fields) -> dict:
+    doc = {
+        "_id": new_id(),
+        "type": "pathoscope_bowtie",
+        "step": "map_default_isolates",
+        "step_count": 6,
+        "progress": 0.5,
+        "state": state,
+        "complete": state == "complete",
+        "error": None,
+        "context": {},
+        "created_at": now(),
+        "updated_at": now(),
+        "user": {"id": "admin"},
+        **fields,
+    }
+    db.processes.insert_one(doc)
+    return doc
+
+
+def test_jobs_show_step_progress_error_and_a_cancel_button_while_running(admin_client, db):
+    running = insert_process(db, "running")
+    failed = insert_process(db, "error", step="build_isolate_index", error="bowtie2-build exited with 1")
+    page = admin_client.get("/jobs").text
+    assert "map_default_isolates" in page and 'value="0.5"' in page
+    assert "bowtie2-build exited with 1" in page
+    assert f'data-api-action="/api/processes/{running["_id"]}"' in page
+    assert f'data-api-action="/api/processes/{failed["_id"]}"' not in page  # nothing left to cancel
+
+    # The rows are polled while one of them may change, then the poll stops (htmx's 286).
+    assert admin_client.get("/jobs/rows").status_code == 200
+    db.processes.update_one({"_id": running["_id"]}, {"$set": {"state": "complete", "progress": 1}})
+    rows = admin_client.get("/jobs/rows")
+    assert rows.status_code == 286 and 'data-state="complete"' in rows.text
+
+
+def test_a_job_progress_fragment_reloads_its_page_once_when_the_job_ends(admin_client, db):
+    process = insert_process(db, "running")
+    url = f"/jobs/{process['_id']}/progress?refresh=1"
+    assert admin_client.get(url).status_code == 200
+    db.processes.update_one({"_id": process["_id"]}, {"$set": {"state": "complete", "progress": 1}})
+    ended = admin_client.get(url)
+    assert ended.status_code == 286 and ended.headers["HX-Refresh"] == "true"
+
+
+def test_a_nuvs_report_shows_contigs_orf_maps_and_blast_results(admin_client, db, settings):
+    sample = insert_sample(db, settings.data_path, RPRSV_READS[:1])
+    analysis = insert_nuvs_analysis(db, sample)
+    contigs = analysis["results"]["hits"]
+    db.hmm.insert_one({"_id": "hmm00001", "cluster": 1, "names": ["RNA polymerase"], "families": {"Secoviridae": 4}})
+    contigs[0]["orfs"][0]["hits"] = [{"hit": "hmm00001", "best_e": 1e-30, "full_e": 1e-31}]
+    contigs[0]["blast"] = {
+        "ready": True,
+        "error": None,
+        "result": {"hits": [{"accession": "NC_005266", "name": "Raspberry ringspot virus", "identity": 950}]},
+    }
+    contigs[1]["blast"] = {"ready": False, "error": None, "result": None}
+    db.analyses.update_one({"_id": analysis["_id"]}, {"$set": {"results.hits": contigs}})
+
+    page = admin_client.get(f"/analyses/{analysis['_id']}").text
+    assert page.count('class="orf-map"') == len(contigs)
+    assert page.count("BLAST at NCBI") == len(contigs)
+    assert "RNA polymerase" in page and "NC_005266" in page
+    assert f"/api/analyses/{analysis['_id']}/contigs.fa" in page
+
+    # A running BLAST's fragment is polled; a finished one stops the polling.
+    running = admin_client.get(f"/analyses/{analysis['_id']}/contigs/1/blast")
+    assert running.status_code == 200 and "BLAST running" in running.text
+    done = admin_client.get(f"/analyses/{analysis['_id']}/contigs/0/blast")
+    assert done.status_code == 286 and "Raspberry ringspot virus" in done.text
+
+
+def test_a_pathoscope_report_without_a_diagnosis_shows_its_hits_per_otu(admin_client, db, settings):
+    sample = insert_sample(db, settings.data_path, RPRSV_READS[:1])
+    figures = {"pi": 0.9, "best": 40.0, "high": 10.0, "low": 2.0, "reads": 120}
+    hit = {
+        "id": "seq00001",
+        "otu": {"id": "otu00001", "version": 0},
+        "final": figures,
+        "initial": figures,
+        "align": [0, 2, 3, 3, 1, 0],
+        "coverage": 0.67,
+        "depth": 1.5,
+    }
+    analysis = insert_nuvs_analysis(
+        db, sample, workflow="pathoscope_bowtie", results={"read_count": 130, "subtracted_count": 0, "hits": [hit]}
+    )
+    page = admin_client.get(f"/analyses/{analysis['_id']}")
+    assert page.status_code == 200
+    assert "otu00001" in page.text and "predates diagnoses" in page.text
+    plot = f"/api/analyses/{analysis['_id']}/hits/seq00001/coverage.svg"
+    assert plot in page.text
+    assert admin_client.get(plot).mimetype == "image/svg+xml"
