@@ -53,7 +53,7 @@ def create_process(
     *,
     user_id: str | None,
     context: dict | None = None,
-    steps: list | None = None,
+    steps: list[dict] | None = None,
     workflow: bool = False,
     args: dict | None = None,
     process_id: str | None = None,
@@ -62,7 +62,7 @@ def create_process(
 
     ``steps`` are ``{name, description}`` in order (a workflow's ``steps``).
     """
-    steps = [s if isinstance(s, dict) else {"name": s, "description": ""} for s in steps or []]
+    steps = steps or []
     first_step = steps[0]["name"] if steps else None
     created = now()
     doc = {

@@ -73,6 +73,15 @@ def find_deliveries(db: Database, webhook_id: str, *, page: int, per_page: int) 
     )
 
 
+def pending_delivery(db: Database, delivery_id: str) -> tuple[dict, dict] | None:
+    """A delivery still to send and its webhook; None once it was sent (a redelivered message) or the hook is gone."""
+    delivery = db.webhook_deliveries.find_one({"_id": delivery_id})
+    if delivery is None or delivery["state"] != "pending":
+        return None
+    hook = db.webhooks.find_one({"_id": delivery["webhook_id"]})
+    return None if hook is None else (delivery, hook)
+
+
 def record_attempt(db: Database, delivery_id: str, *, status: int | None, error: str | None, final: bool) -> None:
     """Store the outcome of one attempt; the delivery is ``delivered``, ``pending`` (will retry) or ``failed``."""
     delivered = status is not None and 200 <= status < 300

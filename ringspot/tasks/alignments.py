@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pymongo.database import Database
 
 from ..bio.bam import AlignmentStatistics, depth_and_statistics
 from ..bio.plots import coverage_plot, coverage_title
@@ -34,6 +33,7 @@ from ..bio.runner import ToolError, pipeline
 from ..bio.runner import run as run_tool
 from ..core import alignments, samples
 from ..core.auth import Client
+from ..core.db import Database
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues

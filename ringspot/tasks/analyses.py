@@ -23,8 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pymongo.database import Database
-
 from ..bio import diagnosis
 from ..bio.alignments import AlignmentTable, mapped_refs, remove_reads
 from ..bio.fastq import gzip_copy
@@ -33,6 +31,7 @@ from ..bio.reference import iter_all_isolate_fasta
 from ..bio.runner import ToolError, stream_lines
 from ..bio.runner import run as run_tool
 from ..core import analyses, samples
+from ..core.db import Database
 from ..core.errors import BadRequest
 from ..core.settings import from_env
 from ..core.utils import new_id

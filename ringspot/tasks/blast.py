@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from pymongo.database import Database
 
 from ..bio import blast as bio_blast
 from ..bio.runner import ToolCancelled
 from ..core import blast as core_blast
 from ..core import processes
-from ..core.db import connect
+from ..core.db import Database, connect
 from ..core.settings import Settings, from_env
 from ..core.utils import new_id, now
 from ..workers import queues

@@ -11,11 +11,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pymongo.database import Database
-
 from ..bio import hmmer
 from ..core import hmms, uploads
-from ..core.db import connect
+from ..core.db import Database, connect
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues

@@ -9,11 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pymongo.database import Database
-
 from ..bio import reference as reference_format
 from ..bio.runner import run as run_tool
 from ..core import indexes, references
+from ..core.db import Database
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues

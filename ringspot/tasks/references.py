@@ -18,12 +18,11 @@ from pathlib import Path
 
 import requests
 from dramatiq.middleware import TimeLimitExceeded
-from pymongo.database import Database
 
 from ..bio.reference import ReferenceFileError, load_reference_file, validate_reference
 from ..core import reference_content as content
 from ..core import references, uploads
-from ..core.db import connect
+from ..core.db import Database, connect
 from ..core.errors import NotFound
 from ..core.files import path_in_store, write_stream
 from ..core.settings import Settings, from_env

@@ -15,12 +15,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pymongo.database import Database
-
 from ..bio import fastq, quality, trim
 from ..bio.runner import run as run_tool
 from ..core import samples
 from ..core.auth import Client
+from ..core.db import Database
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues

@@ -7,12 +7,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pymongo.database import Database
-
 from ..bio import fasta, fastq
 from ..bio.runner import run as run_tool
 from ..core import subtractions
 from ..core.auth import Client
+from ..core.db import Database
 from ..core.settings import from_env
 from ..core.utils import new_id
 from ..workers import queues

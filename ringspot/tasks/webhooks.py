@@ -29,12 +29,10 @@ class DeliveryFailed(RuntimeError):
 )
 def deliver_webhook(delivery_id: str) -> None:
     db = connect(from_env().mongodb_uri)
-    delivery = db.webhook_deliveries.find_one({"_id": delivery_id})
-    if delivery is None or delivery["state"] != "pending":
+    pending = webhooks.pending_delivery(db, delivery_id)
+    if pending is None:
         return  # delivered already (a redelivered message) or the webhook was removed
-    hook = db.webhooks.find_one({"_id": delivery["webhook_id"]})
-    if hook is None:
-        return
+    delivery, hook = pending
     message = CurrentMessage.get_current_message()
     final = message is None or message.options.get("retries", 0) >= MAX_RETRIES
     body = webhooks.encode_payload(delivery["payload"])

@@ -95,13 +95,6 @@ class ProcessRun:
         self.check_cancelled()
         self.store.report(step, progress, **context)
 
-    def run_steps(self, steps: list[Callable[[], object]]) -> None:
-        """Run closures as steps in order (operations not yet written as a ``runtime.Workflow``)."""
-        for number, step in enumerate(steps):
-            self.report(step=step.__name__, progress=number / len(steps))
-            step()
-        self.check_cancelled()
-
     def sub_progress(self, number: int, count: int) -> Callable[[float], None]:
         """Progress within step ``number`` of ``count``, for steps that loop over many items."""
         last = [-1.0]

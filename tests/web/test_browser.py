@@ -17,8 +17,17 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from ringspot.core import auth
 
-from ..analyses_data import RPRSV_READS, build_index_files, insert_index, insert_otus, insert_reference, load_otus
+from ..analyses_data import (
+    RPRSV_READS,
+    build_index_files,
+    insert_index,
+    insert_otus,
+    insert_reference,
+    insert_sample,
+    load_otus,
+)
 from ..integration.conftest import running_stack
+from ..nuvs_data import insert_nuvs_analysis
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -45,7 +54,9 @@ JOB_TIMEOUT_MS = 180_000
 
 @pytest.fixture(scope="module")
 def stack(database_server, redis_server, tmp_path_factory):
-    with running_stack(database_server, redis_server, tmp_path_factory.mktemp("web_stack")) as stack:
+    # BLAST runs locally (blastn against the references) here, never at NCBI.
+    tmp = tmp_path_factory.mktemp("web_stack")
+    with running_stack(database_server, redis_server, tmp, RINGSPOT_BLAST_BACKEND="local") as stack:
         yield stack
 
 
@@ -184,9 +195,21 @@ def test_upload_to_report_in_a_browser(stack, reference, page, screens):
     expect(page).to_have_url(re.compile(r"/login\?next="))
 
 
-def test_a_user_without_rights_gets_the_404_page(stack, page, screens):
-    from ..analyses_data import insert_sample
+def test_a_contig_blasted_from_its_report_shows_its_hits_when_ready(stack, reference, page, screens):
+    sample = insert_sample(stack.db, stack.data_path, RPRSV_READS)
+    analysis = insert_nuvs_analysis(stack.db, sample)
+    sign_in(page, stack.url, "admin", f"/analyses/{analysis['_id']}")
+    contig = page.locator("#contig-0")
+    expect(contig.locator("svg.orf-map rect").first).to_be_attached()
+    page.evaluate("window.__same_page = true")
+    contig.get_by_role("button", name="BLAST contig 0").click()
+    # The result replaces "running" in place once the BLAST job has finished.
+    expect(contig.locator(".blast-result table")).to_contain_text("Raspberry ringspot virus", timeout=JOB_TIMEOUT_MS)
+    assert page.evaluate("window.__same_page") is True
+    screens.take(page, "nuvs")
 
+
+def test_a_user_without_rights_gets_the_404_page(stack, page, screens):
     private = insert_sample(stack.db, stack.data_path, RPRSV_READS[:1], all_read=False, group_read=False)
     auth.create_user(stack.db, "outsider", PASSWORD)
     sign_in(page, stack.url, "outsider")

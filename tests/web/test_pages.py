@@ -146,7 +146,7 @@ def test_a_nuvs_report_shows_contigs_orf_maps_and_blast_results(admin_client, db
 
     page = admin_client.get(f"/analyses/{analysis['_id']}").text
     assert page.count('class="orf-map"') == len(contigs)
-    assert page.count("BLAST at NCBI") == len(contigs)
+    assert page.count('aria-label="BLAST contig') == len(contigs)
     assert "RNA polymerase" in page and "NC_005266" in page
     assert f"/api/analyses/{analysis['_id']}/contigs.fa" in page
 
