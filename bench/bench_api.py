@@ -220,7 +220,11 @@ def main(seconds: int = 10) -> None:
         user = auth.create_user(db, "bench", "bench-password", administrator=True)
         _, key = auth.create_api_key(db, user, "bench", {p: True for p in auth.PERMISSIONS})
         process, _ = processes.create_process(
-            db, "delete_reference", user_id="bench", context={"ref_id": "r1"}, steps=["remove_otus", "remove_reference"]
+            db,
+            "delete_reference",
+            user_id="bench",
+            context={"ref_id": "r1"},
+            steps=[{"name": "delete_indexes", "description": "Delete the indexes."}],
         )
         header = {"Authorization": "Basic " + base64.b64encode(f"bench:{key}".encode()).decode()}
 
