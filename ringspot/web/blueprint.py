@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.exceptions import NotFound as HTTPNotFound
@@ -38,9 +38,18 @@ def require_signed_in_user():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     client = g.client
-    if client.user_id is None or client.job is not None:
-        return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
-    return None
+    if client.user_id is not None and client.job is None:
+        return None
+    if request.headers.get("HX-Request"):
+        # A fragment polled after the session ended: send the whole page to sign in, not into a table cell.
+        page = request.headers.get("HX-Current-URL", "")
+        return "", 200, {"HX-Redirect": url_for("web.login", next=safe_path(urlsplit(page)))}
+    return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+
+
+def safe_path(url) -> str:
+    """The path and query of a URL of this site, for coming back after signing in."""
+    return url.path + (f"?{url.query}" if url.query else "") if url.path.startswith("/") else "/"
 
 
 @bp.errorhandler(NotFound)

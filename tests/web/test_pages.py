@@ -37,6 +37,14 @@ def test_a_visitor_who_has_not_signed_in_is_sent_to_sign_in_and_back(client, pat
         assert response.headers["Location"] == f"/login?next={path}"
 
 
+def test_a_fragment_polled_after_the_session_ended_sends_the_whole_page_to_sign_in(client):
+    response = client.get(
+        "/jobs/rows", headers={"HX-Request": "true", "HX-Current-URL": "http://host/jobs?state=running"}
+    )
+    assert response.status_code == 200 and response.text == ""
+    assert response.headers["HX-Redirect"] == "/login?next=/jobs?state%3Drunning"
+
+
 def test_the_sign_in_page_and_its_assets_need_no_session(client):
     page = client.get("/login?next=/jobs")
     assert page.status_code == 200
