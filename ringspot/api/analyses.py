@@ -6,7 +6,7 @@ its files, finalizes it with ``results`` and may remove it while unfinished.
 
 from typing import Literal
 
-from flask import Blueprint, send_file
+from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core import analyses, rights, samples
@@ -16,6 +16,7 @@ from ..tasks import analyses as analysis_tasks
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
+from .stored import send_stored
 from .uploads import incoming_stream
 from .validation import Body, PageQuery, Query, _field_errors, body, parse_body, query
 
@@ -312,7 +313,6 @@ def upload(args: FileQuery, analysis_id: str):
 def download(analysis_id: str, name: str):
     """Download a result file by name (or numeric id)."""
     analysis = get_readable_analysis(analysis_id)
-    path = analyses.file_path(settings().data_path, analysis, name)
-    return send_file(
-        path, as_attachment=True, download_name=path.name.split("-", 1)[1], mimetype="application/octet-stream"
-    )
+    entry = analyses.find_file(analysis, name)
+    key = analyses.file_key(analysis, entry)
+    return send_stored(key, download_name=entry["name"], mimetype="application/octet-stream")

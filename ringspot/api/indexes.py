@@ -1,6 +1,6 @@
 """``/api/indexes``: index builds, their files, and the Job API calls a build job makes."""
 
-from flask import Blueprint, send_file
+from flask import Blueprint
 
 from ..core import indexes, references, rights
 from ..core.errors import BadRequest, InsufficientRights
@@ -9,6 +9,7 @@ from ..tasks import indexes as index_tasks
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .responses import json_response, paginated
+from .stored import send_stored
 from .uploads import incoming_stream
 from .validation import PageQuery, Query, query
 
@@ -89,10 +90,10 @@ def get(index_id: str):
 def download(index_id: str, name: str):
     index = get_readable_index(index_id)
     if name == "otus.json.gz":
-        path = indexes.otus_json_path(db(), settings().data_path, index)
+        key = indexes.otus_json_key(db(), settings().data_path, index)
     else:
-        path = indexes.file_path(db(), settings().data_path, index_id, name)
-    return send_file(path, as_attachment=True, download_name=name, mimetype="application/octet-stream")
+        key = indexes.file_key(db(), index_id, name)
+    return send_stored(key, download_name=name, mimetype="application/octet-stream")
 
 
 @bp.post("/api/indexes/<index_id>/files")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from typing import Literal
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, request
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from ..core import rights, samples
@@ -18,6 +18,7 @@ from ..tasks import samples as sample_tasks
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
+from .stored import send_stored
 from .uploads import incoming_stream
 from .validation import Body, PageQuery, _field_errors, body, parse_body
 
@@ -258,8 +259,7 @@ def remove(sample_id: str):
 def download_reads(sample_id: str, name: str):
     """Download a read file (reads_1.fq.gz, reads_2.fq.gz)."""
     sample = get_readable_sample(sample_id)
-    path = samples.read_path(settings().data_path, sample, name)
-    return send_file(path, as_attachment=True, download_name=name, mimetype="application/gzip")
+    return send_stored(samples.stored_read(sample, name), download_name=name, mimetype="application/gzip")
 
 
 @bp.put("/api/samples/<sample_id>/reads/<name>")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, send_file
+from flask import Blueprint
 from pydantic import Field, field_validator
 
 from ..core import rights, subtractions
@@ -12,6 +12,7 @@ from ..tasks import subtractions as subtraction_tasks
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
+from .stored import send_stored
 from .uploads import incoming_stream
 from .validation import Body, PageQuery, Query, body, parse_body, query
 
@@ -159,8 +160,7 @@ def remove(subtraction_id: str):
 def download(subtraction_id: str, name: str):
     """Download subtraction.fa.gz or one of the Bowtie2 index files."""
     doc = get_readable_subtraction(subtraction_id)
-    path = subtractions.file_path(settings().data_path, doc, name)
-    return send_file(path, as_attachment=True, download_name=name, mimetype="application/octet-stream")
+    return send_stored(subtractions.file_key(doc, name), download_name=name, mimetype="application/octet-stream")
 
 
 @bp.post("/api/subtractions/<subtraction_id>/files")

@@ -3,7 +3,7 @@
 from typing import Literal
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, request
 
 from ..core import rights, uploads
 from ..core.errors import BadRequest, PayloadTooLarge
@@ -11,6 +11,7 @@ from ..core.utils import to_json
 from .auth import jobs_allowed
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
+from .stored import send_stored
 from .validation import PageQuery, Query, query
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
@@ -80,8 +81,7 @@ def download(upload_id: str):
         rights.require_job_on(client(), "upload", upload_id)
     else:
         rights.require_upload_use(client(), doc)
-    path = uploads.upload_path(settings().data_path, upload_id)
-    return send_file(path, as_attachment=True, download_name=doc["name"], mimetype="application/octet-stream")
+    return send_stored(uploads.upload_key(upload_id), download_name=doc["name"], mimetype="application/octet-stream")
 
 
 @bp.delete("/<upload_id>")

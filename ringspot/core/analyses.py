@@ -9,6 +9,7 @@ removed with its files (:func:`discard_unfinished`), so no half-made analysis st
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import BinaryIO
@@ -22,12 +23,13 @@ from . import hmms
 from .auth import Client
 from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
-from .files import check_file_name, path_in_store, remove_tree, write_stream
+from .files import check_file_name, path_in_store, remove_tree
 from .hmms import format_nuvs_results
 from .indexes import latest_ready_index
 from .otus import patch_otu_to_version
 from .pagination import paginate
 from .rights import sample_visibility_query
+from .storage import store_at
 from .utils import now
 
 WORKFLOWS = ("pathoscope_bowtie", "nuvs")
@@ -52,7 +54,12 @@ RESULTS_FILE = "results.json"
 ACTIVE_JOB_STATES = ("waiting", "running")
 
 
+def results_key(analysis_id: str) -> str:
+    return f"analyses/{analysis_id}/{RESULTS_FILE}"
+
+
 def analysis_dir(data_path: str, analysis_id: str) -> Path:
+    """The analysis's local folder: coverage plots drawn from its results are cached there."""
     return path_in_store(data_path, "analyses", analysis_id)
 
 
@@ -205,11 +212,8 @@ def finalize(db: Database, data_path: str, analysis_id: str, results: dict) -> d
         fields["diagnosis"] = results.pop("diagnosis")
     stored: dict | str = results
     if _results_go_to_file(analysis["workflow"], results):
-        target = analysis_dir(data_path, analysis_id) / RESULTS_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(RESULTS_FILE + ".partial")
-        partial.write_text(json.dumps(results))
-        partial.replace(target)
+        encoded = json.dumps(results).encode()
+        store_at(data_path).put(results_key(analysis_id), io.BytesIO(encoded), len(encoded))
         stored = "file"
     update = {"$set": {"ready": True, "results": stored, "updated_at": now(), **fields}}
     if not db.analyses.update_one({"_id": analysis_id, "ready": False}, update).modified_count:
@@ -229,8 +233,8 @@ def load_results(data_path: str, analysis: dict) -> dict:
     """The analysis with ``results`` read back from its file when they are kept there."""
     if analysis.get("results") != "file":
         return analysis
-    with open(analysis_dir(data_path, analysis["_id"]) / RESULTS_FILE) as handle:
-        return {**analysis, "results": json.load(handle)}
+    encoded = b"".join(store_at(data_path).chunks(results_key(analysis["_id"])))
+    return {**analysis, "results": json.loads(encoded)}
 
 
 def format_analysis(db: Database, data_path: str, analysis: dict, all_otus: bool = False) -> dict:
@@ -402,7 +406,7 @@ def add_file(
     previous = next((f for f in analysis.get("files", []) if f["name"] == name), None)
     file_id = previous["id"] if previous else max((f["id"] for f in analysis.get("files", [])), default=0) + 1
     name_on_disk = f"{file_id}-{name}"
-    size = write_stream(stream, analysis_dir(data_path, analysis_id) / name_on_disk, limit)
+    size = store_at(data_path).put(f"analyses/{analysis_id}/{name_on_disk}", stream, limit)
     entry = {
         "id": file_id,
         "analysis": analysis_id,
@@ -420,12 +424,16 @@ def add_file(
     return entry
 
 
-def file_path(data_path: str, analysis: dict, name: str) -> Path:
-    """Path of the file called ``name`` (or with that numeric id) of the analysis."""
+def find_file(analysis: dict, name: str) -> dict:
+    """The entry of the file called ``name`` (or with that numeric id) of the analysis."""
     for entry in analysis.get("files", []):
         if entry["name"] == name or str(entry["id"]) == name:
-            return analysis_dir(data_path, analysis["_id"]) / entry["name_on_disk"]
+            return entry
     raise NotFound()
+
+
+def file_key(analysis: dict, entry: dict) -> str:
+    return f"analyses/{analysis['_id']}/{entry['name_on_disk']}"
 
 
 # ---------------------------------------------------------------- removal
@@ -434,6 +442,8 @@ def file_path(data_path: str, analysis: dict, name: str) -> Path:
 def _delete(db: Database, data_path: str, analysis_id: str, query: dict | None = None) -> bool:
     deleted = db.analyses.delete_one({"_id": analysis_id, **(query or {})}).deleted_count
     if deleted:
+        store_at(data_path).delete_prefix(f"analyses/{analysis_id}")
+        # Coverage plots drawn on this machine from the results.
         remove_tree(analysis_dir(data_path, analysis_id))
     return bool(deleted)
 

@@ -177,15 +177,15 @@ def unpack_profiles(data_path: str, upload_id: str, set_id: str) -> Path:
     target = set_dir(data_path, set_id) / PROFILES_FILE
     remove_tree(target.parent)
     target.parent.mkdir(parents=True)
-    source = uploads.upload_path(data_path, upload_id)
-    with open(source, "rb") as raw:
-        gzipped = raw.read(2) == _GZIP_MAGIC
-    opener = gzip.open if gzipped else open
-    try:
-        with opener(source, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except (EOFError, OSError) as error:
-        raise ValueError(f"profiles upload is a damaged gzip file ({error})") from None
+    with uploads.local_upload(data_path, upload_id) as source:
+        with open(source, "rb") as raw:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+        opener = gzip.open if gzipped else open
+        try:
+            with opener(source, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except (EOFError, OSError) as error:
+            raise ValueError(f"profiles upload is a damaged gzip file ({error})") from None
     return target
 
 

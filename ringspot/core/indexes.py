@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -18,8 +19,8 @@ from pymongo.database import Database
 from . import events
 from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
-from .files import path_in_store, remove_tree, write_stream
 from .pagination import count, paginate
+from .storage import local_copy, scratch_folder, store_at
 from .utils import new_id, now
 
 UNBUILT = {"id": "unbuilt", "version": "unbuilt"}
@@ -56,8 +57,12 @@ def file_type(name: str) -> str:
     return "bowtie2"
 
 
-def index_dir(data_path: str, index_id: str) -> Path:
-    return path_in_store(data_path, "indexes", index_id)
+def index_key(index_id: str, name: str) -> str:
+    return f"indexes/{index_id}/{name}"
+
+
+def remove_files(data_path: str, index_id: str) -> None:
+    store_at(data_path).delete_prefix(f"indexes/{index_id}")
 
 
 def get_index_or_404(db: Database, index_id: str) -> dict:
@@ -166,7 +171,7 @@ def discard_failed_build(db: Database, data_path: str, index_id: str) -> None:
         return
     db.history.update_many({"index.id": index_id}, {"$set": {"index": dict(UNBUILT)}})
     db.indexes.delete_one({"_id": index_id, "ready": False})
-    remove_tree(index_dir(data_path, index_id))
+    remove_files(data_path, index_id)
 
 
 def add_file(db: Database, data_path: str, index_id: str, name: str, stream: BinaryIO, limit: int) -> dict:
@@ -175,7 +180,7 @@ def add_file(db: Database, data_path: str, index_id: str, name: str, stream: Bin
         raise BadRequest("Unsupported index file name")
     if any(f["name"] == name for f in index.get("files", [])):
         raise Conflict("File name already exists")
-    size = write_stream(stream, index_dir(data_path, index_id) / name, limit)
+    size = store_at(data_path).put(index_key(index_id, name), stream, limit)
     entry = {"name": name, "reference": index_id, "size": size, "type": file_type(name), "uploaded_at": now()}
 
     def add(files: list) -> list | None:
@@ -190,11 +195,12 @@ def add_file(db: Database, data_path: str, index_id: str, name: str, stream: Bin
     return files[-1]
 
 
-def file_path(db: Database, data_path: str, index_id: str, name: str) -> Path:
+def file_key(db: Database, index_id: str, name: str) -> str:
+    """The store key of a file the index has."""
     index = get_index_or_404(db, index_id)
     if not any(f["name"] == name for f in index.get("files", [])):
         raise NotFound()
-    return index_dir(data_path, index_id) / name
+    return index_key(index_id, name)
 
 
 def finalize(db: Database, data_path: str, index_id: str) -> dict:
@@ -210,7 +216,8 @@ def finalize(db: Database, data_path: str, index_id: str) -> dict:
         raise Conflict(
             f"Reference requires that all Bowtie2 index files have been uploaded. Missing files: {', '.join(missing)}"
         )
-    sequence_otu_map = read_sequence_otu_map(index_dir(data_path, index_id) / "reference.json.gz")
+    with local_copy(store_at(data_path), index_key(index_id, "reference.json.gz"), data_path) as path:
+        sequence_otu_map = read_sequence_otu_map(path)
     by_version: dict[int, list[str]] = {}
     for otu_id, version in index["manifest"].items():
         by_version.setdefault(version, []).append(otu_id)
@@ -256,21 +263,19 @@ def iter_manifest_otus(db: Database, index: dict) -> Iterator[dict]:
             yield otu
 
 
-def otus_json_path(db: Database, data_path: str, index: dict) -> Path:
+def otus_json_key(db: Database, data_path: str, index: dict) -> str:
     """The manifest's OTUs as a gzipped JSON list (the build job's input), written once."""
-    path = index_dir(data_path, index["_id"]) / "otus.json.gz"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Concurrent first requests (a retried download) each write their own file; the
-        # content is the same, so whichever rename lands last is as good as the first.
-        partial = path.with_name(f"otus.json.gz.{new_id()}.partial")
-        try:
-            with open(partial, "wb") as handle:
-                write_otus_json(db, index, handle)
-            partial.replace(path)
-        finally:
-            partial.unlink(missing_ok=True)
-    return path
+    key = index_key(index["_id"], "otus.json.gz")
+    store = store_at(data_path)
+    if not store.exists(key):
+        # Concurrent first requests (a retried download) each write their own copy; the
+        # content is the same, so whichever lands last is as good as the first.
+        with tempfile.TemporaryFile(dir=scratch_folder(data_path)) as handle:
+            write_otus_json(db, index, handle)
+            size = handle.tell()
+            handle.seek(0)
+            store.put(key, handle, size)
+    return key
 
 
 def write_otus_json(db: Database, index: dict, handle: BinaryIO) -> None:

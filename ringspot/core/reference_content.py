@@ -24,7 +24,7 @@ from ..bio.reference import (
 from . import history
 from .diff import diff_otus
 from .errors import BadRequest, NotFound
-from .files import path_in_store, remove_tree
+from .indexes import remove_files as remove_index_files
 from .otus import (
     iter_joined_otus,
     merge_sequences,
@@ -264,7 +264,7 @@ def delete_indexes(db: Database, data_path: str, ref_id: str) -> None:
             db.indexes.update_one({"_id": index["_id"]}, {"$set": {"deleted": True}})
         else:
             db.indexes.delete_one({"_id": index["_id"]})
-            remove_tree(path_in_store(data_path, "indexes", index["_id"]))
+            remove_index_files(data_path, index["_id"])
 
 
 def delete_otus(db: Database, ref_id: str, user_id: str) -> None:

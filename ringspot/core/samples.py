@@ -18,9 +18,10 @@ from . import uploads
 from .auth import Client
 from .db import any_of, update_array
 from .errors import BadRequest, Conflict, InsufficientRights, NotFound
-from .files import path_in_store, remove_tree, write_stream
+from .files import path_in_store, remove_tree
 from .pagination import paginate
 from .rights import sample_visibility_query
+from .storage import store_at
 from .utils import new_id, now
 
 LIBRARY_TYPES = ("normal", "srna", "amplicon")
@@ -308,13 +309,14 @@ def _delete(db: Database, data_path: str, sample: dict) -> None:
     sample_id = sample["_id"]
     if not sample.get("ready"):
         uploads.release(db, [f["id"] for f in sample.get("files", [])])
+    store = store_at(data_path)
     for analysis in db.analyses.find({"sample.id": sample_id}, {"_id": 1}):
-        remove_tree(path_in_store(data_path, "analyses", analysis["_id"]))
+        store.delete_prefix(f"analyses/{analysis['_id']}")
     db.analyses.delete_many({"sample.id": sample_id})
     for alignment in db.alignments.find({"sample.id": sample_id}, {"_id": 1}):
         remove_tree(path_in_store(data_path, "alignments", alignment["_id"]))
     db.alignments.delete_many({"sample.id": sample_id})
-    remove_tree(sample_dir(data_path, sample_id))
+    store.delete_prefix(f"samples/{sample_id}")
     db.samples.delete_one({"_id": sample_id})
 
 
@@ -362,7 +364,7 @@ def store_reads(db: Database, data_path: str, sample: dict, name: str, stream: B
     check_read_name(sample, name)
     if sample.get("ready"):
         raise Conflict("Sample is already finalized")
-    size = write_stream(stream, sample_dir(data_path, sample["_id"]) / name, limit)
+    size = store_at(data_path).put(read_key(sample, name), stream, limit)
     if size == 0:
         raise BadRequest("Read file is empty")
     entry = {"name": name, "size": size, "uploaded_at": now()}
@@ -375,10 +377,15 @@ def store_reads(db: Database, data_path: str, sample: dict, name: str, stream: B
     return entry
 
 
-def read_path(data_path: str, sample: dict, name: str) -> Path:
+def read_key(sample: dict, name: str) -> str:
+    return f"samples/{sample['_id']}/{name}"
+
+
+def stored_read(sample: dict, name: str) -> str:
+    """The store key of a read file the sample has."""
     if not any(r["name"] == name for r in sample.get("reads", [])):
         raise NotFound()
-    return sample_dir(data_path, sample["_id"]) / name
+    return read_key(sample, name)
 
 
 def finalize(db: Database, data_path: str, sample: dict, quality: dict) -> dict:
@@ -402,5 +409,6 @@ def consume_uploads(db: Database, data_path: str, upload_ids: list[str]) -> None
     db.uploads.update_many(
         {"_id": {"$in": upload_ids}}, {"$set": {"removed": True, "reserved": False, "removed_at": now()}}
     )
+    store = store_at(data_path)
     for upload_id in upload_ids:
-        uploads.upload_path(data_path, upload_id).unlink(missing_ok=True)
+        store.delete(uploads.upload_key(upload_id))

@@ -14,8 +14,11 @@ S3-compatible server) with the usual ``AWS_*`` credentials, path-style addressin
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -337,3 +340,41 @@ def open_store(storage_url: str, data_path: str, *, addressing: str = "auto") ->
             raise ValueError(f"RINGSPOT_STORAGE_URL names no bucket: {storage_url!r}")
         return S3Store(url.netloc, url.path, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"), addressing=addressing)
     raise ValueError(f"RINGSPOT_STORAGE_URL must be s3://bucket/prefix or file:///folder, not {storage_url!r}")
+
+
+@functools.cache
+def _configured(storage_url: str, data_path: str, addressing: str) -> FileStore:
+    return open_store(storage_url, data_path, addressing=addressing)
+
+
+def store_at(data_path: str) -> FileStore:
+    """The store this process keeps large files in: ``RINGSPOT_STORAGE_URL``, else the folder ``data_path``.
+
+    One client per configuration: boto3 clients are thread-safe and slow to make.
+    """
+    storage_url = os.environ.get("RINGSPOT_STORAGE_URL", "")
+    return _configured(storage_url, data_path, os.environ.get("RINGSPOT_S3_ADDRESSING", "auto"))
+
+
+def scratch_folder(data_path: str) -> Path:
+    """Local room for files on their way to or from the store (``DATA_PATH/temp``)."""
+    folder = path_in_store(data_path, "temp")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def local_copy(store: FileStore, key: str, scratch: str) -> Iterator[Path]:
+    """A local file with the content of ``key``: the file itself for the local store, else a
+    temporary copy under ``scratch`` removed afterwards (for tools and parsers that need a path)."""
+    path = store.local_path(key)
+    if path is not None:
+        yield path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="fetch-", dir=scratch_folder(scratch)))
+    try:
+        target = folder / key.rsplit("/", 1)[-1]
+        store.fetch(key, target)
+        yield target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

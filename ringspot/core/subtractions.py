@@ -8,7 +8,6 @@ counts its sequences and nucleotide composition, builds the index and uploads
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import BinaryIO
 
 from pymongo.database import Database
@@ -17,9 +16,9 @@ from . import uploads
 from .auth import Client
 from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
-from .files import path_in_store, remove_tree, write_stream
 from .pagination import paginate
 from .samples import active_jobs_using, consume_uploads, reserve_uploads
+from .storage import store_at
 from .utils import new_id, now
 
 FASTA_NAME = "subtraction.fa.gz"
@@ -27,10 +26,6 @@ BOWTIE2_SUFFIXES = ("1", "2", "3", "4", "rev.1", "rev.2")
 #: bowtie2-build writes ``.bt2l`` (large index) files for genomes over 4 Gbp.
 FILE_NAMES = (FASTA_NAME,) + tuple(f"subtraction.{s}.{ext}" for ext in ("bt2", "bt2l") for s in BOWTIE2_SUFFIXES)
 GC_KEYS = ("a", "t", "g", "c", "n")
-
-
-def subtraction_dir(data_path: str, subtraction_id: str) -> Path:
-    return path_in_store(data_path, "subtractions", subtraction_id)
 
 
 def file_type(name: str) -> str:
@@ -136,7 +131,7 @@ def _delete(db: Database, data_path: str, subtraction: dict) -> None:
     # The document goes last: once the subtraction reads as gone, its upload and files are settled.
     if not subtraction.get("ready"):
         uploads.release(db, [subtraction["file"]["id"]])
-    remove_tree(subtraction_dir(data_path, subtraction["_id"]))
+    store_at(data_path).delete_prefix(f"subtractions/{subtraction['_id']}")
     db.subtractions.delete_one({"_id": subtraction["_id"]})
 
 
@@ -158,7 +153,7 @@ def add_file(db: Database, data_path: str, subtraction: dict, name: str, stream:
         raise BadRequest("Unsupported subtraction file name")
     if subtraction.get("ready"):
         raise Conflict("Subtraction is already finalized")
-    size = write_stream(stream, subtraction_dir(data_path, subtraction["_id"]) / name, limit)
+    size = store_at(data_path).put(f"subtractions/{subtraction['_id']}/{name}", stream, limit)
     if size == 0:
         raise BadRequest("File is empty")
     entry = {"name": name, "size": size, "type": file_type(name), "uploaded_at": now()}
@@ -171,10 +166,11 @@ def add_file(db: Database, data_path: str, subtraction: dict, name: str, stream:
     return entry
 
 
-def file_path(data_path: str, subtraction: dict, name: str) -> Path:
+def file_key(subtraction: dict, name: str) -> str:
+    """The store key of a file the subtraction has."""
     if not any(f["name"] == name for f in subtraction.get("files", [])):
         raise NotFound()
-    return subtraction_dir(data_path, subtraction["_id"]) / name
+    return f"subtractions/{subtraction['_id']}/{name}"
 
 
 def missing_files(subtraction: dict) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -9,16 +11,29 @@ from pymongo.database import Database
 
 from .auth import Client
 from .errors import BadRequest, Conflict, NotFound
-from .files import check_file_name, path_in_store, write_stream
+from .files import check_file_name, path_in_store
 from .pagination import paginate
 from .rights import can_use_upload, upload_visibility_query
+from .storage import local_copy, store_at
 from .utils import new_id, now
 
 UPLOAD_TYPES = ("reference", "reads", "subtraction", "hmm")
 
 
+def upload_key(upload_id: str) -> str:
+    return f"uploads/{upload_id}"
+
+
 def upload_path(data_path: str, upload_id: str) -> Path:
+    """Where an upload lives in the local folder store (see ``local_upload`` for any store)."""
     return path_in_store(data_path, "uploads", upload_id)
+
+
+@contextlib.contextmanager
+def local_upload(data_path: str, upload_id: str) -> Iterator[Path]:
+    """The upload as a local file, for the server operations that parse one (fetched from object storage)."""
+    with local_copy(store_at(data_path), upload_key(upload_id), data_path) as path:
+        yield path
 
 
 def create_upload(
@@ -29,9 +44,10 @@ def create_upload(
     if upload_type not in UPLOAD_TYPES:
         raise BadRequest(f"Unsupported upload type: {upload_type}")
     upload_id = new_id()
-    size = write_stream(stream, upload_path(data_path, upload_id), limit)
+    store = store_at(data_path)
+    size = store.put(upload_key(upload_id), stream, limit)
     if size == 0:
-        upload_path(data_path, upload_id).unlink(missing_ok=True)
+        store.delete(upload_key(upload_id))
         raise BadRequest("File is empty")
     doc = {
         "_id": upload_id,
@@ -95,4 +111,4 @@ def remove_upload(db: Database, data_path: str, upload_id: str) -> None:
     if doc.get("reserved"):
         raise Conflict("Upload is in use")
     db.uploads.update_one({"_id": upload_id}, {"$set": {"removed": True, "removed_at": now()}})
-    upload_path(data_path, upload_id).unlink(missing_ok=True)
+    store_at(data_path).delete(upload_key(upload_id))

@@ -70,7 +70,8 @@ def check_profiles(state: InstallRun) -> None:
 @INSTALL_HMMS.step
 def check_annotations(state: InstallRun) -> None:
     """Check the annotations describe exactly the profiles' clusters."""
-    annotations = hmms.load_annotations(uploads.upload_path(state.settings.data_path, state.annotations_upload_id))
+    with uploads.local_upload(state.settings.data_path, state.annotations_upload_id) as path:
+        annotations = hmms.load_annotations(path)
     hmmer.validate_annotations(annotations, state.names)
     state.documents = hmms.annotation_documents(annotations, state.set_id)
 
