@@ -132,13 +132,26 @@ class QualityCounts:
             return
         self._grow(longest)
         # Every line becomes a row of `longest` bytes from where it starts: a sliding
-        # window over the block, padded so that the last lines have room.
-        text = np.concatenate([block.data, np.zeros(longest, dtype=np.uint8)])
+        # window over the block. The last reads' windows may run past its end; they are
+        # taken from a padded copy of the block's tail.
+        seq_starts, qual_starts = block.seq_starts, block.qual_starts
+        inside = int(np.searchsorted(qual_starts, len(block.data) - longest, side="right"))
+        self._add_rows(block.data, seq_starts[:inside], qual_starts[:inside], lengths[:inside])
+        if inside < len(lengths):
+            tail = int(seq_starts[inside])
+            text = np.concatenate([block.data[tail:], np.zeros(longest, dtype=np.uint8)])
+            self._add_rows(text, seq_starts[inside:] - tail, qual_starts[inside:] - tail, lengths[inside:])
+
+    def _add_rows(self, text: np.ndarray, seq_starts: np.ndarray, qual_starts: np.ndarray, lengths: np.ndarray) -> None:
+        """Count reads whose lines start at these offsets of ``text``, a batch at a time."""
+        if not len(lengths):
+            return
+        longest = int(lengths.max())
         rows = np.lib.stride_tricks.sliding_window_view(text, longest)
         batch = max(1, _CELLS_PER_BATCH // longest)
         for start in range(0, len(lengths), batch):
             end = start + batch
-            self._add_reads(rows[block.seq_starts[start:end]], rows[block.qual_starts[start:end]], lengths[start:end])
+            self._add_reads(rows[seq_starts[start:end]], rows[qual_starts[start:end]], lengths[start:end])
 
     def _grow(self, length: int) -> None:
         have = self.pairs.shape[2]
@@ -154,7 +167,8 @@ class QualityCounts:
         """
         longest = sequences.shape[1]
         if int(lengths.min()) < longest:
-            inside = np.arange(longest) < lengths[:, None]
+            # In 32 bits: measured 2.4x faster than comparing 64-bit offsets.
+            inside = np.arange(longest, dtype=np.int32) < lengths.astype(np.int32)[:, None]
             qualities *= inside.view(np.uint8)
         codes = np.frombuffer(sequences.tobytes().translate(_BASE_CODE_TABLE), dtype=np.uint8)
         # Table index (code, quality, position), position fastest: the bases of one read
@@ -168,7 +182,7 @@ class QualityCounts:
         self.pairs[:, :, :longest] += table.reshape(_BASE_CODES, _CHARS, longest)
 
         # FastQC bins a read by (sum of its quality characters) // length, in integers.
-        sums = qualities.sum(axis=1, dtype=np.int64)
+        sums = qualities.sum(axis=1, dtype=np.uint32)
         read = lengths > 0
         means = sums[read] // lengths[read]
         self.mean_quality += np.bincount(means, minlength=_CHARS)[:_CHARS]
