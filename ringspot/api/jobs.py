@@ -23,7 +23,7 @@ def serialize_job(doc: dict) -> dict:
 
 
 def serialize_job_full(doc: dict) -> dict:
-    return {**serialize_job(doc), "status": to_json(doc.get("status", []))}
+    return {**serialize_job(doc), "steps": doc.get("steps", []), "status": to_json(doc.get("status", []))}
 
 
 def get_job_or_404(job_id: str) -> dict:

@@ -28,6 +28,11 @@ def serialize_for_caller(doc: dict) -> dict:
     return serialize_process(doc, shows_objects(doc))
 
 
+def serialize_process_full(doc: dict) -> dict:
+    """One process in full: also its ``steps`` in order, each ``{name, description}``."""
+    return {**serialize_for_caller(doc), "steps": doc.get("steps", [])}
+
+
 def get_readable_process(process_id: str) -> dict:
     doc = processes.get_process_or_404(db(), process_id)
     process_access.require_process_read(client(), doc)
@@ -55,7 +60,7 @@ def find(args: ProcessQuery):
 
 @bp.get("/<process_id>")
 def get(process_id: str):
-    return json_response(serialize_for_caller(get_readable_process(process_id)))
+    return json_response(serialize_process_full(get_readable_process(process_id)))
 
 
 @bp.delete("/<process_id>")

@@ -5,13 +5,13 @@ import pytest
 from ringspot.core import processes
 from ringspot.core.utils import ago
 
+STEPS = [{"name": "one", "description": "First."}, {"name": "two", "description": "Second."}]
+
 
 @pytest.fixture
 def make_process(db):
     def make(type_="delete_reference", user="admin", **kwargs):
-        doc, key = processes.create_process(
-            db, type_, user_id=user, context={"ref_id": "r1"}, steps=["one", "two"], **kwargs
-        )
+        doc, key = processes.create_process(db, type_, user_id=user, context={"ref_id": "r1"}, steps=STEPS, **kwargs)
         return doc, key
 
     return make
@@ -40,6 +40,26 @@ def test_process_document_has_the_design_fields(admin, make_process):
     assert body["state"] == "waiting" and body["step"] == "one" and body["step_count"] == 2
     assert body["created_at"].endswith("Z")
     assert "key" not in body
+
+
+def test_one_process_or_job_lists_its_steps_with_descriptions(admin, make_process):
+    doc, _ = make_process()
+    assert admin.get(f"/api/processes/{doc['_id']}").json["steps"] == STEPS
+    job, _ = make_process("build_index", workflow=True)
+    assert admin.get(f"/api/jobs/{job['_id']}").json["steps"] == STEPS
+
+
+def test_a_started_operation_lists_the_steps_its_actor_runs(admin, stub_broker):
+    ref = admin.post("/api/refs", json={"name": "Removed", "data_type": "genome"}).json
+    removal = admin.delete(f"/api/refs/{ref['id']}")
+    steps = admin.get(removal.headers["Content-Location"]).json["steps"]
+    assert steps == [
+        {"name": "delete_indexes", "description": "Delete the indexes no analysis uses, with their files."},
+        {
+            "name": "delete_otus",
+            "description": "Delete the OTUs, sequences and history (OTUs analyses used stay rebuildable).",
+        },
+    ]
 
 
 def test_list_filters_by_type_and_state_with_link_headers(admin, make_process, db):
