@@ -48,6 +48,9 @@ OTU_NAMES = (
     "Arabis mosaic virus",
     "Tobacco mosaic virus",
 )
+UNLABELLED_FIELDS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter(field => !field.labels.length && !field.getAttribute('aria-label'))
+    .map(field => field.name || field.id || field.outerHTML)"""
 #: Time for a job of the small sample on a 2-core machine shared with other work.
 JOB_TIMEOUT_MS = 180_000
 
@@ -94,6 +97,9 @@ class Screens:
         folder.mkdir(parents=True, exist_ok=True)
 
     def take(self, page: Page, name: str) -> None:
+        """Screenshot the page, after checking every field on it has a label a screen reader reads."""
+        unlabelled = page.evaluate(UNLABELLED_FIELDS)
+        assert unlabelled == [], f"fields without a label on {name}: {unlabelled}"
         page.screenshot(path=str(self.folder / f"{name}.png"), full_page=True)
 
 
@@ -212,7 +218,13 @@ def test_a_contig_blasted_from_its_report_shows_its_hits_when_ready(stack, refer
 def test_a_user_without_rights_gets_the_404_page(stack, page, screens):
     private = insert_sample(stack.db, stack.data_path, RPRSV_READS[:1], all_read=False, group_read=False)
     auth.create_user(stack.db, "outsider", PASSWORD)
-    sign_in(page, stack.url, "outsider")
+    # Signed in with the keyboard alone: the user name field has the focus, Tab moves on, Enter sends.
+    page.goto(stack.url + "/samples")
+    page.keyboard.type("outsider")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(stack.url + "/samples")
     expect(page.locator("#sample-list")).not_to_contain_text(private["name"])
 
     response = page.goto(f"{stack.url}/samples/{private['_id']}")
