@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         subtractions,
         uploads,
         users,
+        validation,
         webhooks,
     )
     from . import auth as api_auth
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     metrics.register(app)  # first, so requests refused by auth are timed too
     errors.register(app)
+    validation.register(app)  # bodies are checked before anything reads them, sign-in included
     api_auth.register(app)
     for module in (
         openapi,

@@ -12,7 +12,7 @@ from .auth import SESSION_COOKIE, TOKEN_COOKIE, public
 from .context import client, db, settings
 from .responses import json_response, no_content
 from .users import serialize_user
-from .validation import Body, body
+from .validation import Body, Identifier, body
 
 bp = Blueprint("account", __name__, url_prefix="/api/account")
 
@@ -38,7 +38,7 @@ class EditAccount(Body):
 
 
 class CreateKey(Body):
-    name: str
+    name: Identifier
     permissions: dict[str, bool] = {}
 
 

@@ -19,7 +19,7 @@ from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
 from .uploads import incoming_stream
-from .validation import Body, PageQuery, Query, body, query
+from .validation import Body, PageQuery, Query, body, query, takes_file
 
 bp = Blueprint("alignments", __name__)
 
@@ -161,6 +161,7 @@ def remove(alignment_id: str):
 
 
 @bp.post("/api/alignments/<alignment_id>/files")
+@takes_file
 @jobs_only
 @query(FileQuery)
 def upload(args: FileQuery, alignment_id: str):

@@ -18,7 +18,7 @@ from .context import client, db, settings
 from .responses import json_response, no_content, paginated
 from .stored import send_stored
 from .uploads import incoming_stream
-from .validation import Body, PageQuery, Query, _field_errors, body, parse_body, query
+from .validation import Body, PageQuery, Query, _field_errors, body, parse_body, query, takes_file
 
 bp = Blueprint("analyses", __name__)
 
@@ -295,6 +295,7 @@ def remove(analysis_id: str):
     analyses.remove_analysis(db(), settings().data_path, analysis)
     return no_content()
 
+@takes_file
 
 @bp.post("/api/analyses/<analysis_id>/files")
 @jobs_only

@@ -9,7 +9,7 @@ import redis.exceptions
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ..core.db import DatabaseUnreachable
+from ..core.db import DatabaseUnreachable, DocumentTooLarge
 from ..core.errors import RingspotError
 
 log = logging.getLogger("ringspot.api")
@@ -57,6 +57,11 @@ def register(app: Flask) -> None:
     def handle_broker_down(error):
         log.error("broker_unavailable error=%s", error)
         return error_response(503, "service_unavailable", "The task queue is unavailable; try again shortly")
+
+    @app.errorhandler(DocumentTooLarge)
+    def handle_document_too_large(error):
+        # Only a setting above the 1 MiB default lets a body this large through; refuse it as such.
+        return error_response(413, "payload_too_large", "Too large to store: one document may hold at most 16 MB")
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):

@@ -7,13 +7,13 @@ from ..core.utils import to_json
 from .auth import administrators_only
 from .context import db
 from .responses import json_response, no_content
-from .validation import Body, body
+from .validation import Body, Identifier, body
 
 bp = Blueprint("groups", __name__, url_prefix="/api/groups")
 
 
 class CreateGroup(Body):
-    group_id: str
+    group_id: Identifier
 
 
 class EditGroup(Body):

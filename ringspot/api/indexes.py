@@ -11,7 +11,7 @@ from .context import client, db, settings
 from .responses import json_response, paginated
 from .stored import send_stored
 from .uploads import incoming_stream
-from .validation import PageQuery, Query, query
+from .validation import PageQuery, Query, query, takes_file
 
 bp = Blueprint("indexes", __name__)
 
@@ -97,6 +97,7 @@ def download(index_id: str, name: str):
 
 
 @bp.post("/api/indexes/<index_id>/files")
+@takes_file
 @jobs_only
 @query(FileQuery)
 def upload(args: FileQuery, index_id: str):

@@ -142,11 +142,10 @@ def create(data: CreateReference):
     fields = data.model_dump(include={"name", "description", "data_type", "organism", "public"})
     user_id, process = client().user_id, None
     if data.clone_from:
-        source = references.get_clone_source(db(), data.clone_from)
-        rights.require_reference_read(client(), source)
+        source = references.get_clone_source(db(), client(), data.clone_from)
         ref, process = reference_tasks.start_clone(db(), source, user_id, **fields)
     elif data.import_from:
-        upload = references.get_import_upload(db(), data.import_from)
+        upload = references.get_import_upload(db(), client(), data.import_from)
         ref, process = reference_tasks.start_import(db(), upload, user_id, **fields)
     elif data.remote_from:
         ref, process = reference_tasks.start_remote(db(), data.remote_from, user_id, **fields)

@@ -20,7 +20,7 @@ from .context import client, db, settings
 from .responses import json_response, no_content, paginated
 from .stored import send_stored
 from .uploads import incoming_stream
-from .validation import Body, PageQuery, _field_errors, body, parse_body
+from .validation import Body, PageQuery, _field_errors, body, parse_body, takes_file
 
 bp = Blueprint("samples", __name__)
 
@@ -263,6 +263,7 @@ def download_reads(sample_id: str, name: str):
 
 
 @bp.put("/api/samples/<sample_id>/reads/<name>")
+@takes_file
 @jobs_only
 def upload_reads(sample_id: str, name: str):
     """Job API: store a read file of the sample being created."""

@@ -14,7 +14,7 @@ from .context import client, db, settings
 from .responses import json_response, no_content, paginated
 from .stored import send_stored
 from .uploads import incoming_stream
-from .validation import Body, PageQuery, Query, body, parse_body, query
+from .validation import Body, PageQuery, Query, body, parse_body, query, takes_file
 
 bp = Blueprint("subtractions", __name__)
 
@@ -164,6 +164,7 @@ def download(subtraction_id: str, name: str):
 
 
 @bp.post("/api/subtractions/<subtraction_id>/files")
+@takes_file
 @jobs_only
 @query(FileQuery)
 def upload(args: FileQuery, subtraction_id: str):

@@ -12,7 +12,7 @@ from .auth import jobs_allowed
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
 from .stored import send_stored
-from .validation import PageQuery, Query, query
+from .validation import PageQuery, Query, query, takes_file
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
 
@@ -48,6 +48,7 @@ def incoming_stream():
 
 
 @bp.post("")
+@takes_file
 @query(UploadQuery)
 def create(args: UploadQuery):
     rights.require_permission(client(), "upload_file")

@@ -8,7 +8,7 @@ from ..core.utils import to_json
 from .auth import administrators_only
 from .context import client, db, settings
 from .responses import json_response, no_content
-from .validation import Body, body
+from .validation import Body, Identifier, body
 
 bp = Blueprint("users", __name__, url_prefix="/api/users")
 
@@ -18,7 +18,7 @@ def serialize_user(doc: dict) -> dict:
 
 
 class CreateUser(Body):
-    user_id: str
+    user_id: Identifier
     password: str
     force_reset: bool = True
 

@@ -25,6 +25,8 @@ from pymongo.database import Database
 
 #: Raised by any query while the database server cannot be reached (selection timeouts included).
 DatabaseUnreachable = pymongo.errors.ConnectionFailure
+#: Raised when a document to write exceeds the server's limit (16 MB on MongoDB).
+DocumentTooLarge = pymongo.errors.DocumentTooLarge
 
 _clients: dict[tuple[str, int | None], pymongo.MongoClient] = {}
 _lock = threading.Lock()

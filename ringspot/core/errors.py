@@ -47,6 +47,10 @@ class PayloadTooLarge(RingspotError):
     status, error_id, default_message = 413, "payload_too_large", "File is larger than the upload limit"
 
 
+class UnsupportedMediaType(RingspotError):
+    status, error_id, default_message = 415, "unsupported_media_type", "Unsupported media type"
+
+
 class InvalidInput(RingspotError):
     status, error_id, default_message = 422, "invalid_input", "Invalid input"
 

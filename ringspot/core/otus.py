@@ -191,12 +191,46 @@ def _commit(
     The version bump is conditional on the version read, so two concurrent edits cannot both
     claim the same history id. ``sequences`` is a callable making the sequence writes. The OTU
     is written whole with ``replace_one``: nx-27017 stores booleans set by ``$set`` as 0/1.
+    A version never changes without its history entry: if any write after the bump fails (a
+    document over the server's size limit, say), the OTU and its sequences are put back.
     """
     version = old["version"] + 1
-    if not db.otus.update_one(
-        {"_id": old["_id"], "version": old["version"]}, {"$set": {"version": version}}
-    ).modified_count:
+    stored = db.otus.find_one({"_id": old["_id"], "version": old["version"]})
+    stored_sequences = list(db.sequences.find({"otu_id": old["_id"]})) if sequences is not None else None
+    if (
+        stored is None
+        or not db.otus.update_one(
+            {"_id": old["_id"], "version": old["version"]}, {"$set": {"version": version}}
+        ).modified_count
+    ):
         raise Conflict("The OTU was changed by another request; reload it and try again")
+    try:
+        return _write_version(db, old, version, method_name, description, user_id, otu_set, sequences)
+    except Exception:
+        _put_back(db, stored, stored_sequences)
+        raise
+
+
+def _put_back(db: Database, stored: dict, stored_sequences: list[dict] | None) -> None:
+    """Undo a failed change: the OTU as it was and, if the change wrote sequences, those as they were."""
+    if stored_sequences is not None:
+        db.sequences.delete_many({"otu_id": stored["_id"]})
+        if stored_sequences:
+            db.sequences.insert_many(stored_sequences)
+    db.otus.replace_one({"_id": stored["_id"]}, stored)
+
+
+def _write_version(
+    db: Database,
+    old: dict,
+    version: int,
+    method_name: str,
+    description: str,
+    user_id: str,
+    otu_set: dict | None,
+    sequences,
+) -> dict:
+    """The writes of one change after its version is claimed: sequences, the OTU, then its history entry."""
     if sequences is not None:
         sequences()
     otu = {

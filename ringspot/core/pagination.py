@@ -14,6 +14,8 @@ from pymongo.collection import Collection
 
 DEFAULT_PER_PAGE = 15
 MAX_PER_PAGE = 100
+#: Beyond this a page is never full of anything; it also keeps ``$skip`` within a 64-bit integer.
+MAX_PAGE = 100_000
 
 
 def count(collection: Collection, query: dict) -> int:

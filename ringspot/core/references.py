@@ -15,10 +15,11 @@ import datetime
 from pymongo.database import Database
 
 from . import history, uploads
+from .auth import Client
 from .db import append, update_array
 from .errors import BadRequest, Conflict, NotFound
 from .pagination import count, paginate
-from .rights import REFERENCE_RIGHTS
+from .rights import REFERENCE_RIGHTS, can_read_reference
 from .utils import new_id, now
 
 DEFAULT_SOURCE_TYPES = ["isolate", "strain"]
@@ -159,9 +160,10 @@ def create_reference(db: Database, user_id: str, **fields) -> dict:
     return ref
 
 
-def get_clone_source(db: Database, source_id: str) -> dict:
+def get_clone_source(db: Database, client: Client, source_id: str) -> dict:
+    """The reference to copy; one the caller may not read answers as a missing one."""
     source = db.refs.find_one({"_id": source_id})
-    if source is None:
+    if source is None or not can_read_reference(client, source):
         raise BadRequest("Source reference does not exist")
     return source
 
@@ -180,10 +182,9 @@ def create_clone(db: Database, source: dict, user_id: str, process_id: str, **fi
     return ref
 
 
-def get_import_upload(db: Database, upload_id: str) -> dict:
-    upload = db.uploads.find_one({"_id": upload_id, "removed": False})
-    if upload is None:
-        raise BadRequest("File does not exist")
+def get_import_upload(db: Database, client: Client, upload_id: str) -> dict:
+    """The caller's reference upload; another user's answers as a missing one."""
+    upload = uploads.get_usable_upload(db, client, upload_id, "File does not exist")
     if upload.get("type") != "reference":
         raise BadRequest("File is not a reference file")
     return upload

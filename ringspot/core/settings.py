@@ -42,6 +42,8 @@ class Settings:
     admin_user: str = ""
     admin_password: str = ""
     max_upload_bytes: int = 8 * 1024**3
+    #: Largest request body on every route that does not take a file (sign-in included): 413 above.
+    max_json_bytes: int = 1024**2
     #: Threads given to bowtie2, SPAdes and HMMER inside one job.
     proc: int = 2
     mem_gb: int = 8
@@ -83,6 +85,7 @@ def from_env() -> Settings:
         admin_user=os.environ.get("RINGSPOT_ADMIN_USER", ""),
         admin_password=os.environ.get("RINGSPOT_ADMIN_PASSWORD", ""),
         max_upload_bytes=_int("RINGSPOT_MAX_UPLOAD_BYTES", Settings.max_upload_bytes),
+        max_json_bytes=_int("RINGSPOT_MAX_JSON_BYTES", Settings.max_json_bytes),
         proc=_int("RINGSPOT_PROC", min(2, os.cpu_count() or 1)),
         mem_gb=_int("RINGSPOT_MEM_GB", Settings.mem_gb),
         tool_timeout=_int("RINGSPOT_TOOL_TIMEOUT", Settings.tool_timeout),

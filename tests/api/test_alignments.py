@@ -161,7 +161,9 @@ def test_writers_of_the_sample_may_align_it(world, user):
 
 def test_returns_403_without_read_right_on_the_reference(world, db, make_user):
     db.samples.update_one({"_id": world["sample"]["_id"]}, {"$set": {"all_write": True}})
-    assert start(world["stranger"], world["sample"]["_id"]).status_code == 403
+    by_accession = {"accession": "NC_002552", "ref_id": world["reference"]["_id"]}
+    assert start(world["stranger"], world["sample"]["_id"], **by_accession).status_code == 403
+    assert error(start(world["stranger"], world["sample"]["_id"])) == (400, "Sequence does not exist")
     db.refs.update_one({"_id": world["reference"]["_id"]}, {"$set": {"public": True}})
     assert start(world["stranger"], world["sample"]["_id"]).status_code == 201
 
@@ -169,6 +171,7 @@ def test_returns_403_without_read_right_on_the_reference(world, db, make_user):
 @pytest.mark.parametrize(
     "case, message",
     [
+    """A reference named by id is refused; a sequence in it answers as a missing one (no probing by id)."""
         ("unready", "Sample is not ready"),
         ("unknown_sequence", "Sequence does not exist"),
         ("sequence_of_other_reference", "Sequence does not exist"),
@@ -178,7 +181,7 @@ def test_returns_403_without_read_right_on_the_reference(world, db, make_user):
 )
 def test_returns_400_for_bad_inputs(world, db, case, message):
     ref_id, sample_id = world["reference"]["_id"], world["sample"]["_id"]
-    other = insert_reference(db, "Other")
+    other = insert_reference(db, "Other", public=True)
     body = {
         "unready": {"sequence_id": HOP_DEFAULT},
         "unknown_sequence": {"sequence_id": "nosuchid"},

@@ -301,7 +301,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         Right("sample_write+ref_read"), 201, json={"workflow": "pathoscope_bowtie", "ref_id": "<ref_id>"}
     ),
     ("POST", "/api/samples/<sample_id>/alignments"): Row(
-        Right("sample_write+ref_read"), 201, json={"sequence_id": "<sequence_id>"}
+        Right("sample_write+ref_read"), 201, json={"accession": "NC_001367.1", "ref_id": "<ref_id>"}
     ),
     # ---------------------------------------------------------------- analyses
     ("GET", "/api/analyses"): Row(USER, hides=("analysis_id",)),
@@ -515,11 +515,45 @@ def test_index_lists_hold_only_indexes_of_readable_references(client, world):
 
 
 def test_cloning_needs_read_right_on_the_source(client, world):
-    """``create_ref`` lets a user create references, not copy one they may not read."""
-    body = {"name": "Copy", "clone_from": world.ids["ref_id"]}
-    response = client.post("/api/refs", json=body, headers=world.auth["perm_create_ref"])
-    assert (response.status_code, response.json["id"]) == (403, "insufficient_rights")
+    """``create_ref`` lets a user create references, not copy one they may not read (nor learn it exists)."""
+    creator = world.auth["perm_create_ref"]
+    missing = client.post("/api/refs", json={"name": "Copy", "clone_from": "nothere"}, headers=creator)
+    private = client.post("/api/refs", json={"name": "Copy", "clone_from": world.ids["ref_id"]}, headers=creator)
+    assert (
+        (private.status_code, private.json)
+        == (missing.status_code, missing.json)
+        == (
+            400,
+            {"id": "bad_request", "message": "Source reference does not exist"},
+        )
+    )
     assert world.db.refs.count_documents({"name": "Copy"}) == 0
+
+
+def test_a_private_reference_answers_no_accession_lookup(client, world):
+    """Whether an accession is in a reference one may not read gets one answer, found or not."""
+    path = f"/api/samples/{world.ids['sample_id']}/alignments"
+    answers = [
+        client.post(path, json={"accession": accession, "ref_id": world.ids["ref_id"]}, headers=world.auth["lab"])
+        for accession in ("NC_001367.1", "NC_999999.1")
+    ]
+    assert [(r.status_code, r.json) for r in answers] == [(403, answers[0].json)] * 2
+    by_id = [
+        client.post(path, json={"sequence_id": sequence_id}, headers=world.auth["lab"])
+        for sequence_id in (world.ids["sequence_id"], "nothere")
+    ]
+    assert [(r.status_code, r.json["message"]) for r in by_id] == [(400, "Sequence does not exist")] * 2
+    assert world.db.alignments.count_documents({"user.id": "lab"}) == 0
+
+
+def test_a_private_samples_name_is_not_in_use_for_those_who_cannot_read_it(client, world):
+    name = world.db.samples.find_one({"_id": world.ids["sample_id"]})["name"]
+    body = {"name": name, "files": [world.ids["upload_reads"]]}
+    seen = client.post("/api/samples", json=body, headers=world.auth["admin"])
+    assert (seen.status_code, seen.json["message"]) == (400, "Sample name is already in use")
+    unseen = client.post("/api/samples", json=body, headers=world.auth["perm_create_sample"])
+    assert unseen.status_code == 201, unseen.json
+    assert world.db.samples.count_documents({"name": name}) == 2
 
 
 USES_OF_UPLOADS = {

@@ -131,7 +131,7 @@ def test_create_errors(creator, db, settings, stub_broker, case, status, message
     upload_id = upload(creator, "reads.fq.gz", READS, "reads")
     body = {"name": "Sample", "files": [upload_id]}
     if case == "name_in_use":
-        insert_sample(db, settings.data_path, name="Sample")
+        insert_sample(db, settings.data_path, "creator", name="Sample")  # one the creator can see
     elif case == "unknown_upload":
         body["files"] = ["nothere"]
     elif case == "wrong_upload_type":
