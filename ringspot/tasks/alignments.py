@@ -6,11 +6,13 @@ The job maps a sample's reads to one genome and measures how well they cover it:
   once per sequence content on each worker (``DATA_PATH/cache/alignment-refs/<sha256>``, the
   same ``cached`` folders as the analyses' isolate indexes), so aligning many samples to one
   top hit builds it once;
-* ``bowtie2 --local`` maps the reads, streamed straight into ``samtools sort`` (never a SAM
-  file), then ``samtools index``. Both mates go in as unpaired reads (``-U r1,r2``), as in
-  Pathoscope: pairing would only add concordance constraints (insert size, orientation) that a
-  virus genome diverging from the sample's strain breaks, and mate files of uploaded samples
-  need not be in step; every read is counted on its own. ``--no-unal`` keeps the BAM to the
+* ``bowtie2`` maps the reads, streamed straight into ``samtools sort`` (never a SAM file), then
+  ``samtools index``; local alignments scored at least 10 + 8 ln(length), so an exact 21-nt read
+  aligns (``bio.alignments.alignment_flags``). Both mates go in as unpaired reads, as in
+  Pathoscope and prepared the same way (``bio.trim.reads_for_mapping``: named ``x/1``, ``x/2``;
+  small-RNA reads cut at their adapter and mapped end to end): pairing would only add
+  concordance constraints (insert size, orientation) that a virus genome diverging from the
+  sample's strain breaks; every mate is counted on its own. ``--no-unal`` keeps the BAM to the
   reads of this genome (a sample is mostly host reads);
 * depth, breadth, mean depth, identity and mapped reads come from the BAM in one pass
   (``bio.bam``); the plots are drawn once here (``bio.plots``) and stored with the BAM.
@@ -27,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bio.alignments import alignment_flags
 from ..bio.bam import AlignmentStatistics, depth_and_statistics
 from ..bio.plots import coverage_plot, coverage_title
 from ..bio.runner import ToolError, pipeline
 from ..bio.runner import run as run_tool
+from ..bio.trim import DETECT, reads_for_mapping
 from ..core import alignments, samples
 from ..core.auth import Client
 from ..core.db import Database
@@ -44,7 +48,10 @@ from .workdir import work_dir
 
 log = logging.getLogger("ringspot.tasks.alignments")
 
-BOWTIE2_FLAGS = ["--local", "--no-unal"]
+
+def bowtie2_flags(library_type: str) -> list[str]:
+    """The alignment job's bowtie2 flags: scoring by library type, and only aligned reads kept."""
+    return [*alignment_flags(library_type), "--no-unal"]
 
 
 @dataclass
@@ -89,7 +96,7 @@ def start_alignment(
         "ref_id": reference["_id"],
         "sequence_id": sequence["_id"],
         "accession": sequence.get("accession"),
-        "aligner": "bowtie2 " + " ".join(BOWTIE2_FLAGS),
+        "aligner": "bowtie2 " + " ".join(bowtie2_flags(sample.get("library_type", "normal"))),
         "read_files": read_files,
     }
     alignment = alignments.create_alignment(
@@ -112,6 +119,8 @@ def start_alignment(
     args = {
         **context,
         "read_files": read_files,
+        "library_type": sample.get("library_type", "normal"),
+        "adapter": samples.mapping_adapter(sample),
         "sample_name": sample.get("name"),
         "name": alignments.fasta_name(sequence),
         "length": alignment["reference"]["length"],
@@ -168,26 +177,36 @@ def download_inputs(state: AlignmentRun) -> None:
 
 @ALIGNMENT.step
 def map_reads(state: AlignmentRun) -> None:
-    """Map the reads with bowtie2 --local, streamed into samtools sort."""
+    """Map the reads with bowtie2 (mates named apart, small-RNA reads trimmed), streamed into samtools sort."""
     reads = state.reads or []
+    library_type = state.args.get("library_type", "normal")
+    mapping_reads = reads_for_mapping(
+        reads,
+        state.work / "mapping",
+        library_type=library_type,
+        adapter=state.args.get("adapter", DETECT),
+        cores=state.settings.proc,
+        timeout=state.settings.tool_timeout,
+        cancel=state.cancel,
+    )
     pipeline(
         [
             [
                 "bowtie2",
-                *BOWTIE2_FLAGS,
+                *bowtie2_flags(library_type),
                 "-p",
                 str(state.settings.proc),
                 "-x",
                 state.index,
                 "-U",
-                ",".join(map(str, reads)),
+                ",".join(map(str, mapping_reads)),
             ],
             ["samtools", "sort", "-T", state.work / "sort", "-o", state.bam, "-"],
         ],
         timeout=state.settings.tool_timeout,
         cancel=state.cancel,
     )
-    for path in reads:
+    for path in {*reads, *mapping_reads}:
         path.unlink()
 
 

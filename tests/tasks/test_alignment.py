@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
+from ringspot.bio.alignments import alignment_flags
 from ringspot.tasks import alignments as alignment_tasks  # noqa: F401  (binds the actor to the stub broker)
 
 from ..analyses_data import RPRSV_READS, insert_otus, insert_reference, insert_sample, load_otus, repeated_reads
@@ -96,7 +97,7 @@ def test_rprsv_reads_align_to_rna1_with_figures_recounted_from_the_bam(admin, db
     sam = subprocess.run(
         [
             "bowtie2",
-            "--local",
+            *alignment_flags("normal"),
             "--no-unal",
             "--no-hd",
             "-p",
