@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from ringspot.core import auth
+from ringspot.core.utils import new_id, now
 
 from ..analyses_data import (
     RPRSV_READS,
@@ -216,6 +217,32 @@ def test_a_contig_blasted_from_its_report_shows_its_hits_when_ready(stack, refer
     expect(contig.locator(".blast-result table")).to_contain_text("Raspberry ringspot virus", timeout=JOB_TIMEOUT_MS)
     assert page.evaluate("window.__same_page") is True
     screens.take(page, "nuvs")
+
+
+def test_a_waiting_job_is_cancelled_from_the_jobs_page(stack, page):
+    process = {
+        "_id": new_id(),
+        "type": "build_index",
+        "step": None,
+        "progress": 0,
+        "state": "waiting",
+        "complete": False,
+        "error": None,
+        "context": {},
+        "created_at": now(),
+        "updated_at": now(),
+        "user": {"id": "admin"},
+    }
+    stack.db.processes.insert_one(process)
+    sign_in(page, stack.url, "admin", "/jobs")
+    row = page.locator(f"#job-{process['_id']}")
+    expect(row).to_have_attribute("data-state", "waiting")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name=f"Cancel build_index job {process['_id']}").click()
+    # The polled rows show the new state; the button goes with it.
+    expect(row).to_have_attribute("data-state", "cancelled", timeout=10_000)
+    expect(row.get_by_role("button")).to_have_count(0)
+    assert stack.db.processes.find_one({"_id": process["_id"]})["state"] == "cancelled"
 
 
 def test_a_user_without_rights_gets_the_404_page(stack, page, screens):
