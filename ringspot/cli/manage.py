@@ -21,6 +21,7 @@ from .remote import (
     follow_process,
     make_client,
     print_json,
+    print_steps,
     refs,
     upload_with_progress,
 )
@@ -367,8 +368,11 @@ def list_jobs(ctx, state, output):
 @click.pass_context
 @fail_on_api_errors
 def get_job(ctx, job_id, output):
-    """Show one job."""
-    show(make_client(ctx).get(f"/api/jobs/{job_id}"), output, {**JOB_COLUMNS, "error": "error"})
+    """Show one job, then its steps and what each does."""
+    job = make_client(ctx).get(f"/api/jobs/{job_id}")
+    show(job, output, {**JOB_COLUMNS, "error": "error"})
+    if output != "json":
+        print_steps(job)
 
 
 @jobs.command("cancel")

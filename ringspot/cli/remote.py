@@ -689,6 +689,38 @@ def list_processes(ctx, state, type_):
     console.print(table)
 
 
+def step_marks(doc: dict) -> list[str]:
+    """A mark per step: done, the one running (or where it stopped), or still to come."""
+    names = [step["name"] for step in doc.get("steps") or []]
+    if doc.get("state") == "complete":
+        return ["done"] * len(names)
+    current = names.index(doc["step"]) if doc.get("step") in names and doc.get("state") != "waiting" else -1
+    at = {"running": "running", "error": "failed", "cancelled": "cancelled"}.get(doc.get("state", ""), "")
+    return ["done" if n < current else at if n == current else "" for n in range(len(names))]
+
+
+def print_steps(doc: dict) -> None:
+    """The process's steps in order with what each does, marked as far as it got."""
+    table = Table("", "#", "step", "description")
+    for number, (step, mark) in enumerate(zip(doc.get("steps") or [], step_marks(doc), strict=True), start=1):
+        table.add_row(mark, str(number), step["name"], step["description"])
+    console.print(table)
+
+
+@processes.command("show")
+@click.argument("process_id")
+@click.pass_context
+@fail_on_api_errors
+def show_process(ctx, process_id):
+    """Show a process: its state and progress, then its steps and what each does."""
+    doc = make_client(ctx).get(f"/api/processes/{process_id}")
+    progress = f"{doc['progress']:.0%}"
+    click.echo(f"{doc['id']}  {doc['type']}  {doc['state']}  {progress}  step {doc.get('step') or '-'}")
+    if doc.get("error"):
+        click.echo(f"error: {doc['error']}")
+    print_steps(doc)
+
+
 @processes.command("cancel")
 @click.argument("process_id")
 @click.pass_context

@@ -59,6 +59,17 @@ def test_reference_sample_and_analysis_with_the_cli(cli):
         assert process_type in listed
 
 
+def test_processes_show_prints_the_steps_with_what_each_does(cli):
+    ref = json.loads(cli("refs", "import", SMALL_REFERENCE, "--name", "Steps").stdout)
+    result = cli("processes", "show", ref["process"]["id"])
+    assert result.exit_code == 0, result.output
+    assert "import_reference  complete  100%  step create_history" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if "done" in line]
+    names = [row.replace("│", " ").split()[2] for row in rows]
+    assert names == ["load_file", "validate", "set_metadata", "import_otus", "create_history"]
+    assert "Check the file's schema" in result.stdout
+
+
 def test_api_errors_are_one_line_and_exit_1(cli):
     result = cli("analyses", "get", "nothere")
     assert result.exit_code == 1
