@@ -85,6 +85,15 @@ def test_samples_page_searches_and_filters_by_label(admin_client, db, settings):
     assert "Grape 7" in page and 'id="create-sample"' in page
 
 
+def test_samples_page_through_fifteen_at_a_time(admin_client, db, settings):
+    for _ in range(16):
+        insert_sample(db, settings.data_path, RPRSV_READS[:1])
+    first = admin_client.get("/samples?find=sample").text
+    assert "Page 1 of 2 (16 found)" in first and 'href="/samples?find=sample&amp;page=2" rel="next"' in first
+    second = admin_client.get("/samples?find=sample&page=2").text
+    assert second.count('href="/samples/') == 1 and 'rel="prev"' in second
+
+
 def test_a_reference_page_lists_otus_history_and_offers_a_build(admin_client, db):
     ref = insert_reference(db, "Plant viruses")
     page = admin_client.get(f"/refs/{ref['_id']}")
