@@ -148,6 +148,11 @@ def test_upload_to_report_in_a_browser(stack, reference, page, screens):
     expect(page.locator("#chart-bases")).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(page.locator(".facts")).to_contain_text("20,000")  # both mates' reads
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-sequences') !== undefined")
+    # The read-quality histogram holds every read of both mates, as the quality document counts them.
+    histogram = page.evaluate("Chart.getChart('chart-sequences').data.datasets[0].data.reduce((a, b) => a + b, 0)")
+    assert histogram == 20_000
+    cycles = page.evaluate("Chart.getChart('chart-bases').data.labels.length")
+    assert cycles == len(stack.db.samples.find_one({"_id": sample_id})["quality"]["bases"])
     screens.take(page, "sample")
 
     page.get_by_label("Workflow").select_option("pathoscope_bowtie")
@@ -173,6 +178,9 @@ def test_upload_to_report_in_a_browser(stack, reference, page, screens):
     expect(diagnosis).to_contain_text("Raspberry ringspot virus")
     rprsv_row = diagnosis.locator("tbody tr", has_text="Raspberry ringspot virus")
     expect(rprsv_row).to_contain_text("detected")
+    diagnosis_rows = stack.db.analyses.find_one({"_id": analysis_id})["diagnosis"]
+    stored = next(row for row in diagnosis_rows if row["name"] == "Raspberry ringspot virus")
+    expect(rprsv_row).to_contain_text(f"{stored['reads']:,}")
     plots = page.locator('img[data-coverage="Raspberry ringspot virus"]')
     expect(plots.first).to_be_visible()
     plots.first.scroll_into_view_if_needed()
