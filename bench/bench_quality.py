@@ -4,10 +4,14 @@ Builds a gzipped FASTQ of one million reads (36-151 bp) by repeating the real re
 of ``rprsv-paired-nextseq`` mate 1, then times in one run:
 
 * ``gzip -dc FILE | wc -l``: the floor, the time to decompress and scan the file;
-* ``count_records``: decompress and validate every record;
-* ``fastqc_report``: the whole quality pass (validation included).
+* ``fastqc_report``: the whole quality pass (every record validated, FastQC's figures);
+* ``count_records``: validation alone, through zlib (what other readers use).
 
-It prints reads per second, the ratio to the floor and the peak RSS of this process.
+Floor and quality pass alternate for three rounds and the best time of each is kept, so
+a machine busy with other work skews both alike. It prints reads per second, the ratio
+to the floor (target: at most 1.3x), the CPU time of each (gzip and wc for the floor,
+both threads of the pass: ISA-L inflates in one, the counting runs in the other), and
+the peak RSS of this process.
 Run: ``.venv/bin/python bench/bench_quality.py [READS]``. No asserts.
 """
 
@@ -52,13 +56,28 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(label: str, function, reads: int, floor: float | None = None) -> float:
-    start = time.perf_counter()
+#: Rounds of (floor, quality pass); the best of each is reported.
+ROUNDS = 3
+
+#: The quality pass may take this many times the floor.
+TARGET = 1.3
+
+
+def timed(function) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process's threads and of the children it waited for)."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
     function()
-    seconds = time.perf_counter() - start
-    ratio = f"  {seconds / floor:5.2f}x the floor" if floor else ""
-    print(f"{label:<34} {seconds:7.2f} s  {reads / seconds:>10,.0f} reads/s{ratio}")
-    return seconds
+    return time.perf_counter() - start, _cpu_seconds() - cpu
+
+
+def _cpu_seconds() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def line(label: str, seconds: float, cpu: float, reads: int, floor: float | None = None) -> None:
+    ratio = f"  {seconds / floor:5.2f}x the floor" if floor else " " * 17
+    print(f"{label:<38} {seconds:7.2f} s  {reads / seconds:>10,.0f} reads/s{ratio}  CPU {cpu:5.2f} s")
 
 
 def main() -> None:
@@ -83,15 +102,22 @@ def main() -> None:
         def quality_pass() -> None:
             results["report"] = fastqc_report(path)
 
-        floor = timed("gzip -dc | wc -l (floor)", floor_pass, reads)
-        timed("count_records (validate)", lambda: count_records(path), reads, floor)
-        timed("fastqc_report (quality pass)", quality_pass, reads, floor)
+        floors, passes = [], []
+        for _ in range(ROUNDS):
+            floors.append(timed(floor_pass))
+            passes.append(timed(quality_pass))
+        (floor, floor_cpu), (seconds, cpu) = min(floors), min(passes)
+        line(f"gzip -dc | wc -l (floor, best of {ROUNDS})", floor, floor_cpu, reads)
+        line(f"fastqc_report (best of {ROUNDS})", seconds, cpu, reads, floor)
+        line("count_records (validation, zlib)", *timed(lambda: count_records(path)), reads, floor)
         report = results["report"]
         print(
             f"wc -l / 4 = {results['lines'] // 4:,}; report: count {report.count:,}, "
             f"length {report.length}, gc {report.gc}%"
         )
         print(f"peak RSS {peak_rss_mib():.0f} MiB (before the passes: {rss_before:.0f} MiB)")
+        verdict = "within" if seconds / floor <= TARGET else "OVER"
+        print(f"ratio to the floor: {seconds / floor:.2f}x ({verdict} the {TARGET}x target)")
 
 
 if __name__ == "__main__":
