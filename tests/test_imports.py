@@ -56,7 +56,8 @@ def imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str
                 base = node.module or ""
             for alias in node.names:
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
-    return {nearest_module(target, modules) for target in found if target.split(".")[0] == PACKAGE} - {None}
+    nearest = (nearest_module(target, modules) for target in found if target.split(".")[0] == PACKAGE)
+    return {module for module in nearest if module is not None}
 
 
 def nearest_module(target: str, modules: dict[str, Path]) -> str | None:
