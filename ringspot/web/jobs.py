@@ -7,6 +7,7 @@ from flask import render_template, request
 from ..api.context import db
 from ..api.processes import serialize_process
 from ..core import processes
+from ..core.errors import NotFound
 from ..core.pagination import DEFAULT_PER_PAGE
 from .blueprint import bp
 from .paging import page_number, text_arg
@@ -23,6 +24,21 @@ def process_page() -> dict:
         db(), page=page_number(), per_page=DEFAULT_PER_PAGE, type_=text_arg("type") or None, state=state
     )
     return {**envelope, "documents": [serialize_process(doc) for doc in envelope["documents"]]}
+
+
+def process_of(doc: dict) -> dict | None:
+    """The process named by ``doc["job"]`` or ``doc["process"]`` as the API serves it; None when there is none.
+
+    Pages poll only a process that may still change, so a page reloaded when its process ended
+    (``HX-Refresh``) polls no more.
+    """
+    named = doc.get("job") or doc.get("process") or {}
+    if not named.get("id"):
+        return None
+    try:
+        return serialize_process(processes.get_process_or_404(db(), named["id"]))
+    except NotFound:
+        return None
 
 
 @bp.get("/jobs")

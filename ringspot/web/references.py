@@ -12,6 +12,7 @@ from ..api.refs import get_readable_reference, serialize_index, serialize_refere
 from ..core import history, otus, references, rights
 from ..core.pagination import DEFAULT_PER_PAGE
 from .blueprint import bp
+from .jobs import process_of
 from .paging import page_number, text_arg
 
 #: Changes shown on a reference's page (the full history is a paged API list).
@@ -43,6 +44,7 @@ def ref_page(ref_id: str):
     return render_template(
         "ref.html",
         ref=serialize_reference(references.complete_reference(db(), ref)),
+        job=process_of(ref),
         page={**found, "documents": [serialize_otu(doc) for doc in found["documents"]]},
         find=text_arg("find"),
         changes=[serialize_change(doc) for doc in changes["documents"]],

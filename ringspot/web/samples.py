@@ -13,6 +13,7 @@ from ..api.samples import get_readable_sample, serialize_sample
 from ..core import alignments, analyses, blast, references, rights, samples
 from ..core.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from .blueprint import bp, has_route
+from .jobs import process_of
 from .paging import page_number, text_arg
 from .report import coverage_panels, diagnosis_rows, orf_map
 
@@ -45,9 +46,12 @@ def sample_page(sample_id: str):
     sample = get_readable_sample(sample_id)
     found = analyses.find_analyses(db(), page=1, per_page=MAX_PER_PAGE, sample_id=sample_id)
     aligned = alignments.find_alignments(db(), page=1, per_page=MAX_PER_PAGE, sample_id=sample_id)
+    unfinished = [doc for doc in found["documents"] if not doc.get("ready")]
     return render_template(
         "sample.html",
         sample=serialize_sample(samples.with_workflows(db(), sample)),
+        job=None if sample.get("ready") else process_of(sample),
+        analysis_jobs={doc["_id"]: process_of(doc) for doc in unfinished},
         analyses=[serialize_analysis(doc) for doc in found["documents"]],
         alignments=[serialize_alignment(doc) for doc in aligned["documents"]],
         references=readable_references(),
@@ -65,6 +69,7 @@ def analysis_page(analysis_id: str):
     return render_template(
         "analysis.html",
         analysis=formatted,
+        job=None if analysis.get("ready") else process_of(analysis),
         sample=serialize_sample(sample),
         diagnosis=diagnosis_rows(formatted),
         panels=coverage_panels(formatted),

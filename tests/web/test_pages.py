@@ -195,3 +195,19 @@ def test_a_pathoscope_report_without_a_diagnosis_shows_its_hits_per_otu(admin_cl
     plot = f"/api/analyses/{analysis['_id']}/hits/seq00001/coverage.svg"
     assert plot in page.text
     assert admin_client.get(plot).mimetype == "image/svg+xml"
+
+
+def test_a_page_polls_its_job_only_while_the_job_may_change(admin_client, db, settings):
+    """A page reloads once when its job ends; reloaded, it must not poll (and reload) again."""
+    sample = insert_sample(db, settings.data_path, RPRSV_READS[:1])
+    job = insert_process(db, "running", type="nuvs", step="assemble")
+    analysis = insert_nuvs_analysis(db, sample, ready=False, job={"id": job["_id"]})
+    poll = f'hx-get="/jobs/{job["_id"]}/progress?refresh=1"'
+    running = admin_client.get(f"/analyses/{analysis['_id']}").text
+    assert poll in running and "assemble" in running
+
+    db.processes.update_one({"_id": job["_id"]}, {"$set": {"state": "error", "error": "SPAdes ran out of memory"}})
+    failed = admin_client.get(f"/analyses/{analysis['_id']}").text
+    assert "hx-get" not in failed and "SPAdes ran out of memory" in failed
+    # On the sample's page the unfinished analysis shows the same state, without polling.
+    assert "SPAdes ran out of memory" in admin_client.get(f"/samples/{sample['_id']}").text
