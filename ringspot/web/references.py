@@ -30,7 +30,8 @@ def refs_page():
         per_page=DEFAULT_PER_PAGE,
     )
     page = {**envelope, "documents": [serialize_reference(doc) for doc in envelope["documents"]]}
-    return render_template("refs.html", page=page, find=text_arg("find"))
+    can_create = client().has_permission("create_ref") and client().has_permission("upload_file")
+    return render_template("refs.html", page=page, find=text_arg("find"), can_create=can_create)
 
 
 @bp.get("/refs/<ref_id>")

@@ -20,6 +20,7 @@ from ringspot.core.utils import new_id, now
 
 from ..analyses_data import (
     RPRSV_READS,
+    SMALL_REFERENCE,
     build_index_files,
     insert_index,
     insert_otus,
@@ -225,6 +226,26 @@ def test_a_contig_blasted_from_its_report_shows_its_hits_when_ready(stack, refer
     expect(contig.locator(".blast-result table")).to_contain_text("Raspberry ringspot virus", timeout=JOB_TIMEOUT_MS)
     assert page.evaluate("window.__same_page") is True
     screens.take(page, "nuvs")
+
+
+def test_a_reference_is_imported_and_built_from_the_browser(stack, page, screens):
+    sign_in(page, stack.url, "admin", "/refs")
+    page.get_by_label("Name", exact=True).fill("Example viruses")
+    page.get_by_label("Import from a reference file").set_input_files(str(SMALL_REFERENCE))
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/refs/[a-z0-9]{8}$"))
+    # The import's progress is polled; the page shows the OTUs once it has finished.
+    facts = page.locator(".facts")
+    expect(facts).to_contain_text("OTUs20", timeout=JOB_TIMEOUT_MS)
+    expect(facts).to_contain_text("Unbuilt changes20")
+    page.get_by_role("button", name="Build an index").click()
+    expect(page).to_have_url(stack.url + "/jobs")
+    row = page.locator("#jobs tbody tr", has_text="build_index").first
+    expect(row).to_have_attribute("data-state", "complete", timeout=JOB_TIMEOUT_MS)
+    row.get_by_role("link").click()
+    expect(page.locator(".facts")).to_contain_text("Unbuilt changes0")
+    expect(page.locator("section", has_text="Indexes").locator("tbody")).to_contain_text("ready")
+    screens.take(page, "reference_built")
 
 
 def test_a_waiting_job_is_cancelled_from_the_jobs_page(stack, page):

@@ -5,7 +5,8 @@
 //                           page goes to data-then ("{id}" is the created object's id).
 //  input[type=file][data-upload]
 //                           in such a form, each chosen file is first streamed to /api/uploads
-//                           with a progress bar; the upload ids become the body's "files".
+//                           (type data-upload-type) with a progress bar; the upload ids become
+//                           the body's "files", or the one id its data-upload-field.
 //  button[data-api-action]  one call (cancel, build, BLAST); data-then navigates, data-then-load
 //                           reloads a fragment, else the page reloads once.
 //  [data-sign-out]          ends the session.
@@ -165,7 +166,13 @@ async function submitApiForm(form) {
     const body = formBody(form);
     const missing = missingFields(form);
     if (Object.keys(missing).length) throw { errors: missing };
-    if (form.querySelector("input[type=file][data-upload]")) body.files = await uploadChosenFiles(form);
+    if (form.querySelector("input[type=file][data-upload]")) {
+      // "files" takes every upload's id (a sample's reads); another field takes the one file's id.
+      const ids = await uploadChosenFiles(form);
+      const field = form.dataset.uploadField || "files";
+      if (field === "files") body.files = ids;
+      else if (ids.length) body[field] = ids[0];
+    }
     const result = await callApi(form.dataset.method || "POST", form.dataset.api, body);
     if (!result.ok) throw result.data;
     if (form.dataset.then) goTo(form.dataset.then, result.data);
