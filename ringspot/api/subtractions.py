@@ -76,7 +76,7 @@ def serialize_subtraction(doc: dict) -> dict:
 
 
 def serialize_subtraction_full(doc: dict) -> dict:
-    return {**serialize_subtraction(doc), "linked_samples": subtractions.linked_samples(db(), doc["_id"])}
+    return {**serialize_subtraction(doc), "linked_samples": subtractions.linked_samples(db(), client(), doc["_id"])}
 
 
 def get_readable_subtraction(subtraction_id: str) -> dict:

@@ -17,6 +17,7 @@ from .auth import Client
 from .db import update_array
 from .errors import BadRequest, Conflict, NotFound
 from .pagination import paginate
+from .rights import sample_visibility_query
 from .samples import active_jobs_using, consume_uploads, reserve_uploads
 from .storage import store_at
 from .utils import new_id, now
@@ -39,11 +40,12 @@ def get_subtraction_or_404(db: Database, subtraction_id: str) -> dict:
     return doc
 
 
-def linked_samples(db: Database, subtraction_id: str) -> list[dict]:
-    return [
-        {"id": s["_id"], "name": s["name"]}
-        for s in db.samples.find({"subtractions": subtraction_id}, {"name": 1}).sort("name", 1)
-    ]
+def linked_samples(db: Database, client: Client, subtraction_id: str) -> list[dict]:
+    """``{id, name}`` of the samples using the subtraction that ``client`` may read (names of others stay private)."""
+    query = {"subtractions": subtraction_id}
+    visible = sample_visibility_query(client)
+    combined = {"$and": [query, visible]} if visible else query
+    return [{"id": s["_id"], "name": s["name"]} for s in db.samples.find(combined, {"name": 1}).sort("name", 1)]
 
 
 def find_subtractions(

@@ -134,6 +134,17 @@ def test_get_lists_linked_samples_and_remove_is_refused_while_linked(admin, db, 
     assert not (Path(settings.data_path) / "subtractions" / doc["_id"]).exists()
 
 
+def test_linked_samples_are_only_those_the_caller_may_read(admin, modifier, db, settings):
+    """A private sample's name does not leak through the subtraction it uses."""
+    doc = insert_subtraction(db, settings.data_path)
+    private = {"subtractions": [doc["_id"]], "user": {"id": "admin"}, "all_read": False, "group_read": False}
+    db.samples.insert_one({"_id": "s1", "name": "Private sample", **private})
+    db.samples.insert_one({"_id": "s2", "name": "Shared sample", **private, "all_read": True})
+    everyone = [{"id": "s1", "name": "Private sample"}, {"id": "s2", "name": "Shared sample"}]
+    assert admin.get(f"/api/subtractions/{doc['_id']}").json["linked_samples"] == everyone
+    assert modifier.get(f"/api/subtractions/{doc['_id']}").json["linked_samples"] == everyone[1:]
+
+
 def test_remove_is_refused_while_a_job_uses_it(admin, db, settings, client):
     doc = insert_subtraction(db, settings.data_path)
     make_job(db, client, "pathoscope_bowtie", sample_id="s1", subtraction_ids=[doc["_id"]])
