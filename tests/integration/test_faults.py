@@ -217,8 +217,7 @@ def test_broker_down_gives_503_and_leaves_nothing_half_made(services):
     assert response.status_code == 503
     assert response.json()["message"] == "The task queue is unavailable; try again shortly"
     assert services.db.refs.count_documents({"name": name}) == 0
-    failed = services.db.processes.find_one({"type": "clone_reference"})
-    assert failed["state"] == "error" and "task queue" in failed["error"]
+    assert services.db.processes.count_documents({"type": "clone_reference"}) == 0  # nor its process
 
     removal = call(services, "DELETE", f"/api/refs/{source['id']}")
     assert removal.status_code == 503
@@ -260,7 +259,7 @@ def test_redis_restart_mid_build_the_builds_finish_once_and_queued_work_runs(ser
     refused = [
         doc for doc in services.db.processes.find({"type": "create_sample"}) if files[0] in doc["context"]["upload_ids"]
     ]
-    assert [(doc["state"], doc["error"]) for doc in refused] == [("error", "Could not enqueue the job")]
+    assert refused == []  # the job that could not be sent is gone with its sample
     time.sleep(3)
     services.redis_proc = services.start_redis()
     back_at = time.monotonic()
