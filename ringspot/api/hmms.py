@@ -1,6 +1,6 @@
 """``/api/hmms``: vFam annotations, the installed profile set, installing a new one, and its files for jobs."""
 
-from flask import Blueprint, send_file
+from flask import Blueprint
 
 from ..core import hmms, rights
 from ..core.errors import InsufficientRights
@@ -10,6 +10,7 @@ from .auth import jobs_allowed
 from .context import client, db, settings
 from .processes import serialize_process
 from .responses import json_response, paginated
+from .stored import send_stored
 from .validation import Body, PageQuery, Query, body, query
 
 bp = Blueprint("hmms", __name__, url_prefix="/api/hmms")
@@ -76,8 +77,8 @@ def download(args: SetQuery, name: str):
     """``profiles.hmm`` or ``annotations.json.gz`` of the installed set (or of ``?set=``), for NuVs jobs."""
     if client().job is not None and client().job.get("workflow") != "nuvs":
         raise InsufficientRights()
-    path = hmms.set_file_path(db(), settings().data_path, name, args.set)
-    return send_file(path, as_attachment=True, download_name=name, mimetype="application/octet-stream")
+    key = hmms.set_file_key(db(), settings().data_path, name, args.set)
+    return send_stored(key, download_name=name, mimetype="application/octet-stream")
 
 
 @bp.get("/<hmm_id>")

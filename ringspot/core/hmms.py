@@ -27,6 +27,7 @@ from .auth import Client
 from .errors import BadRequest, Conflict, NotFound
 from .files import path_in_store, remove_tree
 from .pagination import paginate
+from .storage import check_key, publish, store_at
 from .utils import new_id, now
 
 STATUS_ID = "hmm"
@@ -50,7 +51,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def set_dir(data_path: str, set_id: str) -> Path:
+    """Where an install prepares a set's files on its machine before they go to the store."""
     return path_in_store(data_path, "hmms", set_id)
+
+
+def set_key(set_id: str, name: str) -> str:
+    return f"hmms/{set_id}/{name}"
 
 
 # ---------------------------------------------------------------- status
@@ -98,7 +104,7 @@ def get_hmm_or_404(db: Database, hmm_id: str) -> dict:
     return doc
 
 
-def set_file_path(db: Database, data_path: str, name: str, set_id: str | None = None) -> Path:
+def set_file_key(db: Database, data_path: str, name: str, set_id: str | None = None) -> str:
     """A file of the installed set, or of ``set_id`` (so a job reads one consistent set)."""
     if name not in SET_FILES:
         raise NotFound()
@@ -107,10 +113,10 @@ def set_file_path(db: Database, data_path: str, name: str, set_id: str | None = 
         if installed is None:
             raise NotFound("No HMM profiles are installed")
         set_id = installed["id"]
-    path = set_dir(data_path, set_id) / name
-    if not path.exists():
+    key = set_key(check_key(set_id), name)
+    if not store_at(data_path).exists(key):
         raise NotFound()
-    return path
+    return key
 
 
 def format_nuvs_results(db: Database, results: dict) -> dict:
@@ -186,6 +192,7 @@ def unpack_profiles(data_path: str, upload_id: str, set_id: str) -> Path:
                 shutil.copyfileobj(src, dst, 1 << 20)
         except (EOFError, OSError) as error:
             raise ValueError(f"profiles upload is a damaged gzip file ({error})") from None
+    publish(store_at(data_path), set_key(set_id, PROFILES_FILE), target)
     return target
 
 
@@ -230,6 +237,7 @@ def write_annotations_file(data_path: str, set_id: str, docs: list[dict]) -> Pat
     with gzip.open(partial, "wt") as handle:
         json.dump(records, handle)
     os.replace(partial, target)
+    publish(store_at(data_path), set_key(set_id, ANNOTATIONS_FILE), target)
     return target
 
 
@@ -285,4 +293,5 @@ def abandon_install(db: Database, data_path: str, process_id: str, set_id: str, 
         return
     db.hmm.delete_many({"set.id": set_id})
     remove_tree(set_dir(data_path, set_id))
+    store_at(data_path).delete_prefix(f"hmms/{set_id}")
     db.status.update_one({"_id": STATUS_ID, "process.id": process_id}, {"$set": {"updating": False, "errors": [error]}})

@@ -356,6 +356,13 @@ def store_at(data_path: str) -> FileStore:
     return _configured(storage_url, data_path, os.environ.get("RINGSPOT_S3_ADDRESSING", "auto"))
 
 
+def publish(store: FileStore, key: str, path: Path) -> None:
+    """Put a local file under ``key``, unless it already is that key's file (the local store)."""
+    if isinstance(store, LocalStore) and store._path(key) == path.resolve():
+        return
+    store.put_file(key, path)
+
+
 def scratch_folder(data_path: str) -> Path:
     """Local room for files on their way to or from the store (``DATA_PATH/temp``)."""
     folder = path_in_store(data_path, "temp")
