@@ -5,6 +5,11 @@ index's default isolates, build a Bowtie2 index of every isolate of the OTUs hit
 with ``-k 100``, drop alignments that score at least as well on each subtraction, reassign
 with PathoScope's EM and upload ``report.tsv``, the aligned reads and the results.
 
+Before mapping, the reads are prepared for the library (``bio.trim.reads_for_mapping``): a
+small-RNA sample's reads are cut at their adapter and mapped end to end, and the mates of a pair
+are renamed ``x/1`` and ``x/2``, so every mate is a read of its own in ``read_count``, in the
+reads of each sequence, in pi and in depth, whatever the naming convention of the files.
+
 bowtie2's SAM is streamed and parsed as it arrives into compact arrays (``bio.alignments``);
 no SAM file is written. Worker-side caches under ``DATA_PATH/cache/`` make repeated analyses
 cheap: index files per index id, subtraction files per subtraction id (both immutable once
@@ -24,12 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..bio import diagnosis
-from ..bio.alignments import AlignmentTable, mapped_refs, remove_reads
+from ..bio.alignments import AlignmentTable, mapped_refs, pathoscope_flags, remove_reads
 from ..bio.fastq import gzip_copy
 from ..bio.pathoscope import read_sam, read_subtraction_scores, run_pathoscope
 from ..bio.reference import iter_all_isolate_fasta
 from ..bio.runner import ToolError, stream_lines
 from ..bio.runner import run as run_tool
+from ..bio.trim import DETECT, reads_for_mapping
 from ..core import analyses, samples
 from ..core.db import Database
 from ..core.errors import BadRequest
@@ -45,8 +51,6 @@ from .workdir import work_dir
 log = logging.getLogger("ringspot.tasks.analyses")
 
 BOWTIE2_SUFFIXES = ("1", "2", "3", "4", "rev.1", "rev.2")
-#: Mapping flags shared by the default-isolate and isolate passes (spec 1.1).
-MAPPING_FLAGS = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 ALIGNED_READS = "isolate_mapped.fq"
 
 
@@ -58,6 +62,8 @@ class PathoscopeRun(JobState):
     sample_id: str = ""
     index_id: str = ""
     reads: list[Path] | None = None
+    #: The reads as bowtie2 gets them: trimmed for small-RNA libraries, mates named apart.
+    mapping_reads: list[Path] | None = None
     index_dir: Path | None = None
     manifest: dict | None = None
     #: Reference sequences the default isolates' mapping hit.
@@ -76,6 +82,16 @@ class PathoscopeRun(JobState):
 
     def tool_options(self) -> dict:
         return {"timeout": self.settings.tool_timeout, "cancel": self.cancel}
+
+    @property
+    def mapping_flags(self) -> list[str]:
+        """bowtie2 scoring of both mapping passes, by library type (spec 1.1 for shotgun reads)."""
+        return pathoscope_flags(self.args.get("library_type", "normal"))
+
+    @property
+    def subtraction_flags(self) -> list[str]:
+        """bowtie2 scoring against a host: spec 1.4's local defaults, small-RNA reads as they were mapped."""
+        return self.mapping_flags if self.args.get("library_type") == "srna" else ["--local", "-N", "0"]
 
 
 PATHOSCOPE: Workflow[PathoscopeRun] = Workflow("pathoscope_bowtie", job=True)
@@ -126,6 +142,7 @@ def start_analysis(
         "sample_name": sample.get("name"),
         "paired": bool(sample.get("paired")),
         "library_type": sample.get("library_type", "normal"),
+        "adapter": samples.mapping_adapter(sample),
         "index_version": index["version"],
         "read_files": list(samples.read_names(sample)),
     }
@@ -176,27 +193,35 @@ def download_inputs(state: PathoscopeRun) -> None:
 
 
 @PATHOSCOPE.step
+def prepare_reads(state: PathoscopeRun) -> None:
+    """Cut small-RNA adapters and name the mates of a pair apart, so each mate counts as a read."""
+    assert state.reads is not None
+    state.mapping_reads = reads_for_mapping(
+        state.reads,
+        state.work / "mapping",
+        library_type=state.args.get("library_type", "normal"),
+        adapter=state.args.get("adapter", DETECT),
+        cores=state.settings.proc,
+        **state.tool_options(),
+    )
+
+
+@PATHOSCOPE.step
 def map_default_isolates(state: PathoscopeRun) -> None:
     """Map all reads to the default isolates; the references hit are the candidates."""
-    assert state.index_dir is not None and state.reads is not None
+    assert state.index_dir is not None and state.mapping_reads is not None
     argv = [
         "bowtie2",
         "-p",
         str(state.settings.proc),
-        "--local",
+        *state.mapping_flags,
         "--no-unal",
         "--no-hd",
         "--no-sq",
-        "--score-min",
-        "L,20,1.0",
-        "-N",
-        "0",
-        "-L",
-        "15",
         "-x",
         str(state.index_dir / "reference"),
         "-U",
-        ",".join(map(str, state.reads)),
+        ",".join(map(str, state.mapping_reads)),
     ]
     state.candidates = mapped_refs(stream_lines(argv, **state.tool_options()))
     log.info("default_isolates_mapped analysis_id=%s candidates=%d", state.analysis_id, len(state.candidates))
@@ -238,7 +263,7 @@ def build_isolate_index(state: PathoscopeRun) -> None:
 @PATHOSCOPE.step
 def map_isolates(state: PathoscopeRun) -> None:
     """Map all reads to the isolate index with -k 100, keeping alignments as arrays and aligned reads."""
-    assert state.reads is not None
+    assert state.mapping_reads is not None
     if state.isolate_index is None:
         state.table = AlignmentTable.collect([])
         state.aligned_reads.touch()
@@ -250,7 +275,7 @@ def map_isolates(state: PathoscopeRun) -> None:
         "--no-hd",
         "--no-sq",
         "--no-unal",
-        *MAPPING_FLAGS,
+        *state.mapping_flags,
         "-k",
         "100",
         "--al",
@@ -258,7 +283,7 @@ def map_isolates(state: PathoscopeRun) -> None:
         "-x",
         str(state.isolate_index),
         "-U",
-        ",".join(map(str, state.reads)),
+        ",".join(map(str, state.mapping_reads)),
     ]
     state.table = AlignmentTable.collect(read_sam(stream_lines(argv, **state.tool_options())))
     log.info(
@@ -280,12 +305,10 @@ def eliminate_subtraction(state: PathoscopeRun) -> None:
         folder = cached_mapping_files(state.job, state.run, state.settings, "subtractions", subtraction_id)[0]
         argv = [
             "bowtie2",
-            "--local",
+            *state.subtraction_flags,
             "--no-unal",
             "--no-hd",
             "--no-sq",
-            "-N",
-            "0",
             "-p",
             str(state.settings.proc),
             "-x",

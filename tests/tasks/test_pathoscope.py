@@ -44,6 +44,7 @@ from ..analyses_data import (
     repeated_reads,
 )
 from ..conftest import wait_for
+from ..mate_names import write_pair
 
 MAPPING = ["--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15"]
 #: RpRSV RNA1 of isolate 13C209 (MZ220963.1) and RNA2 (MZ220964.1): where the EM puts the reads.
@@ -107,8 +108,13 @@ def bowtie2(*args) -> None:
 def plain_pathoscope(
     work: Path, reads: list[Path], otus: list[dict], index_prefix: Path, subtraction_prefixes: list[Path]
 ) -> tuple[dict, dict]:
-    """workflows.md section 1 the plain way: SAM files on disk, parsed once bowtie2 is done."""
+    """workflows.md section 1 the plain way: SAM files on disk, parsed once bowtie2 is done.
+
+    Mates are renamed x/1 and x/2 first, by the tests' own writer, as the job names them.
+    """
     work.mkdir()
+    if len(reads) == 2:
+        reads = write_pair((reads[0], reads[1]), work, "slash")
     joined = ",".join(map(str, reads))
     bowtie2(
         "--local",
