@@ -2,10 +2,13 @@
 
 from flask import request
 
+from ..core.pagination import MAX_PAGE
+
 
 def page_number() -> int:
+    """The ``page`` argument within the API's bounds (a page past the last one is simply empty)."""
     try:
-        return max(int(request.args.get("page", "1")), 1)
+        return min(max(int(request.args.get("page", "1")), 1), MAX_PAGE)
     except ValueError:
         return 1
 

@@ -83,6 +83,8 @@ def test_samples_page_searches_and_filters_by_label(admin_client, db, settings):
     assert "Raspberry leaf 1" in page and "Grape 7" not in page
     page = admin_client.get("/samples?page=oops").text  # a bad page number falls back to the first
     assert "Grape 7" in page and 'id="create-sample"' in page
+    for path in ("/samples", "/refs", "/jobs"):
+        assert admin_client.get(f"{path}?page=99999999999999999999").status_code == 200
 
 
 def test_samples_page_through_fifteen_at_a_time(admin_client, db, settings):
