@@ -10,6 +10,8 @@ from __future__ import annotations
 import doctest
 import gzip
 import math
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 
 from ringspot.bio import quality
+from ringspot.bio.fastq import count_records
 from ringspot.bio.quality import (
     base_groups,
     fastqc_report,
@@ -841,6 +844,48 @@ def test_gzipped_and_plain_reads_give_the_same_report(tmp_path, reports):
     path.write_bytes(gzip.compress((DATA / "quality" / "variable.fastq").read_bytes()))
     report = fastqc_report(path)
     assert np.array_equal(report.per_base_quality, reports["quality/variable.fastq"].per_base_quality, equal_nan=True)
+
+
+def test_gzip_of_several_members_reads_like_one(tmp_path, reports):
+    # bgzip and concatenated lanes write one gzip member after another.
+    text = (DATA / "quality" / "variable.fastq").read_bytes()
+    records = text.splitlines(keepends=True)
+    middle = 4 * (len(records) // 8)
+    path = tmp_path / "members.fastq.gz"
+    path.write_bytes(gzip.compress(b"".join(records[:middle])) + gzip.compress(b"".join(records[middle:])))
+    report = fastqc_report(path)
+    expected = reports["quality/variable.fastq"]
+    assert report.count == expected.count == 300
+    assert np.array_equal(report.per_base_quality, expected.per_base_quality, equal_nan=True)
+    assert np.array_equal(report.per_base_content, expected.per_base_content, equal_nan=True)
+
+
+def test_truncated_gzip_names_the_first_missing_record(tmp_path):
+    source = (DATA / "samples" / "example-paired-50bp" / "reads_1.fq.gz").read_bytes()
+    path = tmp_path / "reads_1.fq.gz"
+    path.write_bytes(source[: len(source) // 2])
+    # Independently: the whole records a decompressor can still recover from the cut file.
+    whole_records = zlib.decompressobj(wbits=31).decompress(source[: len(source) // 2]).count(b"\n") // 4
+    assert 0 < whole_records < 25000
+    with pytest.raises(
+        ValueError, match=rf"reads_1\.fq\.gz: gzip data is truncated or corrupt at record {whole_records + 1} "
+    ):
+        quality_of_files([path])
+
+
+def test_corrupt_gzip_names_the_record_where_the_reads_break(tmp_path):
+    source = bytearray((DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz").read_bytes())
+    start = len(source) // 2
+    source[start : start + 8] = bytes(8)
+    path = tmp_path / "paired_1.fq.gz"
+    path.write_bytes(bytes(source))
+    with pytest.raises(ValueError) as error:
+        quality_of_files([path])
+    # The same message as validation alone gives, which reads through zlib.
+    with pytest.raises(ValueError) as alone:
+        count_records(path)
+    assert str(error.value) == str(alone.value)
+    assert re.search(r"paired_1\.fq\.gz: record \d+ \(line \d+\)", str(error.value))
 
 
 @pytest.mark.parametrize(
