@@ -9,7 +9,7 @@ FASTA, upload its files, finalize it with the statistics.
 
 from __future__ import annotations
 
-from flask import Blueprint, send_file
+from flask import Blueprint
 from pydantic import Field, model_validator
 
 from ..core import alignments, rights, samples
@@ -18,6 +18,7 @@ from ..tasks import alignments as alignment_tasks
 from .auth import jobs_allowed, jobs_only
 from .context import client, db, settings
 from .responses import json_response, no_content, paginated
+from .stored import send_stored
 from .uploads import incoming_stream
 from .validation import Body, PageQuery, Query, body, query, takes_file
 
@@ -181,6 +182,6 @@ def download(alignment_id: str, name: str):
     alignment = get_readable_alignment(alignment_id)
     if client().job is None and name == alignments.REFERENCE_FASTA:
         rights.require_reference_read(client(), alignments.get_reference_or_400(db(), alignment))
-    path = alignments.file_path(settings().data_path, alignment, name)
+    key = alignments.file_key(settings().data_path, alignment, name)
     image = name.startswith("coverage.")
-    return send_file(path, as_attachment=not image, download_name=name, mimetype=alignments.MEDIA_TYPES[name])
+    return send_stored(key, as_attachment=not image, download_name=name, mimetype=alignments.MEDIA_TYPES[name])

@@ -11,8 +11,8 @@ alignment ``complete`` but not ``success``, with the job's error as ``error_msg`
 from __future__ import annotations
 
 import hashlib
+import io
 import re
-from pathlib import Path
 from typing import BinaryIO
 
 from pymongo.database import Database
@@ -20,9 +20,9 @@ from pymongo.database import Database
 from .auth import Client
 from .db import update_array
 from .errors import BadRequest, Conflict, InsufficientRights, NotFound
-from .files import path_in_store, remove_tree, write_stream
 from .pagination import paginate
 from .rights import can_read_reference, sample_visibility_query
+from .storage import store_at
 from .utils import now
 
 #: Files the job uploads, all required before it may finalize.
@@ -42,8 +42,12 @@ ACTIVE_JOB_STATES = ("waiting", "running")
 _VERSION = re.compile(r"\.\d+$")
 
 
-def alignment_dir(data_path: str, alignment_id: str) -> Path:
-    return path_in_store(data_path, "alignments", alignment_id)
+def alignment_key(alignment_id: str, name: str) -> str:
+    return f"alignments/{alignment_id}/{name}"
+
+
+def remove_files(data_path: str, alignment_id: str) -> None:
+    store_at(data_path).delete_prefix(f"alignments/{alignment_id}")
 
 
 def get_alignment_or_404(db: Database, alignment_id: str) -> dict:
@@ -204,11 +208,7 @@ def create_alignment(
 ) -> dict:
     """Write the sequence's FASTA, then insert the alignment (incomplete)."""
     fasta = sequence_fasta(sequence)
-    target = alignment_dir(data_path, alignment_id) / REFERENCE_FASTA
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(REFERENCE_FASTA + ".partial")
-    partial.write_bytes(fasta)
-    partial.replace(target)
+    store_at(data_path).put(alignment_key(alignment_id, REFERENCE_FASTA), io.BytesIO(fasta), len(fasta))
     otu = db.otus.find_one({"_id": sequence.get("otu_id")}, {"name": 1, "taxid": 1}) or {}
     created = now()
     doc: dict = {
@@ -254,7 +254,7 @@ def add_file(db: Database, data_path: str, alignment_id: str, name: str, stream:
     check_file_name(name)
     if get_alignment_or_404(db, alignment_id).get("complete"):
         raise Conflict("Alignment is complete")
-    size = write_stream(stream, alignment_dir(data_path, alignment_id) / name, limit)
+    size = store_at(data_path).put(alignment_key(alignment_id, name), stream, limit)
     entry = {"name": name, "size": size, "uploaded_at": now()}
     try:
         update_array(
@@ -268,16 +268,16 @@ def add_file(db: Database, data_path: str, alignment_id: str, name: str, stream:
     return entry
 
 
-def file_path(data_path: str, alignment: dict, name: str) -> Path:
-    """Path of an uploaded file of the alignment, or of its reference FASTA; 404 otherwise."""
+def file_key(data_path: str, alignment: dict, name: str) -> str:
+    """Store key of an uploaded file of the alignment, or of its reference FASTA; 404 otherwise."""
+    key = alignment_key(alignment["_id"], name)
     if name == REFERENCE_FASTA:
-        path = alignment_dir(data_path, alignment["_id"]) / REFERENCE_FASTA
-        if not path.is_file():
+        if not store_at(data_path).exists(key):
             raise NotFound()
-        return path
+        return key
     if name not in FILE_NAMES or not any(f["name"] == name for f in alignment.get("files", [])):
         raise NotFound()
-    return alignment_dir(data_path, alignment["_id"]) / name
+    return key
 
 
 def finalize(db: Database, alignment_id: str, statistics: dict) -> dict:
@@ -305,7 +305,7 @@ def mark_failed(db: Database, data_path: str, alignment_id: str, error_msg: str)
         "$set": {"complete": True, "success": False, "error_msg": error_msg[:1000], "files": [], "updated_at": now()}
     }
     if db.alignments.update_one({"_id": alignment_id, "complete": False}, update).modified_count:
-        remove_tree(alignment_dir(data_path, alignment_id))
+        remove_files(data_path, alignment_id)
 
 
 def failure_message(job: dict) -> str:
@@ -331,4 +331,4 @@ def remove_alignment(db: Database, data_path: str, alignment: dict) -> None:
         if job is not None and job.get("state") in ACTIVE_JOB_STATES:
             raise Conflict("Alignment is still running")
     if db.alignments.delete_one({"_id": alignment["_id"]}).deleted_count:
-        remove_tree(alignment_dir(data_path, alignment["_id"]))
+        remove_files(data_path, alignment["_id"])

@@ -18,7 +18,7 @@ from . import uploads
 from .auth import Client
 from .db import any_of, update_array
 from .errors import BadRequest, Conflict, InsufficientRights, NotFound
-from .files import path_in_store, remove_tree
+from .files import path_in_store
 from .pagination import paginate
 from .rights import sample_visibility_query
 from .storage import store_at
@@ -314,7 +314,7 @@ def _delete(db: Database, data_path: str, sample: dict) -> None:
         store.delete_prefix(f"analyses/{analysis['_id']}")
     db.analyses.delete_many({"sample.id": sample_id})
     for alignment in db.alignments.find({"sample.id": sample_id}, {"_id": 1}):
-        remove_tree(path_in_store(data_path, "alignments", alignment["_id"]))
+        store.delete_prefix(f"alignments/{alignment['_id']}")
     db.alignments.delete_many({"sample.id": sample_id})
     store.delete_prefix(f"samples/{sample_id}")
     db.samples.delete_one({"_id": sample_id})
