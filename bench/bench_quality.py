@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ringspot.bio.fastq import count_records
 from ringspot.bio.quality import fastqc_report
@@ -90,12 +91,13 @@ def main() -> None:
         print(f"built {reads:,} reads, {size / 2**20:.1f} MiB gzipped, in {time.perf_counter() - start:.1f} s")
         rss_before = peak_rss_mib()
 
-        results = {}
+        results: dict[str, Any] = {}
 
         def floor_pass() -> None:
             gunzip = subprocess.Popen(["gzip", "-dc", str(path)], stdout=subprocess.PIPE)
             wc = subprocess.run(["wc", "-l"], stdin=gunzip.stdout, capture_output=True, check=True)
-            gunzip.stdout.close()
+            if gunzip.stdout is not None:
+                gunzip.stdout.close()
             gunzip.wait()
             results["lines"] = int(wc.stdout)
 

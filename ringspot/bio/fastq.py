@@ -72,8 +72,8 @@ def open_maybe_gzip(path: str | os.PathLike, *, inflate_in_thread: bool = False)
     """
     if is_gzipped(path):
         if inflate_in_thread:
-            return igzip_threaded.open(path, "rb", threads=1)
-        return gzip.open(path, "rb")
+            return cast(BinaryIO, igzip_threaded.open(path, "rb", threads=1))
+        return cast(BinaryIO, gzip.open(path, "rb"))
     return open(path, "rb")
 
 

@@ -162,7 +162,7 @@ def positions(label: str) -> range:
 
 def per_position(rows: list[list[str]]) -> list[list[float]]:
     """One row per position (a group's row repeated), NaN rows as Virtool replaced them."""
-    expanded = []
+    expanded: list[list[float]] = []
     for label, *values in rows:
         numbers = [float(value) for value in values]
         if any(math.isnan(number) for number in numbers):
