@@ -1,12 +1,12 @@
-"""``/jobs``: every long-running operation with its live step and progress, cancel and error."""
+"""``/jobs``: the caller's long-running operations (all with ``cancel_job``), live step and progress, cancel, error."""
 
 from __future__ import annotations
 
 from flask import render_template, request
 
-from ..api.context import db
-from ..api.processes import serialize_process
-from ..core import processes
+from ..api.context import client, db
+from ..api.processes import get_readable_process, serialize_for_caller
+from ..core import process_access, processes
 from ..core.errors import NotFound
 from ..core.pagination import DEFAULT_PER_PAGE
 from .blueprint import bp
@@ -19,15 +19,23 @@ STOP_POLLING = 286
 
 
 def process_page() -> dict:
+    """The processes the API lists to the caller (theirs, or all with ``cancel_job``: who may
+    read a process may also cancel it), as it serializes them."""
     state = text_arg("state") if text_arg("state") in processes.STATES else None
     envelope = processes.find_processes(
-        db(), page=page_number(), per_page=DEFAULT_PER_PAGE, type_=text_arg("type") or None, state=state
+        db(),
+        page=page_number(),
+        per_page=DEFAULT_PER_PAGE,
+        type_=text_arg("type") or None,
+        state=state,
+        visible=process_access.process_visibility_query(client()),
     )
-    return {**envelope, "documents": [serialize_process(doc) for doc in envelope["documents"]]}
+    return {**envelope, "documents": [serialize_for_caller(doc) for doc in envelope["documents"]]}
 
 
 def process_of(doc: dict) -> dict | None:
-    """The process named by ``doc["job"]`` or ``doc["process"]`` as the API serves it; None when there is none.
+    """The process named by ``doc["job"]`` or ``doc["process"]`` as the API serves it; None when
+    there is none or the caller may not read it (another user's job on a shared sample).
 
     Pages poll only a process that may still change, so a page reloaded when its process ended
     (``HX-Refresh``) polls no more.
@@ -36,9 +44,10 @@ def process_of(doc: dict) -> dict | None:
     if not named.get("id"):
         return None
     try:
-        return serialize_process(processes.get_process_or_404(db(), named["id"]))
+        process = processes.get_process_or_404(db(), named["id"])
     except NotFound:
         return None
+    return serialize_for_caller(process) if process_access.can_read_process(client(), process) else None
 
 
 @bp.get("/jobs")
@@ -58,7 +67,7 @@ def job_rows():
 def job_progress(process_id: str):
     """One process's step and progress, polled by the page of the object it works on; when the
     process ends, ``refresh=1`` reloads that page once (``HX-Refresh``) to show what it made."""
-    doc = serialize_process(processes.get_process_or_404(db(), process_id))
+    doc = serialize_for_caller(get_readable_process(process_id))
     body = render_template("_progress.html", process=doc)
     if doc["state"] in ACTIVE_STATES:
         return body

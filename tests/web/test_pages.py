@@ -140,6 +140,16 @@ def test_jobs_show_step_progress_error_and_a_cancel_button_while_running(admin_c
     assert rows.status_code == 286 and 'data-state="complete"' in rows.text
 
 
+def test_jobs_lists_what_the_api_lists_to_the_user_each_with_cancel(app, db):
+    theirs = insert_process(db, "running", user={"id": "someone_else"})
+    mine = insert_process(db, "running", user={"id": "worker"})
+    client = sign_in(app.test_client(), db, "worker")
+    page = client.get("/jobs").text
+    assert f"/api/processes/{mine['_id']}" in page and f"/api/processes/{theirs['_id']}" not in page
+    db.users.update_one({"_id": "worker"}, {"$set": {"permissions.cancel_job": True}})
+    assert f"/api/processes/{theirs['_id']}" in client.get("/jobs").text
+
+
 def test_a_job_progress_fragment_reloads_its_page_once_when_the_job_ends(admin_client, db):
     process = insert_process(db, "running")
     url = f"/jobs/{process['_id']}/progress?refresh=1"
