@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from ringspot.bio import reference as reference_format
+from ringspot.bio.diagnosis import Thresholds
 from ringspot.bio.pathoscope import (
     eliminate_subtraction,
     read_sam,
@@ -288,7 +289,10 @@ def test_rprsv_sample_finds_raspberry_ringspot_virus(
     shown = admin.get(f"/api/analyses/{analysis['_id']}").json
     top = shown["results"]["hits"][0]
     assert (top["id"], top["name"]) == (RPRSV, "Raspberry ringspot virus")
-    assert top["pi"] == pytest.approx(1.0, abs=1e-3) and top["reads"] == 9834
+    # Reads are those assigned to the OTU (the few reads the EM gives other OTUs are not its own),
+    # as the diagnosis counts them, not pi x read_count.
+    assert top["pi"] == pytest.approx(1.0, abs=1e-3) and top["reads"] == 9826
+    assert shown["diagnosis"][0]["id"] == RPRSV and shown["diagnosis"][0]["reads"] == 9826
     isolate = top["isolates"][0]
     assert isolate["source_name"] == "13c209"
     sequences = sorted(isolate["sequences"], key=lambda s: s["accession"])
@@ -351,7 +355,13 @@ def test_a_sample_where_nothing_maps_gets_empty_results(admin, db, settings, liv
     insert_index(db, settings.data_path, reference["_id"], otus, build_index_files(otus, tmp_path / "small"))
     sample = insert_sample(db, settings.data_path, GLRAV1_READS)
     analysis = run_analysis(admin, db, sample["_id"], reference["_id"], [])
-    assert analysis["results"] == {"read_count": 0, "subtracted_count": 0, "hits": []}
+    assert analysis["results"] == {
+        "read_count": 0,
+        "subtracted_count": 0,
+        "hits": [],
+        "thresholds": Thresholds().as_dict(),
+    }
+    assert analysis["diagnosis"] == []
     report = admin.get(f"/api/analyses/{analysis['_id']}/files/report.tsv").data.decode()
     assert report.startswith("Total Number of Aligned Reads:\t0\tTotal Number of Mapped Genomes:\t0\r\n")
     assert gzip.decompress(admin.get(f"/api/analyses/{analysis['_id']}/files/isolate_mapped.fq.gz").data) == b""
