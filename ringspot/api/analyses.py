@@ -275,6 +275,7 @@ def finalize(analysis_id: str):
     workflow's schema are a 422 naming the field, and nothing is stored."""
     analysis = get_own_analysis(analysis_id)
     data = parse_body(FinalizeBody)
+    assert isinstance(data, FinalizeBody)
     analyses.require_unfinalized(analysis)
     check_results(analysis["workflow"], data.results)
     return json_response(serialize_analysis(analyses.finalize(db(), settings().data_path, analysis_id, data.results)))
