@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ringspot.bio import runner, trim
+from ringspot.bio.alignments import pathoscope_flags
 from ringspot.bio.fastq import FastqRecord, open_maybe_gzip, read_fastq
 
 #: SPAdes k-mer sizes by library type (sRNA reads are 18-30 nt).
@@ -89,14 +90,15 @@ def trim_reads(
     library_type: str,
     max_length: int,
     proc: int = 1,
-    adapter: str | None = None,
+    adapter: str | None = trim.DETECT,
     timeout: float | None = None,
     cancel: threading.Event | None = None,
 ) -> list[Path]:
-    """Trim into ``out_dir/reads_1.fq.gz`` (and ``reads_2.fq.gz``); return them.
+    """Trim the reads into ``out_dir``; return the trimmed files.
 
     Small-RNA reads lose their kit adapter with cutadapt (``adapter``, or the one detected),
-    keeping reads of 18 nt and more; other libraries go through skewer as in Virtool.
+    keeping reads of 18 nt and more; other libraries go through skewer as in Virtool
+    (``reads_1.fq.gz`` and ``reads_2.fq.gz``).
     """
     if len(reads) not in (1, 2):
         raise ValueError(f"expected one or two read files, got {len(reads)}")
@@ -119,19 +121,13 @@ def trim_small_rna_reads(
     reads: Sequence[Path],
     out_dir: Path,
     *,
-    adapter: str | None,
+    adapter: str | None = trim.DETECT,
     proc: int = 1,
     timeout: float | None = None,
     cancel: threading.Event | None = None,
 ) -> list[Path]:
-    """cutadapt each read file with ``adapter`` (detected on the first file when not given)."""
-    if adapter is None:
-        adapter = trim.detect_adapter(reads[0]).adapter
-    trimmed = []
-    for number, path in enumerate(reads, start=1):
-        target = out_dir / f"reads_{number}.fq.gz"
-        trim.trim_small_rna(path, target, adapter=adapter, cores=proc, timeout=timeout, cancel=cancel)
-        trimmed.append(target)
+    """cutadapt each read file with ``adapter`` (``trim.DETECT``: detected on the first file)."""
+    trimmed, _ = trim.trim_files(reads, out_dir, adapter=adapter, cores=proc, timeout=timeout, cancel=cancel)
     return trimmed
 
 
@@ -177,12 +173,21 @@ def number_reads(reads: Sequence[Path], target: Path) -> int:
 
 
 def bowtie2_eliminate_argv(
-    index_prefix: os.PathLike | str, reads: os.PathLike | str, unmapped: os.PathLike | str, proc: int
+    index_prefix: os.PathLike | str,
+    reads: os.PathLike | str,
+    unmapped: os.PathLike | str,
+    proc: int,
+    library_type: str = "normal",
 ) -> list[str]:
     """bowtie2 with Virtool's flags; reads that align nowhere go to ``unmapped`` (SAM is discarded).
 
+    Small-RNA reads are too short for local scoring's minimum: they are eliminated end to end,
+    as Pathoscope maps them.
+
     >>> " ".join(bowtie2_eliminate_argv("idx/reference", "in.fq", "un.fq", 2))
     'bowtie2 -p 2 -k 1 --very-fast-local -x idx/reference --un un.fq -U in.fq'
+    >>> bowtie2_eliminate_argv("idx/reference", "in.fq", "un.fq", 2, "srna")[5:8]
+    ['--end-to-end', '--score-min', 'L,-0.6,-0.3']
     """
     return [
         "bowtie2",
@@ -190,7 +195,7 @@ def bowtie2_eliminate_argv(
         str(proc),
         "-k",
         "1",
-        "--very-fast-local",
+        *(pathoscope_flags("srna") if library_type == "srna" else ["--very-fast-local"]),
         "-x",
         os.fspath(index_prefix),
         "--un",
@@ -206,11 +211,13 @@ def eliminate_reads(
     unmapped: Path,
     *,
     proc: int = 1,
+    library_type: str = "normal",
     timeout: float | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
     """Keep in ``unmapped`` only the reads of ``reads`` that do not align to the index."""
-    runner.run(bowtie2_eliminate_argv(index_prefix, reads, unmapped, proc), timeout=timeout, cancel=cancel)
+    argv = bowtie2_eliminate_argv(index_prefix, reads, unmapped, proc, library_type)
+    runner.run(argv, timeout=timeout, cancel=cancel)
     if not unmapped.exists():  # bowtie2 writes no --un file when every read aligned
         unmapped.touch()
 

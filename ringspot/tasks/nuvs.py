@@ -29,9 +29,11 @@ from pathlib import Path
 from ..bio import hmmer
 from ..bio import nuvs as bio_nuvs
 from ..bio import orfs as bio_orfs
+from ..bio.runner import ToolError
+from ..bio.trim import DETECT
 from ..core.settings import from_env
 from ..workers import queues
-from ..workers.runtime import JobState, Workflow, actor, current
+from ..workers.runtime import FINAL_ERRORS, JobState, Workflow, actor, current
 from .cache import cache_root, cached, cached_mapping_files
 from .transfer import finalize_once, send_file
 from .workdir import work_dir
@@ -109,6 +111,8 @@ class NuvsRun(JobState):
     assembly_reads: list[Path] = field(default_factory=list)
     assembly_read_count: int = 0
     scaffolds: Path | None = None
+    #: Why the assembly is empty, when it is: kept with the results.
+    note: str | None = None
     contigs: list[dict] = field(default_factory=list)
 
     def file(self, name: str) -> Path:
@@ -147,12 +151,13 @@ def download_inputs(state: NuvsRun) -> None:
 
 @NUVS.step
 def trim_reads(state: NuvsRun) -> None:
-    """Trim adapters and low-quality ends with skewer."""
+    """Trim adapters and low-quality ends with skewer (small-RNA reads: cut at their adapter with cutadapt)."""
     state.trimmed = bio_nuvs.trim_reads(
         state.reads,
         state.file("trimmed"),
         library_type=state.library_type,
         max_length=state.max_length,
+        adapter=state.args.get("adapter", DETECT),
         **state.tool_options(),
     )
 
@@ -166,7 +171,9 @@ def eliminate_otus(state: NuvsRun) -> None:
         bio_nuvs.number_reads(state.trimmed, source)
     else:
         source = state.trimmed[0]
-    bio_nuvs.eliminate_reads(state.index, source, state.file("unmapped_otus.fq"), **state.tool_options())
+    bio_nuvs.eliminate_reads(
+        state.index, source, state.file("unmapped_otus.fq"), library_type=state.library_type, **state.tool_options()
+    )
 
 
 @NUVS.step
@@ -175,7 +182,7 @@ def eliminate_subtraction(state: NuvsRun) -> None:
     current_reads = state.file("unmapped_otus.fq")
     for number, prefix in enumerate(state.subtractions):
         target = state.file(f"unmapped_subtraction_{number}.fq")
-        bio_nuvs.eliminate_reads(prefix, current_reads, target, **state.tool_options())
+        bio_nuvs.eliminate_reads(prefix, current_reads, target, library_type=state.library_type, **state.tool_options())
         current_reads = target
     shutil.copyfile(current_reads, state.file("unmapped_subtractions.fq"))
 
@@ -197,17 +204,27 @@ def reunite_pairs(state: NuvsRun) -> None:
 
 @NUVS.step
 def assemble(state: NuvsRun) -> None:
-    """Assemble the remaining reads with SPAdes."""
+    """Assemble the remaining reads with SPAdes (its k-mer passes give the progress)."""
     if not state.assembly_read_count:
         state.scaffolds = state.file("empty.fasta")
         state.scaffolds.touch()
+        state.note = "no reads were left to assemble: every read aligned to the reference or a subtraction"
     else:
-        state.scaffolds = bio_nuvs.assemble(
+        assembly = bio_nuvs.assemble_reads(
             state.assembly_reads,
             state.file("spades"),
             library_type=state.library_type,
             mem_gb=state.settings.mem_gb,
+            on_progress=NUVS.progress_within(state, assemble),
             **state.tool_options(),
+        )
+        state.scaffolds, state.note = assembly.scaffolds, assembly.note
+    if state.note:
+        log.info(
+            "nothing_assembled analysis_id=%s reads=%d note=%s",
+            state.analysis_id,
+            state.assembly_read_count,
+            state.note,
         )
     with open(state.scaffolds, "rb") as src, gzip.open(state.file("assembly.fa.gz"), "wb", compresslevel=6) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
@@ -250,7 +267,10 @@ def finalize(state: NuvsRun) -> None:
     for name, fmt in (("assembly.fa.gz", "fasta"), ("orfs.fa.gz", "fasta"), ("hmm.tsv", "tsv")):
         send_file(job, "POST", f"/api/analyses/{analysis_id}/files?name={name}&format={fmt}", state.file(name))
         state.check_cancelled()
-    finalize_once(job, f"/api/analyses/{analysis_id}", {"results": {"hits": contigs}})
+    results: dict = {"hits": contigs}
+    if state.note:
+        results["note"] = state.note
+    finalize_once(job, f"/api/analyses/{analysis_id}", {"results": results})
     log.info(
         "analysis_finalized analysis_id=%s contigs=%d orfs=%d hmm_hits=%d",
         analysis_id,
@@ -260,7 +280,8 @@ def finalize(state: NuvsRun) -> None:
     )
 
 
-@actor(queue_name=queues.ANALYSES, max_retries=1, time_limit=48 * 3600 * 1000)
+#: A tool that fails on its input fails again: only other errors (the API unreachable ...) are retried.
+@actor(queue_name=queues.ANALYSES, max_retries=1, time_limit=48 * 3600 * 1000, throws=FINAL_ERRORS + (ToolError,))
 def nuvs(process_id: str, job_key: str) -> None:
     run, settings = current(), from_env()
     context = run.context

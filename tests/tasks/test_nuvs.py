@@ -259,3 +259,43 @@ def test_vfam_step_attaches_hits_with_scores_in_their_own_columns(tmp_path):
         contig["orfs"][0]["hits"] = []
     nuvs_tasks.find_hits(contigs, profiles, orfs_fasta, tmp_path / "hmm.tsv", hit_ids, cpu=1, cutoff=1e-130)
     assert [len(c["orfs"][0]["hits"]) for c in contigs] == [1, 0]
+
+
+def test_nuvs_completes_with_a_note_when_almost_every_read_is_a_reference_hit(
+    admin, db, settings, tmp_path, stub_broker, stub_worker, live_server
+):
+    """The RpRSV reads that align to RpRSV, and 131 that do not: elimination leaves SPAdes too little."""
+    rprsv = [otu for otu in load_otus() if otu["name"] == "Raspberry ringspot virus"]
+    reference = insert_reference(db, "RpRSV", public=True)
+    insert_otus(db, reference["_id"], rprsv)
+    files = build_index_files(rprsv, tmp_path / "index")
+    insert_index(db, settings.data_path, reference["_id"], rprsv, files)
+    hits, others = tmp_path / "hits.fq", tmp_path / "others.fq"
+    subprocess.run(
+        ["bowtie2", "-p", "2", "--very-fast-local", "-x", files / "reference", "-U", ",".join(map(str, RPRSV_READS))]
+        + ["--al", hits, "--un", others, "-S", "/dev/null"],
+        check=True,
+        capture_output=True,
+    )
+    reads = tmp_path / "reads.fq.gz"
+    other_lines = others.read_text().splitlines(keepends=True)[: 4 * 131]
+    reads.write_bytes(gzip.compress((hits.read_text() + "".join(other_lines)).encode()))
+    hit_count = len(hits.read_text().splitlines()) // 4
+    assert hit_count > 10 * 131  # almost every read is a reference hit
+    sample = insert_sample(db, settings.data_path, [reads], user_id="admin")
+    assert install_hmm7(admin, db)["state"] == "complete"
+
+    body = {"workflow": "nuvs", "ref_id": reference["_id"]}
+    created = admin.post(f"/api/samples/{sample['_id']}/analyses", json=body)
+    assert created.status_code == 201, created.json
+    job = wait_finished(db, created.json["job"]["id"], timeout=300)
+    assert job["state"] == "complete", job["error"]
+    assert (job["step"], job["progress"]) == ("finalize", 1)
+    analysis = admin.get(f"/api/analyses/{created.json['id']}").json
+    assert analysis["ready"] is True and analysis["results"]["hits"] == []
+    assert analysis["results"]["note"] in (
+        "too few reads for SPAdes to estimate k-mer coverage (SPAdes: Invalid kmer coverage histogram)",
+        "SPAdes built no scaffold from the reads left",
+    )
+    assembly = admin.get(f"/api/analyses/{analysis['id']}/files/assembly.fa.gz").data
+    assert gzip.decompress(assembly) == b""
