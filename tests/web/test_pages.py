@@ -54,8 +54,14 @@ def test_the_sign_in_page_and_its_assets_need_no_session(client):
     assert client.get("/assets/vendor/htmx.min.js").status_code == 200
 
 
-def test_sign_in_goes_back_only_to_a_path_of_this_site(client):
-    assert 'data-then="/samples"' in client.get("/login?next=//evil.example/x").text
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x", "https://evil.example/", "samples"])
+def test_sign_in_goes_back_only_to_a_path_of_this_site(client, target):
+    assert 'data-then="/samples"' in client.get("/login", query_string={"next": target}).text
+
+
+def test_a_signed_in_user_skips_the_sign_in_page(admin_client):
+    response = admin_client.get("/login?next=/jobs")
+    assert response.status_code == 302 and response.headers["Location"] == "/jobs"
 
 
 def test_a_sample_the_user_may_not_read_is_a_404_page(app, db, settings):
