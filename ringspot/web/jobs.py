@@ -66,10 +66,12 @@ def job_rows():
 @bp.get("/jobs/<process_id>/progress")
 def job_progress(process_id: str):
     """One process's step and progress, polled by the page of the object it works on; when the
-    process ends, ``refresh=1`` reloads that page once (``HX-Refresh``) to show what it made."""
+    process completes, ``refresh=1`` reloads that page once (``HX-Refresh``) to show what it made."""
     doc = serialize_for_caller(get_readable_process(process_id))
     body = render_template("_progress.html", process=doc)
     if doc["state"] in ACTIVE_STATES:
         return body
-    headers = {"HX-Refresh": "true"} if request.args.get("refresh") else {}
-    return body, STOP_POLLING, headers
+    # Only a finished job made something to show; a failed one shows its error in place (its
+    # object may be gone, as a failed create_sample leaves no sample behind).
+    refresh = request.args.get("refresh") and doc["state"] == "complete"
+    return body, STOP_POLLING, {"HX-Refresh": "true"} if refresh else {}

@@ -156,13 +156,20 @@ def test_jobs_lists_what_the_api_lists_to_the_user_each_with_cancel(app, db):
     assert f"/api/processes/{theirs['_id']}" in client.get("/jobs").text
 
 
-def test_a_job_progress_fragment_reloads_its_page_once_when_the_job_ends(admin_client, db):
+def test_a_job_progress_fragment_reloads_its_page_once_when_the_job_completes(admin_client, db):
     process = insert_process(db, "running")
     url = f"/jobs/{process['_id']}/progress?refresh=1"
     assert admin_client.get(url).status_code == 200
     db.processes.update_one({"_id": process["_id"]}, {"$set": {"state": "complete", "progress": 1}})
     ended = admin_client.get(url)
     assert ended.status_code == 286 and ended.headers["HX-Refresh"] == "true"
+
+    failing = insert_process(db, "running", type="create_sample")
+    url = f"/jobs/{failing['_id']}/progress?refresh=1"
+    db.processes.update_one({"_id": failing["_id"]}, {"$set": {"state": "error", "error": "reads_2.fq.gz: line 8"}})
+    failed = admin_client.get(url)
+    assert failed.status_code == 286 and "HX-Refresh" not in failed.headers  # the error stays in sight
+    assert "reads_2.fq.gz: line 8" in failed.text
 
 
 def test_a_nuvs_report_shows_contigs_orf_maps_and_blast_results(admin_client, db, settings):
