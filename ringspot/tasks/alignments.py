@@ -7,8 +7,9 @@ The job maps a sample's reads to one genome and measures how well they cover it:
   same ``cached`` folders as the analyses' isolate indexes), so aligning many samples to one
   top hit builds it once;
 * ``bowtie2`` maps the reads, streamed straight into ``samtools sort`` (never a SAM file), then
-  ``samtools index``; local alignments scored at least 10 + 8 ln(length), so an exact 21-nt read
-  aligns (``bio.alignments.alignment_flags``). Both mates go in as unpaired reads, as in
+  ``samtools index``; local alignments scored as Pathoscope scores them (at least 20 + 1 per
+  base), so both count the same reads and an exact 21-nt read aligns
+  (``bio.alignments.alignment_flags``). Both mates go in as unpaired reads, as in
   Pathoscope and prepared the same way (``bio.trim.reads_for_mapping``: named ``x/1``, ``x/2``;
   small-RNA reads cut at their adapter and mapped end to end): pairing would only add
   concordance constraints (insert size, orientation) that a virus genome diverging from the

@@ -105,7 +105,7 @@ def test_creates_alignment_with_the_seed_properties_and_an_alignment_job(world, 
         "ref_id": world["reference"]["_id"],
         "sequence_id": HOP_DEFAULT,
         "accession": "NC_002552",
-        "aligner": "bowtie2 --local --score-min G,10,8 --no-unal",
+        "aligner": "bowtie2 --local --score-min L,20,1.0 -N 0 -L 15 --no-unal",
         "read_files": ["reads_1.fq.gz"],
     }
     assert doc["reference"] == {
