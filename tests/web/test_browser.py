@@ -291,5 +291,10 @@ def test_a_user_without_rights_gets_the_404_page(stack, page, screens):
     expect(page.locator("h1")).to_contain_text("Not found")
     expect(page.locator("body")).not_to_contain_text(private["name"])
     screens.take(page, "not_found")
-    # The report of an analysis of that sample is as unknown as one that does not exist.
-    assert page.goto(f"{stack.url}/analyses/nosuchid").status == 404
+    # Its analysis's report, and a reference shared with nobody, are as unknown as what does not exist.
+    analysis = insert_nuvs_analysis(stack.db, private)
+    private_ref = insert_reference(stack.db, "Private viruses")
+    for path in (f"/analyses/{analysis['_id']}", f"/refs/{private_ref['_id']}", "/analyses/nosuchid"):
+        response = page.goto(stack.url + path)
+        assert response is not None and response.status == 404, path
+        expect(page.locator("h1")).to_contain_text("Not found")
