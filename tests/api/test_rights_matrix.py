@@ -13,13 +13,17 @@ import pytest
 from ringspot.core import processes
 
 PUBLIC = {("POST", "/api/account/login"), ("GET", "/api/openapi.json")}
+#: A route variable, with its converter (``<name>``, ``<int:n>``, ``<any(csv, xlsx):extension>``).
+PLACEHOLDER = re.compile(r"<(?:([a-z]+(?:\([^)]*\))?):)?([a-z_]+)>")
+#: A value each constrained converter accepts, so the route is reached at all.
+CONVERTER_EXAMPLES = {"any(csv, xlsx)": "csv"}
 
 
 def routes(app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api"):
             continue
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", "nothere", rule.rule)
+        path = PLACEHOLDER.sub(lambda m: CONVERTER_EXAMPLES.get(m.group(1), "nothere"), rule.rule)
         access = getattr(app.view_functions[rule.endpoint], "access", "user")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, rule.rule, path, access
@@ -364,6 +368,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/hmms/files/<name>"): Row(USER, other_job=200, params={"name": "profiles.hmm"}),  # NuVs jobs read it
     # ---------------------------------------------------------------- jobs and processes
     ("GET", "/api/jobs"): Row(USER, hides=("job_id",)),
+    ("GET", "/api/jobs/counts"): Row(USER),  # numbers only: what an autoscaler polls
     ("GET", "/api/jobs/<job_id>"): Row(PROCESS_READ, own_job="analysis"),
     ("PUT", "/api/jobs/<job_id>/cancel"): Row(perm("cancel_job"), 409),  # already complete
     ("DELETE", "/api/jobs/<job_id>"): Row(perm("remove_job"), 204),
@@ -418,9 +423,8 @@ def test_the_matrix_agrees_with_how_views_declare_access(app):
 
 
 def substitute(text: str, world: World, params: dict) -> str:
-    for name, value in {**world.ids, **substitute_json(params, world, {})}.items():
-        text = text.replace(f"<{name}>", value)
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: world.ids[m.group(1)], text)
+    values = {**world.ids, **substitute_json(params, world, {})}
+    return PLACEHOLDER.sub(lambda m: values[m.group(2)], text)
 
 
 def substitute_json(value, world: World, params: dict):
