@@ -56,6 +56,9 @@ UNLABELLED_FIELDS = """() => [...document.querySelectorAll('input:not([type=hidd
 #: Time for a job of the small sample on a 2-core machine shared with other work.
 JOB_TIMEOUT_MS = 180_000
 
+# Assertions wait as long as actions do: the suite shares two cores with the stack it drives.
+expect.set_options(timeout=30_000)
+
 
 @pytest.fixture(scope="module")
 def stack(database_server, redis_server, tmp_path_factory):
