@@ -26,8 +26,10 @@ CONVENTIONS = {
 }
 
 
-def write_pair(mates: tuple[Path, Path], folder: Path, convention: str, pairs: int | None = None) -> list[Path]:
-    """The first ``pairs`` pairs of ``mates`` named by ``convention``, as gzipped reads_1/reads_2."""
+def write_pair(
+    mates: tuple[Path, Path], folder: Path, convention: str, pairs: int | None = None, every: int = 1
+) -> list[Path]:
+    """The first ``pairs`` pairs of ``mates`` (or every ``every``-th pair) named by ``convention``, gzipped."""
     name = CONVENTIONS[convention]
     targets = []
     for mate, source in enumerate(mates, start=1):
@@ -36,6 +38,8 @@ def write_pair(mates: tuple[Path, Path], folder: Path, convention: str, pairs: i
             for number, record in enumerate(read_fastq(handle)):
                 if pairs is not None and number == pairs:
                     break
+                if number % every:
+                    continue
                 word = read_word(record.name).removesuffix(f"/{mate}").removesuffix(f";{mate}")
                 out.write(f"@{name(word, mate)}\n{record.sequence}\n+\n{record.quality}\n")
         targets.append(target)
