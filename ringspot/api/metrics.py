@@ -19,9 +19,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from pymongo.database import Database
 
 from ..core import signals
+from ..core.db import Database
 from ..core.utils import seconds_since
 from .auth import public
 from .context import db
