@@ -31,6 +31,10 @@ BLOCK_BYTES = 4 << 20
 
 GZIP_MAGIC = b"\x1f\x8b"
 
+#: Longest record read: nanopore reads reach a few Mbp; text that runs on past this without
+#: finishing a record is no read, and holding more of it would only fill memory.
+LONGEST_RECORD_BYTES = 64 << 20
+
 #: Lowest and highest quality characters any FASTQ encoding uses ('!' and '~').
 #: FastQC refuses anything below '!' and cannot count anything above '~'.
 LOWEST_QUALITY_CHAR = 33
@@ -180,6 +184,11 @@ def read_fastq_blocks(
                 f"(line {4 * records_done + 1}): {error}; the upload was probably cut "
                 "short, upload the file again"
             ) from error
+        if len(carry) > LONGEST_RECORD_BYTES:
+            raise ValueError(
+                f"{where}record {records_done + 1} (line {4 * records_done + 1}) runs past "
+                f"{LONGEST_RECORD_BYTES >> 20} MiB without ending: this is not sequencing reads"
+            )
 
     if records_done == 0:
         raise ValueError(f"{where}file is empty: no FASTQ records found")
@@ -210,7 +219,7 @@ def _read_some(handle: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
 
 
 def _check_first_bytes(data: bytes, where: str) -> None:
-    """Name the two wrong files users pick most: FASTA, and reads gzipped twice."""
+    """Name the two wrong files users pick most (FASTA, reads gzipped twice), or a first byte that is no '@'."""
     text = data.lstrip()
     if not text:
         return
@@ -221,6 +230,13 @@ def _check_first_bytes(data: bytes, where: str) -> None:
         )
     if text[:2] == GZIP_MAGIC:
         raise ValueError(f"{where}file is gzipped twice (gzip data inside gzip data)")
+    if data[:1] != b"@":
+        # Said before any line ends: binary data (a gzip bomb of zeros, say) may hold none.
+        first = data[:40].split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+        raise ValueError(
+            f"{where}record 1 (line 1): header should start with '@' but is {first!r}; "
+            "the file may be corrupt, truncated or not FASTQ"
+        )
 
 
 def _blocks_from(data: bytes, records_before: int, where: str, final: bool) -> Iterator[FastqBlock]:

@@ -11,6 +11,7 @@ import doctest
 import gzip
 import math
 import re
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ringspot.bio import quality
+from ringspot.bio import fastq, quality
 from ringspot.bio.fastq import count_records
 from ringspot.bio.quality import (
     base_groups,
@@ -1028,3 +1029,20 @@ def test_high_quality_scores_extend_the_sequence_bins(tmp_path):
     document = quality_document(fastqc_report(path))
     assert len(document["sequences"]) == 94
     assert document["sequences"][0] == document["sequences"][93] == 1
+
+
+def test_binary_data_fails_at_its_first_byte_without_reading_on(tmp_path):
+    path = tmp_path / "bomb.fq.gz"
+    path.write_bytes(gzip.compress(b"\0" * (16 << 20), compresslevel=1))  # no line break to stop at
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"bomb\.fq\.gz: record 1 \(line 1\): header should start with '@'"):
+        quality_of_files([path])
+    assert time.monotonic() - started < 2
+
+
+def test_a_record_that_never_ends_is_refused_past_the_longest_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(fastq, "LONGEST_RECORD_BYTES", 1 << 20)  # the same rule at 1 MiB, to keep the test short
+    path = tmp_path / "endless.fq.gz"
+    path.write_bytes(gzip.compress(b"@r1\nACGT\n+\nIIII\n@r2\n" + b"A" * (3 << 20), compresslevel=1))
+    with pytest.raises(ValueError, match=r"endless\.fq\.gz: record 2 \(line 5\) runs past 1 MiB without ending"):
+        quality_of_files([path])
