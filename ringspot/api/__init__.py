@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 
 from ..core.auth import ensure_first_admin
-from ..core.db import API_OPERATION_TIMEOUT_MS, DatabaseUnreachable, connect, ensure_indexes
+from ..core.db import API_HEARTBEAT_MS, DatabaseUnreachable, connect, ensure_indexes
 from ..core.settings import Settings, from_env
 
 
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False
     app.extensions["ringspot.settings"] = settings
-    database = connect(settings.mongodb_uri, timeout_ms=API_OPERATION_TIMEOUT_MS)
+    database = connect(settings.mongodb_uri, heartbeat_ms=API_HEARTBEAT_MS)
     app.extensions["ringspot.db"] = database
     prepare_database(app, database, settings)
 

@@ -32,30 +32,32 @@ _clients: dict[tuple[str, int | None], pymongo.MongoClient] = {}
 _lock = threading.Lock()
 
 
-#: The API's bound on one database operation (ms), server selection and a retry included: a
-#: server that stopped answering (hung, not refusing) makes a request answer 503 within this
-#: long. Workers keep no bound: their bulk writes may be slow.
-API_OPERATION_TIMEOUT_MS = 3500
+#: How often the API's client checks that the server answers (ms): a server that stopped answering
+#: (hung, not refusing) is found within this plus ``_CONNECT_TIMEOUT_MS``, its in-flight requests are
+#: interrupted and new ones wait at most one server selection, so requests answer 503 within 5 s.
+#: Operations themselves stay unbounded: building a large reference's index is one long write.
+API_HEARTBEAT_MS = 1000
 _SERVER_SELECTION_TIMEOUT_MS = 2000
-#: Opening a connection (TCP and handshake) to a live server takes milliseconds, even across a LAN.
+#: Opening a connection (TCP and handshake) to a live server takes milliseconds, even across a LAN;
+#: also the bound on one server check.
 _CONNECT_TIMEOUT_MS = 1000
 
 
-def connect(uri: str, timeout_ms: int | None = None) -> Database:
-    """The database named in ``uri``; one client (and connection pool) per server and timeout per process."""
+def connect(uri: str, heartbeat_ms: int | None = None) -> Database:
+    """The database named in ``uri``; one client (and connection pool) per server and heartbeat per process."""
     parts = urlsplit(uri)
     server = urlunsplit(parts._replace(path="/"))
     with _lock:
-        client = _clients.get((server, timeout_ms))
+        client = _clients.get((server, heartbeat_ms))
         if client is None:
             client = pymongo.MongoClient(
                 server,
                 serverSelectionTimeoutMS=_SERVER_SELECTION_TIMEOUT_MS,
                 connectTimeoutMS=_CONNECT_TIMEOUT_MS,
-                timeoutMS=timeout_ms,
                 tz_aware=False,
+                **({"heartbeatFrequencyMS": heartbeat_ms} if heartbeat_ms else {}),
             )
-            _clients[(server, timeout_ms)] = client
+            _clients[(server, heartbeat_ms)] = client
     return client[parts.path.strip("/") or "ringspot"]
 
 
