@@ -9,8 +9,10 @@ from pathlib import Path
 
 import dramatiq
 
-from ringspot.core import processes
+from ringspot.core import jobs, processes
+from ringspot.core.db import connect
 from ringspot.core.processes import FINISHED
+from ringspot.core.settings import from_env
 from tests.conftest import wait_for
 
 
@@ -38,14 +40,34 @@ def error(response) -> tuple[int, str]:
     return response.status_code, response.json["message"]
 
 
+class ClaimToken(str):
+    """The secret a job's message carries: it only claims the job, whose answer holds the run's key."""
+
+
 class Job:
-    """The test client acting as a job: every call carries the job's key."""
+    """The test client acting as a job: every call carries the job's key.
+
+    Given a ``ClaimToken`` (what ``job_key`` reads from the broker), the job claims itself at its
+    first call, as a worker does (that call itself when it is the claim), and then uses the key.
+    """
 
     def __init__(self, client, job_id: str, key: str):
-        self.client, self.auth = client, (f"job-{job_id}", key)
+        self.client, self.job_id = client, job_id
+        self.claim_token = key if isinstance(key, ClaimToken) else None
+        self.auth = None if self.claim_token else (f"job-{job_id}", key)
 
     def __getattr__(self, method):
-        return lambda url, **kw: getattr(self.client, method)(url, auth=self.auth, **kw)
+        def call(url, **kw):
+            if self.auth is None:
+                if url == f"/api/jobs/{self.job_id}/claim":
+                    response = getattr(self.client, method)(url, auth=(f"job-{self.job_id}", self.claim_token), **kw)
+                    if response.status_code == 200:
+                        self.auth = (f"job-{self.job_id}", response.json["key"])
+                    return response
+                self.auth = (f"job-{self.job_id}", claim_with_token(self.job_id, self.claim_token))
+            return getattr(self.client, method)(url, auth=self.auth, **kw)
+
+        return call
 
 
 def make_job(db, client, workflow: str, **context) -> Job:
@@ -54,13 +76,22 @@ def make_job(db, client, workflow: str, **context) -> Job:
     return Job(client, doc["_id"], key)
 
 
-def job_key(stub_broker, queue: str, job_id: str) -> str:
-    """The raw key of a started job, as its worker receives it in the message."""
+def job_key(stub_broker, queue: str, job_id: str) -> ClaimToken:
+    """What a started job's worker receives in the message: a claim token (``Job`` claims with it)."""
     for raw in list(stub_broker.queues[queue].queue):
         message = dramatiq.Message.decode(raw)
         if message.kwargs["process_id"] == job_id:
-            return message.kwargs["job_key"]
+            return ClaimToken(message.kwargs["job_key"])
     raise AssertionError(f"no message for job {job_id}")
+
+
+def claim_with_token(job_id: str, token: str) -> str:
+    """Claim a job with the claim token of its message (which opens nothing else); its run's key."""
+    db = connect(from_env().mongodb_uri)
+    assert jobs.authenticate(db, job_id, token) == (db.processes.find_one({"_id": job_id}), True)
+    claimed = jobs.claim(db, job_id, stale_after=from_env().heartbeat_timeout)
+    assert claimed is not None, f"job {job_id} could not be claimed"
+    return claimed[1]
 
 
 def wait_finished(db, process_id: str, timeout: float = 60) -> dict:

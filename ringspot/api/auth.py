@@ -13,7 +13,7 @@ import binascii
 
 from flask import Flask, current_app, g, request
 
-from ..core import auth, processes
+from ..core import auth, jobs
 from ..core.errors import BadRequest, NotPermitted, Unauthorized
 from ..core.rights import require_admin
 from .context import db
@@ -70,10 +70,11 @@ def identify() -> auth.Client:
     if credentials:
         name, secret = credentials
         if name.startswith("job-"):
-            job = processes.authenticate_job(db(), name[4:], secret)
-            if job is None:
+            found = jobs.authenticate(db(), name[4:], secret)
+            if found is None:
                 raise Unauthorized("Invalid job credentials")
-            return auth.Client(job=job)
+            job, claim_only = found
+            return auth.Client(job=job, claim_only=claim_only)
         client = auth.client_from_api_key(db(), name, secret)
         if client is None:
             raise Unauthorized("Invalid credentials")

@@ -1,9 +1,9 @@
 """``/api/jobs``: the workflow processes, plus the Job API life-cycle endpoints used by workers."""
 
-from flask import Blueprint
+from flask import Blueprint, g, request
 
 from ..core import jobs, process_access, processes, rights, signals
-from ..core.errors import BadRequest, Conflict, InsufficientRights, NotFound
+from ..core.errors import BadRequest, Conflict, InsufficientRights, NotFound, Unauthorized
 from ..core.utils import to_json
 from . import metrics
 from .auth import jobs_allowed, jobs_only
@@ -102,11 +102,26 @@ def remove(job_id: str):
 @bp.post("/<job_id>/claim")
 @jobs_only
 def claim(job_id: str):
+    """Take the job for this run; the answer carries the run's key (shown once, stored hashed)."""
     require_own_job(job_id)
-    doc = processes.claim(db(), job_id, settings().heartbeat_timeout)
-    if doc is None:
+    claimed = jobs.claim(db(), job_id, settings().heartbeat_timeout)
+    if claimed is None:
         raise Conflict("Job is not waiting")
-    return json_response(serialize_job_full(doc))
+    doc, key = claimed
+    return json_response({**serialize_job_full(doc), "key": key})
+
+
+@bp.before_app_request
+def jobs_act_only_as_their_credentials_allow() -> None:
+    """A claim token only claims; a job key writes only what its workflow makes, and only its own."""
+    job = getattr(g.get("client"), "job", None)
+    if job is None:
+        return
+    if g.client.claim_only and request.endpoint != "jobs.claim":
+        raise Unauthorized("A claim token only claims its job; use the key the claim returned")
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes and request.blueprint != "jobs" and not jobs.may_write(job, request.view_args or {}):
+        raise InsufficientRights()
 
 
 @bp.put("/<job_id>/ping")

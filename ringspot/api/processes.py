@@ -10,7 +10,7 @@ from .validation import PageQuery, query
 
 bp = Blueprint("processes", __name__, url_prefix="/api/processes")
 
-HIDDEN_FIELDS = ("key", "steps", "status", "args")
+HIDDEN_FIELDS = ("key", "key_expires_at", "claim_token", "steps", "status", "args")
 
 
 def serialize_process(doc: dict, show_objects: bool = True) -> dict:

@@ -48,6 +48,8 @@ class Client:
     session_id: str | None = None
     #: Set by an administrator: until the user changes their password, nothing else is allowed.
     force_reset: bool = False
+    #: A job that showed its claim token: it may only claim itself (and receive its key).
+    claim_only: bool = False
 
     @property
     def authenticated(self) -> bool:

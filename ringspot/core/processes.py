@@ -20,11 +20,13 @@ from .auth import hash_token
 from .db import append
 from .errors import Conflict, NotFound
 from .pagination import paginate
-from .utils import ago, new_id, now, seconds_since
+from .utils import ago, later, new_id, now, seconds_since
 
 STATES = ("waiting", "running", "complete", "error", "cancelled")
 State = Literal[STATES]
 FINISHED = ("complete", "error", "cancelled")
+#: Seconds a job key works at most (the longest workflow time limit).
+JOB_KEY_LIFETIME = 48 * 3600
 WORKFLOWS = ("build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs", "alignment")
 Workflow = Literal[WORKFLOWS]
 
@@ -87,7 +89,11 @@ def create_process(
     raw_key = None
     if workflow:
         raw_key = secrets.token_hex(32)
-        doc.update(workflow=process_type, args=args or {}, key=hash_token(raw_key))
+        # Jobs started by ``start_process`` never see this key: their message carries a claim token
+        # and the claim issues the run's key (``core.jobs``).
+        doc.update(
+            workflow=process_type, args=args or {}, key=hash_token(raw_key), key_expires_at=later(JOB_KEY_LIFETIME)
+        )
     db.processes.insert_one(doc)
     return doc, raw_key
 

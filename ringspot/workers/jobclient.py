@@ -101,13 +101,17 @@ class JobClient:
         Raises ``RunningElsewhere`` while another worker's run of it is alive.
         """
         try:
-            return self.request("POST", f"/api/jobs/{self.job_id}/claim").json()
+            job = self.request("POST", f"/api/jobs/{self.job_id}/claim").json()
         except JobApiError as error:
             if error.status == 409 and "retry_after" in error.body:
                 raise RunningElsewhere(error.body["retry_after"]) from None
             if error.status == 409:
                 return None
             raise
+        # The message carried a claim token; the claim answered with this run's key.
+        if "key" in job:
+            self.session.auth = (f"job-{self.job_id}", job.pop("key"))
+        return job
 
     def ping(self) -> bool:
         """Heartbeat; True when the job was asked to stop."""

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import dramatiq
-from pymongo.database import Database
 
-from ..core import processes
+from ..core import jobs, processes
+from ..core.db import Database
 from ..core.settings import Settings
 from ..core.utils import new_id
 from .broker import configure
@@ -151,7 +151,7 @@ def start_process(
     """
     process_id = process_id or new_id()
     try:
-        doc, key = processes.create_process(
+        doc, _ = processes.create_process(
             db,
             workflow.process_type,
             user_id=user_id,
@@ -161,7 +161,11 @@ def start_process(
             args=args,
             process_id=process_id,
         )
-        message = {"process_id": process_id, **({"job_key": key} if workflow.job else {})}
+        # A job's message carries only a claim token: its key is issued at the claim, never queued.
+        message = {
+            "process_id": process_id,
+            **({"job_key": jobs.issue_claim_token(db, process_id)} if workflow.job else {}),
+        }
         task.send(**message)
     except Exception:
         _take_back(db, process_id, undo)

@@ -20,6 +20,7 @@ from ringspot.core import auth, processes
 from ringspot.core.hmms import STATUS_ID
 
 from ..analyses_data import GLRAV1_READS, insert_index, insert_sample, insert_subtraction
+from ..common import claim_with_token
 
 REFERENCE_RIGHTS = ("build", "modify", "modify_otu", "remove")
 
@@ -30,12 +31,12 @@ def basic(name: str, secret: str) -> dict:
 
 
 def broker_job_key(stub_broker, job_id: str) -> str:
-    """The raw key of a job the API enqueued, as its worker receives it."""
+    """The key of a job the API enqueued, as its worker gets it: the message's claim token, claimed."""
     for queue in stub_broker.queues.values():
         for raw in list(queue.queue):
             message = dramatiq.Message.decode(raw)
             if message.kwargs.get("process_id") == job_id:
-                return message.kwargs["job_key"]
+                return claim_with_token(job_id, message.kwargs["job_key"])
     raise AssertionError(f"no message for job {job_id}")
 
 

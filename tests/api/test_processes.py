@@ -2,7 +2,7 @@
 
 import pytest
 
-from ringspot.core import processes
+from ringspot.core import jobs, processes
 from ringspot.core.utils import ago
 
 STEPS = [{"name": "one", "description": "First."}, {"name": "two", "description": "Second."}]
@@ -117,11 +117,18 @@ def test_job_key_is_stored_hashed(make_process, db):
     assert key not in str(db.processes.find_one({"_id": job["_id"]}))
 
 
+def started_job(make_process, db) -> tuple[dict, tuple[str, str]]:
+    """A waiting job and the credentials its message carries (a claim token)."""
+    job, _ = make_process("build_index", workflow=True)
+    return job, (f"job-{job['_id']}", jobs.issue_claim_token(db, job["_id"]))
+
+
 def test_job_api_claim_ping_and_status(client, make_process, db):
-    job, key = make_process("build_index", workflow=True)
-    auth = (f"job-{job['_id']}", key)
-    assert client.post(f"/api/jobs/{job['_id']}/claim", auth=auth).json["state"] == "running"
-    again = client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+    job, token = started_job(make_process, db)
+    claimed = client.post(f"/api/jobs/{job['_id']}/claim", auth=token)
+    assert claimed.json["state"] == "running"
+    auth = (f"job-{job['_id']}", claimed.json["key"])
+    again = client.post(f"/api/jobs/{job['_id']}/claim", auth=token)
     # Alive elsewhere: the worker is told when the run would be presumed dead (heartbeat timeout 5 s).
     assert again.status_code == 409 and again.json["message"] == "Running on another worker"
     assert 4 <= again.json["retry_after"] <= 5
@@ -135,27 +142,30 @@ def test_job_api_claim_ping_and_status(client, make_process, db):
         == "Missing error information"
     )
     client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "complete"})
-    assert client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "running"}).status_code == 409
+    # The key ended with its job.
+    assert client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "running"}).status_code == 401
     states = [s["state"] for s in db.processes.find_one({"_id": job["_id"]})["status"]]
     assert states == ["waiting", "running", "complete"]
 
 
-def test_a_job_whose_heartbeat_stopped_is_claimed_again(client, make_process, db):
-    job, key = make_process("build_index", workflow=True)
-    auth = (f"job-{job['_id']}", key)
-    client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+def test_a_job_whose_heartbeat_stopped_is_claimed_again_with_a_new_key(client, make_process, db):
+    job, token = started_job(make_process, db)
+    first = client.post(f"/api/jobs/{job['_id']}/claim", auth=token).json["key"]
     db.processes.update_one({"_id": job["_id"]}, {"$set": {"heartbeat_at": ago(6)}})
-    claimed = client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
+    claimed = client.post(f"/api/jobs/{job['_id']}/claim", auth=token)
     assert claimed.status_code == 200 and claimed.json["attempts"] == 2
+    # The crashed run's key no longer works; the new run's does.
+    assert client.put(f"/api/jobs/{job['_id']}/ping", auth=(f"job-{job['_id']}", first)).status_code == 401
+    new_key = (f"job-{job['_id']}", claimed.json["key"])
+    assert client.put(f"/api/jobs/{job['_id']}/ping", auth=new_key).status_code == 200
 
 
-def test_a_finished_job_is_not_claimed(client, make_process):
-    job, key = make_process("build_index", workflow=True)
-    auth = (f"job-{job['_id']}", key)
-    client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
-    client.post(f"/api/jobs/{job['_id']}/status", auth=auth, json={"state": "complete"})
-    refused = client.post(f"/api/jobs/{job['_id']}/claim", auth=auth)
-    assert refused.status_code == 409 and refused.json == {"id": "conflict", "message": "Job is not waiting"}
+def test_a_finished_job_is_not_claimed(client, make_process, db):
+    job, token = started_job(make_process, db)
+    key = client.post(f"/api/jobs/{job['_id']}/claim", auth=token).json["key"]
+    client.post(f"/api/jobs/{job['_id']}/status", auth=(f"job-{job['_id']}", key), json={"state": "complete"})
+    refused = client.post(f"/api/jobs/{job['_id']}/claim", auth=token)
+    assert refused.status_code == 401 and refused.json["message"] == "Invalid job credentials"
 
 
 def test_job_key_cannot_act_on_another_job(client, make_process):
