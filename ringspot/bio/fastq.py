@@ -315,11 +315,11 @@ def _parse_block(buffer: np.ndarray, newlines: np.ndarray, records_before: int, 
             f"{qual_lengths[index]} characters; the file may be corrupt or not FASTQ",
         )
 
-    bad = _first_bad_quality(buffer, qual_starts, qual_ends)
-    if bad is not None:
-        index, char = bad
+    bad_quality = _first_bad_quality(buffer, qual_starts, qual_ends)
+    if bad_quality is not None:
+        record, char = bad_quality
         fail(
-            index,
+            record,
             4,
             f"quality character {chr(char)!r} (code {char}) is outside "
             "'!'..'~'; qualities must be Phred+33 or Phred+64 text",
