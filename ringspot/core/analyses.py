@@ -3,8 +3,10 @@
 An analysis is created together with its job (``tasks.analyses.start_analysis``), filled in
 by that job through the Job API (files, then :func:`finalize` with ``results``) and read back
 formatted: Pathoscope hits grouped by OTU, isolate and sequence (spec ``workflows.md`` 1.7).
-Files live under ``DATA_PATH/analyses/<id>/``. An analysis whose job fails or is cancelled is
-removed with its files (:func:`discard_unfinished`), so no half-made analysis stays behind.
+Files live under ``DATA_PATH/analyses/<id>/``. An analysis whose job fails stays, marked
+``failed`` with the job's error (:func:`mark_failed`), until someone removes it: a lab must see
+that it failed and why. One whose job is cancelled is removed with its files
+(:func:`discard_unfinished`).
 """
 
 from __future__ import annotations
@@ -461,6 +463,13 @@ def remove_unfinished(db: Database, data_path: str, analysis: dict) -> None:
     """Job API removal: only an analysis not yet finalized may go this way."""
     if analysis.get("ready") or not _delete(db, data_path, analysis["_id"], {"ready": False}):
         raise Conflict("Analysis is finalized")
+
+
+def mark_failed(db: Database, data_path: str, analysis_id: str, error: str | None) -> None:
+    """After a failed job: the unfinished analysis stays, ``failed`` with the error; its partial files go."""
+    update = {"$set": {"failed": True, "error": (error or "The job failed")[:1000], "files": [], "updated_at": now()}}
+    if db.analyses.update_one({"_id": analysis_id, "ready": False}, update).modified_count:
+        remove_tree(analysis_dir(data_path, analysis_id))
 
 
 def discard_unfinished(db: Database, data_path: str, analysis_id: str) -> None:

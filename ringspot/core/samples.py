@@ -62,11 +62,14 @@ def workflow_states(db: Database, samples: list[dict]) -> dict[str, dict[str, st
     """``{sample_id: {"pathoscope": state, "nuvs": state}}`` from the samples' analyses.
 
     ``complete`` when one analysis of the workflow is ready, ``pending`` when one is
-    under way, ``incompatible`` for library types the workflow cannot use, else ``none``.
+    under way, ``incompatible`` for library types the workflow cannot use, else ``none``
+    (failed analyses count as none).
     """
     ids = [s["_id"] for s in samples]
     seen: dict[tuple[str, str], str] = {}
-    for analysis in db.analyses.find(any_of("sample.id", ids), {"sample": 1, "workflow": 1, "ready": 1}):
+    for analysis in db.analyses.find(any_of("sample.id", ids), {"sample": 1, "workflow": 1, "ready": 1, "failed": 1}):
+        if analysis.get("failed"):
+            continue
         key = ((analysis.get("sample") or {}).get("id"), analysis.get("workflow"))
         if analysis.get("ready"):
             seen[key] = "complete"
@@ -111,7 +114,9 @@ def _workflow_query(db: Database, wanted: dict[str, set[str]]) -> list[dict]:
     clauses = []
     for name, states in wanted.items():
         complete, started = set(), set()
-        for analysis in db.analyses.find({"workflow": WORKFLOWS[name]}, {"sample": 1, "ready": 1}):
+        for analysis in db.analyses.find({"workflow": WORKFLOWS[name]}, {"sample": 1, "ready": 1, "failed": 1}):
+            if analysis.get("failed"):
+                continue
             sample_id = (analysis.get("sample") or {}).get("id")
             started.add(sample_id)
             if analysis.get("ready"):

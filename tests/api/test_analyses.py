@@ -241,14 +241,17 @@ def test_delete_returns_400_when_parent_sample_is_gone(world, db, analysis):
     assert error(world["owner"].delete(f"/api/analyses/{doc['id']}")) == (400, "Parent sample does not exist")
 
 
-def test_failed_job_leaves_no_analysis(world, db, settings, analysis):
+def test_failed_job_keeps_the_analysis_with_its_error_until_removed(world, db, settings, analysis):
     doc, job = analysis
     job.post(f"/api/jobs/{doc['job']['id']}/claim")
     job.post(f"/api/analyses/{doc['id']}/files?name=report.tsv", data=b"partial")
     response = job.post(f"/api/jobs/{doc['job']['id']}/status", json={"state": "error", "error": "bowtie2 died"})
     assert response.status_code == 201
+    shown = world["owner"].get(f"/api/analyses/{doc['id']}").json
+    assert (shown["ready"], shown["failed"], shown["error"], shown["files"]) == (False, True, "bowtie2 died", [])
+    assert not os.path.exists(settings.data_path + f"/analyses/{doc['id']}")  # partial files go
+    assert world["owner"].delete(f"/api/analyses/{doc['id']}").status_code == 204
     assert db.analyses.find_one({"_id": doc["id"]}) is None
-    assert not os.path.exists(settings.data_path + f"/analyses/{doc['id']}")
 
 
 def test_cancelled_waiting_job_leaves_no_analysis(world, db, make_user, analysis):

@@ -299,3 +299,22 @@ def test_nuvs_completes_with_a_note_when_almost_every_read_is_a_reference_hit(
     )
     assembly = admin.get(f"/api/analyses/{analysis['id']}/files/assembly.fa.gz").data
     assert gzip.decompress(assembly) == b""
+
+
+def test_a_failing_tool_fails_the_analysis_once_and_it_stays_readable(admin, db, settings, world, monkeypatch):
+    """SPAdes refusing its memory limit fails the same way every time: no retry, and the lab sees why."""
+    monkeypatch.setenv("RINGSPOT_MEM_GB", "0")
+    assert install_hmm7(admin, db)["state"] == "complete"
+    created = start_nuvs(admin, world).json
+    job = wait_finished(db, created["job"]["id"], timeout=300)
+    assert job["state"] == "error" and job["step"] == "assemble"
+    assert job["error"].startswith("spades.py exited with code")
+    time.sleep(2)  # a retry would have been sent at once
+    job = db.processes.find_one({"_id": created["job"]["id"]})
+    assert job["state"] == "error" and job.get("attempts", 1) == 1
+
+    failed = wait_for(lambda: (doc := admin.get(f"/api/analyses/{created['id']}").json).get("failed") and doc)
+    assert failed["ready"] is False and failed["error"] == job["error"]
+    assert admin.get(f"/api/samples/{world['sample']['_id']}").json["workflows"]["nuvs"] == "none"
+    assert admin.delete(f"/api/analyses/{created['id']}").status_code == 204
+    assert admin.get(f"/api/analyses/{created['id']}").status_code == 404

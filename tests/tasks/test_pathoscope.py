@@ -368,7 +368,7 @@ def test_a_sample_where_nothing_maps_gets_empty_results(admin, db, settings, liv
     assert not Path(settings.data_path, "cache", "isolates").exists()  # no bowtie2-build of nothing
 
 
-def test_broken_reads_fail_the_job_and_leave_no_analysis(admin, db, settings, world, tmp_path):
+def test_broken_reads_fail_the_job_and_the_analysis_stays_failed(admin, db, settings, world, tmp_path):
     broken = tmp_path / "broken.fq.gz"
     broken.write_bytes(gzip.compress(b"@r1\nACGT\n+\nII\n"))  # quality shorter than the sequence
     sample = insert_sample(db, settings.data_path, [broken])
@@ -384,8 +384,9 @@ def test_broken_reads_fail_the_job_and_leave_no_analysis(admin, db, settings, wo
 
     job = wait_for(finished, timeout=60, message="failed job")
     assert job["state"] == "error" and "bowtie2" in job["error"]
-    # The clean-up follows the state change within the same Job API call.
-    wait_for(lambda: db.analyses.find_one({"_id": response.json["id"]}) is None, timeout=10, message="clean-up")
+    # The analysis stays, failed with the job's error, within the same Job API call.
+    failed = wait_for(lambda: db.analyses.find_one({"_id": response.json["id"], "failed": True}), message="failed")
+    assert failed["error"] == job["error"] and failed["ready"] is False
     assert not Path(settings.data_path, "analyses", response.json["id"]).exists()
     assert not any(Path(settings.data_path, "work").iterdir())
 
