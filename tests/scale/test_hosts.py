@@ -221,8 +221,8 @@ def test_hosts_share_only_the_api_the_broker_and_the_store(lab, tmp_path):
     index = api.call("POST", f"/api/refs/{ref['id']}/indexes")
     api.wait(index["job"]["id"])
 
-    reads = [api.upload(path, "reads") for path in repeated_pairs(tmp_path, 12)]
-    sample = api.call("POST", "/api/samples", json={"name": "RpRSV x12", "files": reads})
+    reads = [api.upload(path, "reads") for path in repeated_pairs(tmp_path, 6)]
+    sample = api.call("POST", "/api/samples", json={"name": "RpRSV x6", "files": reads})
     api.wait(sample["job"]["id"])
 
     analysis = api.call(
