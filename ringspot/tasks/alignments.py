@@ -108,7 +108,7 @@ def start_alignment(
         sample=sample,
         sequence=sequence,
         reference=reference,
-        user_id=client.user_id,
+        user_id=client.user,
         job_args=job_args,
     )
     context = {
@@ -158,7 +158,7 @@ def download_inputs(state: AlignmentRun) -> None:
     def fill(folder: Path) -> None:
         job.download(f"/api/alignments/{state.alignment_id}/reference.fa", folder / "reference.fa")
         run_tool(
-            ["bowtie2-build", "--quiet", "--threads", proc, folder / "reference.fa", folder / "reference"],
+            ["bowtie2-build", "--quiet", "--threads", proc, str(folder / "reference.fa"), str(folder / "reference")],
             timeout=timeout,
             cancel=state.cancel,
         )
@@ -198,11 +198,11 @@ def map_reads(state: AlignmentRun) -> None:
                 "-p",
                 str(state.settings.proc),
                 "-x",
-                state.index,
+                str(state.index),
                 "-U",
                 ",".join(map(str, mapping_reads)),
             ],
-            ["samtools", "sort", "-T", state.work / "sort", "-o", state.bam, "-"],
+            ["samtools", "sort", "-T", str(state.work / "sort"), "-o", str(state.bam), "-"],
         ],
         timeout=state.settings.tool_timeout,
         cancel=state.cancel,
@@ -215,7 +215,7 @@ def map_reads(state: AlignmentRun) -> None:
 def compute_coverage(state: AlignmentRun) -> None:
     """Index the BAM; compute depth, breadth, mean depth, identity and mapped reads."""
     args = state.args
-    run_tool(["samtools", "index", state.bam], timeout=state.settings.tool_timeout, cancel=state.cancel)
+    run_tool(["samtools", "index", str(state.bam)], timeout=state.settings.tool_timeout, cancel=state.cancel)
     depth, statistics = depth_and_statistics(state.bam, args["name"])
     if statistics.length != args["length"]:
         raise ValueError(f"the BAM's reference has {statistics.length} positions, the sequence {args['length']}")

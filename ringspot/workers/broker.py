@@ -57,7 +57,7 @@ class RecoveringRedisBroker(RedisBroker):
         try:
             taken = self.client.smembers(f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}")
             if taken:
-                self.do_requeue(queue_name, *(i.decode() for i in taken))
+                self.do_requeue(queue_name, *(i.decode() if isinstance(i, bytes) else i for i in taken))
         except redis.ConnectionError as error:  # still down: the consumer retries in a second
             raise ConnectionClosed(error) from None
 
