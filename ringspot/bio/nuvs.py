@@ -79,7 +79,7 @@ def skewer_argv(
         "-z",
         "-o",
         os.fspath(prefix),
-        *map(os.fspath, reads),
+        *(os.fspath(path) for path in reads),
     ]
 
 
@@ -134,7 +134,7 @@ def trim_small_rna_reads(
 def iter_reads(path: Path) -> Iterator[FastqRecord]:
     """The records of a FASTQ file, gzipped or not; unlike uploads, a tool's output may be empty."""
     with open_maybe_gzip(path) as handle:
-        if handle.peek(1)[:1]:
+        if handle.peek(1)[:1]:  # type: ignore[attr-defined]  # gzip and buffered files both peek
             yield from read_fastq(handle, os.fspath(path))
 
 

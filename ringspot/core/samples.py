@@ -66,7 +66,7 @@ def workflow_states(db: Database, samples: list[dict]) -> dict[str, dict[str, st
     (failed analyses count as none).
     """
     ids = [s["_id"] for s in samples]
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str | None, str | None], str] = {}
     for analysis in db.analyses.find(any_of("sample.id", ids), {"sample": 1, "workflow": 1, "ready": 1, "failed": 1}):
         if analysis.get("failed"):
             continue
@@ -113,11 +113,12 @@ def parse_workflow_filters(values: list[str]) -> dict[str, set[str]]:
 def _workflow_query(db: Database, wanted: dict[str, set[str]]) -> list[dict]:
     clauses = []
     for name, states in wanted.items():
-        complete, started = set(), set()
+        complete: set[str] = set()
+        started: set[str] = set()
         for analysis in db.analyses.find({"workflow": WORKFLOWS[name]}, {"sample": 1, "ready": 1, "failed": 1}):
             if analysis.get("failed"):
                 continue
-            sample_id = (analysis.get("sample") or {}).get("id")
+            sample_id = (analysis.get("sample") or {}).get("id") or ""
             started.add(sample_id)
             if analysis.get("ready"):
                 complete.add(sample_id)
