@@ -61,7 +61,7 @@ def test_a_step_without_a_docstring_is_refused_when_declared():
 def test_every_actor_workflow_describes_every_step():
     from ringspot.tasks import alignments, analyses, blast, hmms, nuvs, subtractions
 
-    workflows = [
+    workflows: list[Workflow] = [
         analyses.PATHOSCOPE,
         nuvs.NUVS,
         alignments.ALIGNMENT,
