@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from ringspot.bio import runner, trim
 from ringspot.bio.alignments import pathoscope_flags
-from ringspot.bio.fastq import FastqRecord, open_maybe_gzip, read_fastq
+from ringspot.bio.fastq import FastqRecord, open_maybe_gzip, read_fastq, write_distinct_mates
 
 #: SPAdes k-mer sizes by library type (sRNA reads are 18-30 nt).
 KMERS = {"srna": "17,21,23"}
@@ -126,8 +126,17 @@ def trim_small_rna_reads(
     timeout: float | None = None,
     cancel: threading.Event | None = None,
 ) -> list[Path]:
-    """cutadapt each read file with ``adapter`` (``trim.DETECT``: detected on the first file)."""
+    """cutadapt each read file with ``adapter`` (``trim.DETECT``: detected on the first file).
+
+    Mates come back as one file of single reads named apart: a small RNA is shorter than a read, so
+    both mates carry the same molecule and pairing adds nothing, while trimming each file on its own
+    leaves the two out of step.
+    """
     trimmed, _ = trim.trim_files(reads, out_dir, adapter=adapter, cores=proc, timeout=timeout, cancel=cancel)
+    if len(trimmed) == 2:
+        single = out_dir / "mates.fq"
+        write_distinct_mates(trimmed, single)
+        return [single]
     return trimmed
 
 

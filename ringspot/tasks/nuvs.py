@@ -160,6 +160,7 @@ def trim_reads(state: NuvsRun) -> None:
         adapter=state.args.get("adapter", DETECT),
         **state.tool_options(),
     )
+    state.paired = len(state.trimmed) == 2  # small-RNA mates come back as single reads
 
 
 @NUVS.step

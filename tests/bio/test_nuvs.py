@@ -181,3 +181,14 @@ def test_small_rna_reads_are_cut_at_their_adapter_for_assembly(tmp_path):
     assert all(len(record.sequence) >= 18 for record in trimmed)
     assert not any("AACTGTAGGCACCATCAAT" in record.sequence for record in trimmed)
     assert nuvs.spades_argv([out], "spades", library_type="srna", proc=1, mem_gb=4)[6] == "17,21,23"
+
+
+def test_small_rna_mates_come_back_as_single_reads_named_apart(tmp_path):
+    lane = tmp_path / "lane.fq"
+    with open(lane, "w") as out:
+        for record in itertools.islice(iter_reads(CTV_LANE), 1000):
+            out.write(f"@{record.name}\n{record.sequence}\n+\n{record.quality}\n")
+    (single,) = trim_reads([lane, lane], tmp_path / "trimmed", library_type="srna", max_length=76, proc=1)
+    names = [record.name for record in iter_reads(single)]
+    assert len(names) == len(set(names)) > 1600
+    assert sum(name.endswith("/1") for name in names) == sum(name.endswith("/2") for name in names)
