@@ -7,6 +7,7 @@ from flask import Blueprint, request
 
 from ..core import rights, uploads
 from ..core.errors import BadRequest, PayloadTooLarge
+from ..core.files import ExactLength
 from ..core.utils import to_json
 from .auth import jobs_allowed
 from .context import client, db, settings
@@ -44,7 +45,7 @@ def incoming_stream():
         if "file" not in request.files:
             raise BadRequest("Multipart upload must have a 'file' part")
         return request.files["file"].stream
-    return request.stream
+    return ExactLength(request.stream, declared) if declared is not None else request.stream
 
 
 @bp.post("")

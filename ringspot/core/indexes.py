@@ -223,11 +223,11 @@ def finalize(db: Database, data_path: str, index_id: str) -> dict:
         by_version.setdefault(version, []).append(otu_id)
     for version, otu_ids in by_version.items():  # one write per version, not one per OTU
         db.otus.update_many({"_id": {"$in": otu_ids}}, {"$set": {"last_indexed_version": version}})
-    # ``ready`` last: a finalize cut short (the database going away) is simply repeated.
-    db.indexes.update_one(
-        {"_id": index_id},
-        {"$set": {"ready": True, "has_files": True, "sequence_otu_map": sequence_otu_map, "ready_at": now()}},
-    )
+    # ``ready`` last: a finalize cut short (the database going away) is simply repeated. Guarded, so
+    # of finalizes racing each other one lands and emits ``index.ready``; the others are told so.
+    ready = {"ready": True, "has_files": True, "sequence_otu_map": sequence_otu_map, "ready_at": now()}
+    if not db.indexes.update_one({"_id": index_id, "ready": False}, {"$set": ready}).modified_count:
+        raise Conflict("Index is already finalized")
     events.emit(
         db, "index.ready", {"index": {"id": index_id, "version": index["version"], "reference": index["reference"]}}
     )
