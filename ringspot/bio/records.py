@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import string
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO, Any, cast
@@ -341,8 +342,11 @@ def load_any_reference(path: str | os.PathLike, name: str | None = None) -> dict
     """A reference document from ``reference.json.gz``, a GenBank flat file or a FASTA (plain or
     gzip), recognised by content; problems raise ``ReferenceFileError`` saying what is accepted.
     """
-    with open(path, "rb") as handle:
-        kind = sniff_format(open_text(handle).read(4096).encode("latin-1"))
+    try:
+        with open(path, "rb") as handle:
+            kind = sniff_format(open_text(handle).read(4096).encode("latin-1"))
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        kind = "json"  # a broken gzip stream: the reference file reader says what is wrong with it
     if kind == "json":
         return load_reference_file(path)
     if kind is None:

@@ -152,7 +152,7 @@ def refs():
 @click.pass_context
 @fail_on_api_errors
 def import_reference(ctx, file: Path, name, wait):
-    """Upload a reference.json.gz and import it as a new reference."""
+    """Import a new reference from a file: reference.json.gz, GenBank or FASTA (plain or gzip)."""
     api = make_client(ctx)
     upload = upload_with_progress(api, file, "reference")
     ref = api.post(

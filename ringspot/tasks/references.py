@@ -19,7 +19,8 @@ from pathlib import Path
 import requests
 from dramatiq.middleware import TimeLimitExceeded
 
-from ..bio.reference import ReferenceFileError, load_reference_file, validate_reference
+from ..bio.records import load_any_reference
+from ..bio.reference import ReferenceFileError, validate_reference
 from ..core import reference_content as content
 from ..core import references, uploads
 from ..core.db import Database, connect
@@ -105,7 +106,7 @@ def start_clone(db: Database, source: dict, user_id: str, **fields) -> tuple[dic
 
 
 def start_import(db: Database, upload: dict, user_id: str, **fields) -> tuple[dict, dict]:
-    """A new reference and the process that fills it from an uploaded ``reference.json.gz``."""
+    """A new reference and the process that fills it from an uploaded ``reference.json.gz``, GenBank or FASTA."""
     process_id = new_id()
     ref = references.create_import(db, upload, user_id, process_id, **fields)
 
@@ -203,11 +204,11 @@ def copy_otus(state: ReferenceRun) -> None:
 
 @IMPORT.step
 def load_file(state: ReferenceRun) -> None:
-    """Read the uploaded file: gzip, then JSON."""
+    """Read the uploaded file: reference.json.gz, GenBank or FASTA records."""
     assert state.upload_id is not None
     try:
         with uploads.local_upload(state.settings.data_path, state.upload_id) as path:
-            state.raw = load_reference_file(path)
+            state.raw = load_any_reference(path)
     except NotFound:
         raise StepFailed("File does not exist") from None
 

@@ -64,6 +64,14 @@ def test_a_reference_from_genbank_and_fasta_records(cli, tmp_path):
     assert sorted(isolate["source_name"] for isolate in scylv) == ["CBLK97154", "FL86"]
 
 
+@pytest.mark.parametrize("name", ["orungo_10segments.gb", "orungo_10segments.fasta"])
+def test_refs_import_takes_genbank_and_fasta(cli, name):
+    ref = json.loads(ok(cli("refs", "import", GENBANK / name, "--name", "Orungo")).stdout)
+    assert ref["otu_count"] == 1
+    otus = json.loads(ok(cli("refs", "otus", "list", ref["id"], "--format", "json")).stdout)
+    assert [otu["name"] for otu in otus] == ["Orungo virus"]
+
+
 def test_a_record_without_sequence_is_named(cli, tmp_path):
     ref = json.loads(ok(cli("refs", "create", "--name", "Bad")).stdout)
     text = (GENBANK / "plant_YMV_U42596.1.gb").read_text()

@@ -45,7 +45,7 @@ def test_import_creates_otus_sequences_and_history(admin, db, stub_worker):
     assert process["state"] == "complete", process["error"]
     steps = ["load_file", "validate", "set_metadata", "import_otus", "create_history"]
     assert [step["name"] for step in process["steps"]] == steps
-    assert process["steps"][0]["description"] == "Read the uploaded file: gzip, then JSON."
+    assert process["steps"][0]["description"] == "Read the uploaded file: reference.json.gz, GenBank or FASTA records."
     assert counts(db, ref["id"]) == (20, 26, 20)
     otu = db.otus.find_one({"reference.id": ref["id"], "name": "Hardenbergia virus A"})
     assert otu["version"] == 0 and otu["imported"] and otu["last_indexed_version"] is None and otu["verified"]
@@ -61,6 +61,59 @@ def test_importing_the_same_file_twice_gives_two_references(admin, db, stub_work
     first, _ = import_ref(admin, db, EXAMPLE.read_bytes())
     second, _ = import_ref(admin, db, EXAMPLE.read_bytes())
     assert counts(db, first["id"]) == counts(db, second["id"]) == (20, 26, 20)
+
+
+GENBANK = EXAMPLE.parents[1] / "genbank"
+
+
+@pytest.mark.parametrize(
+    "name, otus, sequences",
+    [
+        ("orungo_10segments.gb", {"Orungo virus": 10}, 10),
+        ("plant_PiVB_8segments.fasta", {"Pistacia emaravirus": 8}, 8),
+        ("sarscov2_NC_045512.2.gbk.gz", {"Severe acute respiratory syndrome coronavirus 2": 0}, 1),
+        ("mixed_4viruses.fasta", {"Tomato mosaic virus": 0, "Human poliovirus 2": 0}, 4),
+    ],
+)
+def test_a_reference_is_imported_from_genbank_or_fasta(admin, db, stub_worker, name, otus, sequences):
+    ref, process = import_ref(admin, db, (GENBANK / name).read_bytes(), name=name)
+    assert process["state"] == "complete", process["error"]
+    assert db.sequences.count_documents({"reference.id": ref["id"]}) == sequences
+    for otu_name, segments in otus.items():
+        otu = db.otus.find_one({"reference.id": ref["id"], "name": otu_name})
+        assert otu is not None and len(otu["schema"]) == segments
+    assert admin.get(f"/api/refs/{ref['id']}").json["data_type"] == "genome"
+
+
+def test_genbank_records_keep_host_taxid_and_isolates(admin, db, stub_worker):
+    ref, process = import_ref(admin, db, (GENBANK / "plant_BRRSV_5records.gb").read_bytes(), name="brrsv.gb")
+    assert process["state"] == "complete", process["error"]
+    otu = db.otus.find_one({"reference.id": ref["id"]})
+    assert otu["name"] == "Blueberry red ringspot virus" and otu["taxid"] == 172220
+    assert sorted(isolate["source_name"] for isolate in otu["isolates"]) == [f"UF158{n}" for n in range(3, 8)]
+    sequence = db.sequences.find_one({"reference.id": ref["id"], "accession": "JF917081.1"})
+    assert sequence["host"].startswith("southern highbush blueberry")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            lambda: (GENBANK / "plant_YMV_U42596.1.gb").read_text().split("ORIGIN")[0] + "//\n",
+            "U42596.1 has no sequence",
+        ),
+        (lambda: "\n".join([(GENBANK / "plant_PiVB_8segments.fasta").read_text()] * 2), "MH727572.1 appears twice"),
+        (lambda: ">X1.1 Some virus, complete genome\nACGTJJ\n", "'J' at position 5"),
+        (lambda: "sample,reads\na,b\n", "not one of: reference.json.gz, a GenBank flat file or a FASTA"),
+    ],
+)
+def test_broken_records_end_in_error_naming_them_and_leave_nothing(admin, db, stub_worker, content, message):
+    upload_id = upload(admin, "records.txt", content().encode(), "reference")
+    ref = create_ref(admin, name="Broken records", import_from=upload_id)
+    process = wait_finished(db, ref["process"]["id"])
+    assert process["state"] == "error" and message in process["error"]
+    assert admin.get(f"/api/refs/{ref['id']}").status_code == 404
+    assert counts(db, ref["id"]) == (0, 0, 0)
 
 
 def broken(mutate) -> bytes:
