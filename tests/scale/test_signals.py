@@ -20,7 +20,10 @@ def start_job(db, workflow: str) -> tuple[str, tuple[str, str]]:
 def run_job(client, db, workflow: str, state: str) -> str:
     """A job through the Job API as a worker drives it: claim, then its final status."""
     job_id, job_auth = start_job(db, workflow)
-    assert client.post(f"/api/jobs/{job_id}/claim", auth=job_auth).status_code == 200
+    claim = client.post(f"/api/jobs/{job_id}/claim", auth=job_auth)
+    assert claim.status_code == 200
+    if "key" in claim.json:  # the run's own key, where the claim issues one
+        job_auth = (job_auth[0], claim.json["key"])
     body = {"state": state, "error": "bowtie2 exited with 1" if state == "error" else None}
     assert client.post(f"/api/jobs/{job_id}/status", auth=job_auth, json=body).status_code == 201
     return job_id
