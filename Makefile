@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV := .venv
 WEB_VENDOR := ringspot/web/static/vendor
-APT_PACKAGES := python3-venv python3-dev redis-server bowtie2 samtools spades hmmer ncbi-blast+ pigz wrk skewer rabbitmq-server cutadapt fastqc chromium
+APT_PACKAGES := python3-venv python3-dev redis-server bowtie2 samtools spades hmmer ncbi-blast+ pigz wrk skewer rabbitmq-server cutadapt fastqc chromium iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system demo test lint lock bench clean
