@@ -28,7 +28,7 @@ from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
 from .errors import BadRequest, NotFound, PayloadTooLarge
-from .files import CHUNK, path_in_store, write_stream
+from .files import CHUNK, make_private_folders, path_in_store, write_stream
 
 #: Size of one multipart part and of one buffered read; S3 wants parts of at least 5 MiB.
 PART_SIZE = 8 * 1024**2
@@ -257,7 +257,7 @@ class S3Store:
 
     def fetch(self, key: str, target: Path) -> int:
         chunks = self.chunks(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folders(target.parent)
         temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
         try:
             with open(temporary, "wb") as handle:
@@ -366,7 +366,7 @@ def publish(store: FileStore, key: str, path: Path) -> None:
 def scratch_folder(data_path: str) -> Path:
     """Local room for files on their way to or from the store (``DATA_PATH/temp``)."""
     folder = path_in_store(data_path, "temp")
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_folders(folder)
     return folder
 
 
