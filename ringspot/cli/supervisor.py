@@ -209,20 +209,27 @@ class Supervisor:
         self.stopping.set()
         names = list(self.children)
         first = [n for n in names if n not in SERVICES + WEB]
-        for group in (first, [n for n in names if n in WEB], [n for n in names if n in SERVICES]):
-            self._stop_group([self.children[n].proc for n in group])
+        for group in (first, [n for n in WEB if n in names], [n for n in SERVICES if n in names]):
+            self._stop_group(group)
 
-    def _stop_group(self, procs: list[subprocess.Popen]) -> None:
-        running = [p for p in procs if p.poll() is None]
-        for proc in running:
-            self._signal(proc, signal.SIGTERM)
+    def _stop_group(self, names: list[str]) -> None:
+        """TERM every child of the group, wait for them all (KILL after the grace period)."""
+        running = [n for n in names if self.children[n].proc.poll() is None]
+        if not running:
+            return
+        self._say(f"[dim]stopping {', '.join(running)}[/dim]")
+        for name in running:
+            self._signal(self.children[name].proc, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
-        for proc in running:
+        for name in running:
+            proc = self.children[name].proc
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
+                self._say(f"[yellow]{name} still running after {STOP_GRACE:.0f} s; killing it[/yellow]")
                 self._signal(proc, signal.SIGKILL)
                 proc.wait()
+            self._say(f"[dim]{name} stopped[/dim]")
 
     @staticmethod
     def _signal(proc: subprocess.Popen, sig: int) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..core.files import make_private_folders
 from ..core.settings import from_env
 from .supervisor import (
     Supervisor,
@@ -30,8 +31,12 @@ console = Console(highlight=False, soft_wrap=True)
 def up(procfile: str, only: tuple[str, ...]):
     """Run the database, Redis, the API and one worker pool per queue until Ctrl-C."""
     settings = from_env()
+    # Everything the stack writes (the file store, the database, Redis's append-only file, logs) is
+    # private to the service's user: the children inherit this umask.
+    os.umask(0o077)
     data_path = Path(settings.data_path)
-    (data_path / "logs").mkdir(parents=True, exist_ok=True)
+    make_private_folders(data_path / "logs")
+    data_path.chmod(0o700)
     env = {
         **os.environ,
         "DATA_PATH": str(data_path),

@@ -9,18 +9,20 @@ stops everything in order without a traceback.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
+import pymongo
 import pytest
 import requests
 
 from ringspot.core import auth
-from ringspot.core.db import connect
 
 from ..conftest import DATA, ROOT, VENV_BIN, free_port, wait_for, wait_port
 
@@ -57,12 +59,21 @@ class UpStack:
             )
         wait_port(db_port, timeout=60)
         wait_port(port, timeout=60)
-        self.db = connect(self.env["MONGODB_URI"])
+        # A client of its own, closed before the stop (nx-27017 logs connections open at its exit as errors).
+        self.mongo = pymongo.MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=5000)
+        self.db = self.mongo.get_default_database()
         auth.create_user(self.db, "admin", "hunter2hunter2", administrator=True)
         _, key = auth.create_api_key(self.db, self.db.users.find_one({"_id": "admin"}), "up", {})
         self.session = requests.Session()
         self.session.auth = ("admin", key)
         wait_for(lambda: self.log().count("ready for action") >= 2, timeout=90, message="worker pools")
+        wait_for(self.answers, timeout=60, interval=0.5, message="the API")
+
+    def answers(self) -> bool:
+        try:
+            return self.session.get(self.url + "/api/processes", timeout=10).status_code == 200
+        except requests.RequestException:
+            return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -72,7 +83,7 @@ class UpStack:
         return int(re.findall(rf"{name} started \(pid (\d+)\)", self.log())[-1])
 
     def call(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.session.request(method, self.url + path, timeout=10, **kwargs)
+        return self.session.request(method, self.url + path, timeout=30, **kwargs)
 
     def process(self, process_id: str) -> dict:
         response = self.call("GET", f"/api/processes/{process_id}")
@@ -87,7 +98,7 @@ class UpStack:
         return doc
 
     def stop(self) -> str:
-        self.db.client.close()  # a connection still open makes nx-27017 log its shutdown as an error
+        self.mongo.close()
         os.killpg(self.proc.pid, signal.SIGINT)
         self.proc.wait(90)
         return self.log()
@@ -136,6 +147,30 @@ def assert_built_once(up: UpStack, index: dict) -> None:
 def worker_processes(pool_pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pool_pid)], capture_output=True, text=True).stdout
     return [int(pid) for pid in out.split()]
+
+
+def seconds_to_503(call) -> float:
+    started = time.monotonic()
+    response = call()
+    assert response.status_code == 503, response.text
+    assert response.json()["id"] == "service_unavailable"
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("service", ["db", "redis"])
+def test_a_hung_service_gives_503_within_5_s_and_recovers(up, service):
+    upload_id = upload_reference(up)
+    os.kill(up.pid_of(service), signal.SIGSTOP)  # hung, not refusing: connections open, no answers
+    try:
+        if service == "db":
+            waited = seconds_to_503(lambda: up.call("GET", "/api/processes"))
+        else:
+            waited = seconds_to_503(lambda: start_import(up, "During the hang", upload_id))
+    finally:
+        os.kill(up.pid_of(service), signal.SIGCONT)
+    print(f"503 {waited:.1f} s into a hung {service}")
+    assert waited < 5
+    wait_for(lambda: start_import(up, "After the hang", upload_id).status_code == 201, timeout=30, interval=0.5)
 
 
 def test_a_worker_killed_mid_build_is_replaced_and_the_job_reruns_once(up):
@@ -191,28 +226,33 @@ def test_redis_stopped_gives_503_then_recovers_and_runs_what_was_queued(up):
     assert up.db.refs.count_documents({"name": "During the outage"}) == accepted
 
 
-def seconds_to_503(call) -> float:
-    started = time.monotonic()
-    response = call()
-    assert response.status_code == 503, response.text
-    assert response.json()["id"] == "service_unavailable"
-    return time.monotonic() - started
+def test_an_upload_shorter_than_its_content_length_is_refused_and_nothing_is_stored(up):
+    before = up.db.uploads.count_documents({})
+    with socket.create_connection(("127.0.0.1", int(up.url.rsplit(":", 1)[1])), timeout=60) as conn:
+        user, key = up.session.auth
+        token = base64.b64encode(f"{user}:{key}".encode()).decode()
+        conn.sendall(
+            b"POST /api/uploads?name=cut.fa&type=subtraction HTTP/1.1\r\nHost: localhost\r\n"
+            + f"Authorization: Basic {token}\r\n".encode()
+            + b"Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
+            + b">cut\nACGT\n" * 100
+        )
+        conn.shutdown(socket.SHUT_WR)  # the client stops sending 99 kB early
+        answer = conn.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 400"), answer
+    assert up.db.uploads.count_documents({}) == before
+    leftovers = [p for p in (Path(up.env["DATA_PATH"]) / "uploads").rglob("*") if p.is_file()]
+    assert len(leftovers) == before
 
 
-@pytest.mark.parametrize("service", ["db", "redis"])
-def test_a_hung_service_gives_503_within_5_s_and_recovers(up, service):
-    upload_id = upload_reference(up)
-    os.kill(up.pid_of(service), signal.SIGSTOP)  # hung, not refusing: connections open, no answers
-    try:
-        if service == "db":
-            waited = seconds_to_503(lambda: up.call("GET", "/api/processes"))
-        else:
-            waited = seconds_to_503(lambda: start_import(up, "During the hang", upload_id))
-    finally:
-        os.kill(up.pid_of(service), signal.SIGCONT)
-    print(f"503 {waited:.1f} s into a hung {service}")
-    assert waited < 5
-    wait_for(lambda: start_import(up, "After the hang", upload_id).status_code == 201, timeout=30, interval=0.5)
+def test_everything_under_data_path_is_private_to_the_service(up):
+    upload_reference(up)
+    data_path = Path(up.env["DATA_PATH"])
+    paths = [data_path, *data_path.rglob("*")]
+    assert any(p.name.startswith("appendonly") for p in paths)  # Redis's queue, claim tokens and all
+    assert any(p.parent.name == "uploads" for p in paths)
+    exposed = [f"{p} {oct(p.stat().st_mode)}" for p in paths if p.stat().st_mode & 0o077]
+    assert not exposed
 
 
 def test_ctrl_c_stops_in_order_without_tracebacks(up):
@@ -220,7 +260,7 @@ def test_ctrl_c_stops_in_order_without_tracebacks(up):
     output = up.stop()[before:]
     assert up.proc.returncode == 0
     assert "Traceback" not in output, output
-    last_worker = max(output.rfind("worker-indexes |"), output.rfind("worker-references |"))
-    web_down = output.find("Shutting down: Master")
-    redis_down = output.find("ready to exit")
-    assert 0 <= last_worker < web_down < redis_down, output
+    # Each group is signalled once the one before it has exited.
+    order = [output.find(f"stopping {group}") for group in ("worker-", "web", "redis")]
+    assert 0 <= order[0] < order[1] < order[2], output
+    assert output.find("worker-indexes stopped") < order[1] and output.find("web stopped") < order[2]
