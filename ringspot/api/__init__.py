@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False
     app.extensions["ringspot.settings"] = settings
+    # Requests for other host names are refused (400), so a forged Host never reaches a generated link.
+    app.config["TRUSTED_HOSTS"] = list(settings.trusted_hosts) or None
     database = connect(settings.mongodb_uri, heartbeat_ms=API_HEARTBEAT_MS)
     app.extensions["ringspot.db"] = database
     prepare_database(app, database, settings)

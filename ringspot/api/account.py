@@ -118,7 +118,9 @@ def login(data: Login):
     lifetime = auth.REMEMBERED_SESSION_LIFETIME if data.remember else auth.SESSION_LIFETIME
     max_age = int(lifetime.total_seconds())
     for name, value in ((SESSION_COOKIE, session["_id"]), (TOKEN_COOKIE, token)):
-        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Lax")
+        response.set_cookie(
+            name, value, max_age=max_age, httponly=True, samesite="Lax", secure=settings().secure_cookies
+        )
     return response
 
 

@@ -296,9 +296,17 @@ def add_member(db: Database, ref: dict, kind: str, member_id: str, rights: dict)
     return member
 
 
+def require_not_creator(ref: dict, kind: str, member_id: str) -> None:
+    """The user who made a reference keeps every right on it: a holder of ``modify`` cannot lock them out."""
+    if kind == "users" and member_id == (ref.get("user") or {}).get("id"):
+        raise Conflict("The reference's creator keeps every right")
+
+
 def edit_member(db: Database, ref: dict, kind: str, member_id: str, changes: dict) -> dict:
     get_member_or_404(ref, kind, member_id)
     rights = {k: bool(v) for k, v in changes.items() if k in REFERENCE_RIGHTS}
+    if not all(rights.values()):
+        require_not_creator(ref, kind, member_id)
     members = update_array(
         db.refs, ref["_id"], kind, lambda ms: [{**m, **rights} if m["id"] == member_id else m for m in ms]
     )
@@ -307,6 +315,7 @@ def edit_member(db: Database, ref: dict, kind: str, member_id: str, changes: dic
 
 def remove_member(db: Database, ref: dict, kind: str, member_id: str) -> None:
     get_member_or_404(ref, kind, member_id)
+    require_not_creator(ref, kind, member_id)
     update_array(db.refs, ref["_id"], kind, lambda ms: [m for m in ms if m["id"] != member_id])
 
 

@@ -12,6 +12,10 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
@@ -60,6 +64,13 @@ class Settings:
     blast_url: str = "https://blast.ncbi.nlm.nih.gov/Blast.cgi"
     #: What a Pathoscope diagnosis needs to call a virus ``detected`` or ``possible``.
     diagnosis: Thresholds = field(default_factory=Thresholds)
+    #: Session cookies marked ``Secure`` (sent only over HTTPS): set when the service is behind HTTPS.
+    secure_cookies: bool = False
+    #: Host names requests may carry (and generated links use); empty accepts any (``RINGSPOT_TRUSTED_HOSTS``,
+    #: comma-separated; a leading dot admits subdomains).
+    trusted_hosts: tuple[str, ...] = ()
+    #: Webhooks may target loopback, link-local and private addresses (a lab's own receivers, tests).
+    webhooks_allow_private: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -94,4 +105,7 @@ def from_env() -> Settings:
         blast_backend=os.environ.get("RINGSPOT_BLAST_BACKEND", Settings.blast_backend),
         blast_url=os.environ.get("RINGSPOT_BLAST_URL", Settings.blast_url),
         diagnosis=diagnosis_from_env(),
+        secure_cookies=_flag("RINGSPOT_SECURE_COOKIES"),
+        trusted_hosts=tuple(h.strip() for h in os.environ.get("RINGSPOT_TRUSTED_HOSTS", "").split(",") if h.strip()),
+        webhooks_allow_private=_flag("RINGSPOT_WEBHOOKS_ALLOW_PRIVATE"),
     )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
+from urllib.parse import urlsplit
 
 from pymongo.database import Database
 
@@ -16,6 +19,30 @@ from .utils import ago, new_id, now
 SIGNATURE_HEADER = "X-Ringspot-Signature"
 EVENT_HEADER = "X-Ringspot-Event"
 DELIVERY_HEADER = "X-Ringspot-Delivery"
+
+
+class ReceiverRefused(ValueError):
+    """A webhook URL whose host resolves to an address deliveries may not reach."""
+
+
+def check_receiver(url: str, allow_private: bool) -> None:
+    """Refuse receivers on loopback, link-local, private or otherwise internal addresses.
+
+    A webhook is a request the server makes on a user's behalf: without this a webhook could probe
+    the service's own ports, the cloud metadata address or the lab's internal network. Every
+    address the host resolves to is checked, at each delivery (DNS answers change).
+    """
+    if allow_private:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError as error:
+        raise ReceiverRefused(f"Cannot resolve the receiver's host {host!r}: {error}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise ReceiverRefused(f"The receiver's address {address} is not public (loopback, link-local or private)")
 
 
 def sign(secret: str, body: bytes) -> str:

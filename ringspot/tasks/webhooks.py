@@ -42,9 +42,16 @@ def deliver_webhook(delivery_id: str) -> None:
         webhooks.EVENT_HEADER: delivery["event"],
         webhooks.DELIVERY_HEADER: delivery_id,
     }
+    try:
+        webhooks.check_receiver(hook["url"], from_env().webhooks_allow_private)
+    except webhooks.ReceiverRefused as refused:
+        webhooks.record_attempt(db, delivery_id, status=None, error=str(refused), final=True)
+        return  # no retry changes where the URL points
     status, error = None, None
     try:
-        status = requests.post(hook["url"], data=body, headers=headers, timeout=TIMEOUT).status_code
+        # A redirect is an answer, not a delivery: following it would send the payload elsewhere.
+        response = requests.post(hook["url"], data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
+        status = response.status_code
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
     webhooks.record_attempt(db, delivery_id, status=status, error=error, final=final)

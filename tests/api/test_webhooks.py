@@ -39,6 +39,12 @@ class Receiver:
         self.server.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(monkeypatch):
+    """These receivers listen on loopback, which deliveries refuse unless the setting allows it."""
+    monkeypatch.setenv("RINGSPOT_WEBHOOKS_ALLOW_PRIVATE", "1")
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()
