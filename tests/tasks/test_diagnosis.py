@@ -19,19 +19,12 @@ import pytest
 from ringspot.bio.diagnosis import DETECTED, NOT_DETECTED, POSSIBLE
 from ringspot.tasks import analyses, samples  # noqa: F401  (bind the actors to the stub broker)
 
-from ..analyses_data import build_index_files, insert_index, insert_reference, load_otus
+from ..analyses_data import insert_index, insert_reference, load_otus
 from ..common import upload, wait_finished
 from ..diagnosis_data import MEASLES_OTU_ID, add_missing_virus, sample_named
 
 #: TruSeq's adapter (its reverse complement heads the PhRMV RefSeq, NC_055577.1, by mistake).
 TRUSEQ_ADAPTER = "AGATCGGAAGAGCACACGTCTGAACTCCAGTCAC"
-
-
-@pytest.fixture(scope="module")
-def plant(tmp_path_factory):
-    """The plant-virus reference with the measles genome, and its default-isolate index (~20 s)."""
-    otus = add_missing_virus(load_otus())
-    return {"otus": otus, "files": build_index_files(otus, tmp_path_factory.mktemp("plant-index"))}
 
 
 @pytest.fixture

@@ -56,14 +56,6 @@ RPRSV = "9fe2f60d"
 
 
 @pytest.fixture(scope="module")
-def plant(tmp_path_factory):
-    """The plant-virus reference and its default-isolate index, built once (bowtie2-build ~15 s)."""
-    otus = load_otus()
-    folder = build_index_files(otus, tmp_path_factory.mktemp("plant-index"))
-    return {"otus": otus, "files": folder}
-
-
-@pytest.fixture(scope="module")
 def subtraction_files(tmp_path_factory, plant):
     """Bowtie2 indexes of the tiny host FASTA and of 1.5 kb of RpRSV RNA1 posing as a host."""
     root = tmp_path_factory.mktemp("subtractions")
