@@ -84,6 +84,30 @@ def test_every_actor_workflow_describes_every_step():
         assert all(step["description"].endswith(".") for step in workflow.steps), workflow.process_type
 
 
+def names_used(code) -> set[str]:
+    """Every global, attribute and local name a function's code uses, nested functions included."""
+    nested = [const for const in code.co_consts if hasattr(const, "co_names")]
+    return {*code.co_names, *code.co_varnames}.union(*(names_used(inner) for inner in nested))
+
+
+def test_job_steps_reach_the_server_only_through_the_job_api():
+    from ringspot.tasks import alignments, analyses, nuvs, subtractions
+
+    jobs = [
+        analyses.PATHOSCOPE,
+        nuvs.NUVS,
+        alignments.ALIGNMENT,
+        sample_tasks.CREATE_SAMPLE,
+        subtractions.CREATE_SUBTRACTION,
+        index_tasks.BUILD_INDEX,
+    ]
+    for workflow in jobs:
+        assert workflow.job
+        for step in workflow.functions:
+            used = names_used(step.__code__)
+            assert not used & {"db", "connect", "Database"}, f"{workflow.process_type}.{step.__name__}"
+
+
 # ---------------------------------------------------------------- starting: all or nothing
 
 
