@@ -15,6 +15,7 @@ another contig makes us read again and retry.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -218,10 +219,8 @@ def ensure_local_database(
         bio_blast.make_blast_db(partial / "references.fa", partial / "references", timeout=timeout, cancel=cancel)
         (partial / "references.fa").unlink()
         (partial / "names.json").write_text(json.dumps(names))
-        try:
-            os.rename(partial, folder)  # atomic; another worker may have won the race
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # another worker may have won the race
+            os.rename(partial, folder)  # atomic
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     _remove_stale_databases(root, keep=key)

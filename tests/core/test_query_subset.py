@@ -11,7 +11,9 @@ FORBIDDEN = {
     r'"\$addToSet"': "use core.db.update_array",
     r'"arrayFilters"|array_filters=': "nx-27017 ignores arrayFilters",
     # Arrays of sub-documents in the data model; ``{"sample.id": {"$in": ...}}`` on an embedded document is fine.
-    r'(groups|users|files|isolates|subtractions|reads|updates|status)\.[a-z_]+": \{"\$in"': "use core.db.any_of for membership in arrays of sub-documents",
+    r'(groups|users|files|isolates|subtractions|reads|updates|status)\.[a-z_]+": \{"\$in"': (
+        "use core.db.any_of for membership in arrays of sub-documents"
+    ),
 }
 
 
