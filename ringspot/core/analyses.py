@@ -266,10 +266,12 @@ def format_analysis(db: Database, data_path: str, analysis: dict, all_otus: bool
 def format_pathoscope(db: Database, results: dict, diagnosis: list[dict] | None = None) -> dict:
     """Group hits by OTU version, patch each OTU to it and nest isolates and sequences (spec 1.7).
 
-    Sequences carry ``pi``, ``best``, ``reads`` (final figures), ``coverage`` and ``align`` as
-    change-point coordinates. Isolates add ``pi`` (sum), ``coverage`` and median ``depth`` of
-    their sequences' depths end to end (shortest first); OTUs add ``pi`` (sum), ``coverage``
-    (best isolate), median ``depth`` of the position-wise maximum over isolates and ``reads``:
+    ``depth`` is Virtool's figure, a mean for a sequence and a median for an isolate or an OTU;
+    ``mean_depth`` and ``median_depth`` say which. Sequences carry ``pi``, ``best``, ``reads``
+    (final figures), ``coverage``, both depths and ``align`` as change-point coordinates.
+    Isolates add ``pi`` (sum), ``coverage`` and both depths of their sequences' depths end to
+    end (shortest first); OTUs add ``pi`` (sum), ``coverage`` (best isolate), the median depth
+    of the position-wise maximum over isolates and ``reads``:
     the reads assigned to the OTU (its diagnosis row's; without one, its sequences' final
     reads summed), never pi times the read count. Isolates without a hit are left out; OTUs
     come by pi, largest first.
@@ -309,6 +311,7 @@ def _format_otu(db: Database, otu_id: str, version, hits: list[dict], reads: int
         "reads": reads if reads is not None else sum(hit["final"]["reads"] for hit in hits),
         "coverage": max((isolate["coverage"] for isolate in isolates), default=0.0),
         "depth": median_depth(otu_depth),
+        "median_depth": median_depth(otu_depth),
         "isolates": isolates,
     }
 
@@ -323,6 +326,8 @@ def _format_isolate(isolate: dict, matched: list[tuple[dict, dict]]) -> tuple[di
         "pi": sum(s["pi"] for s in sequences),
         "coverage": covered_fraction(depth),
         "depth": median_depth(depth),
+        "median_depth": median_depth(depth),
+        "mean_depth": round(float(depth.mean()), 2) if len(depth) else 0.0,
         "sequences": sequences,
     }, depth
 
@@ -339,8 +344,14 @@ def _format_sequence(sequence: dict, hit: dict) -> dict:
         "reads": final["reads"],
         "coverage": hit["coverage"],
         "depth": hit["depth"],
+        "mean_depth": _mean(hit["align"]),
+        "median_depth": median_depth(np.asarray(hit["align"], dtype=np.int64)),
         "align": coverage_to_coordinates(hit["align"]),
     }
+
+
+def _mean(depth: list[int]) -> float:
+    return round(sum(depth) / len(depth), 2) if depth else 0.0
 
 
 def _positionwise_max(depths: list[np.ndarray]) -> np.ndarray:

@@ -535,7 +535,10 @@ def test_ready_pathoscope_results_are_grouped_by_otu_isolate_and_sequence(world,
     # Isolate figures: pi summed, coverage and median depth of the sequences end to end.
     assert first["isolates"][0]["pi"] == 0.5 and first["isolates"][1]["pi"] == 0.3
     assert first["isolates"][0]["coverage"] == round((len_a - 10) / len_a, 3)
-    assert first["isolates"][0]["depth"] == 3
+    assert first["isolates"][0]["depth"] == first["isolates"][0]["median_depth"] == 3
+    depth_a = np.array(align_a)
+    assert first["isolates"][0]["mean_depth"] == round(float(depth_a.mean()), 2)
+    assert sequence["mean_depth"] == round(float(depth_a.mean()), 2) and sequence["median_depth"] == 3
     assert first["isolates"][1]["coverage"] == round((len_b // 2) / len_b, 3)
     # OTU figures: pi summed, best isolate coverage, median of the position-wise max, and the
     # reads assigned (the sequences' final reads, 90 + 60), not pi * read_count (160).
@@ -544,7 +547,7 @@ def test_ready_pathoscope_results_are_grouped_by_otu_isolate_and_sequence(world,
     expected = np.zeros(max(len_a, len_b), dtype=int)
     expected[:len_a] = np.maximum(expected[:len_a], align_a)
     expected[:len_b] = np.maximum(expected[:len_b], align_b)
-    assert first["depth"] == int(np.floor(np.median(expected) + 0.5))
+    assert first["depth"] == first["median_depth"] == int(np.floor(np.median(expected) + 0.5))
     assert second["isolates"][0]["sequences"][0]["align"] == [[0, 5], [len_c - 2, 5], [len_c - 1, 5]]
     assert (second["pi"], second["reads"], second["coverage"], second["depth"]) == (0.2, 40, 1.0, 5)
     # The job reads the raw results it stored.
