@@ -12,6 +12,7 @@ import gzip
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from ringspot.bio import runner
@@ -57,7 +58,7 @@ def main() -> None:
         print(f"hmmpress of 7 vFam profiles: {seconds * 1000:.0f} ms")
         for cpu in (1, 2) if (os.cpu_count() or 1) > 1 else (1,):
             tblout = Path(work, f"hmm{cpu}.tsv")
-            seconds, _ = timed(lambda: hmmscan(profiles, orfs_fa, tblout, cpu=cpu), repeat=3)
+            seconds, _ = timed(partial(hmmscan, profiles, orfs_fa, tblout, cpu=cpu), repeat=3)
             with tblout.open() as handle:
                 hits = list(parse_tblout(handle))
             print(

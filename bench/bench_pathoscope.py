@@ -150,7 +150,8 @@ def raw_passes(work: Path, reads: list[Path], otus: list[dict], index_prefix: Pa
         ]
     )
     cpu += children_cpu_seconds() - before
-    aligned = sum(1 for _ in open(work / "aligned.fq", "rb")) // 4
+    with open(work / "aligned.fq", "rb") as fastq:
+        aligned = sum(1 for _ in fastq) // 4
     return first, second, aligned, cpu
 
 

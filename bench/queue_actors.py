@@ -7,8 +7,8 @@ finishes a process document around it, as for every real operation; ``noop_bare`
 process id, so it measures the broker and dramatiq alone.
 """
 
-from ringspot.workers.runtime import actor
 from ringspot.workers.broker import configure
+from ringspot.workers.runtime import actor
 
 broker = configure()
 

@@ -118,7 +118,7 @@ def start_rabbitmq(tmp: Path) -> tuple[subprocess.Popen, int]:
         ["/usr/lib/rabbitmq/bin/rabbitmq-server"],
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=open(tmp / "server.log", "wb"),
+        stdout=open(tmp / "server.log", "wb"),  # noqa: SIM115  (the server keeps it for its lifetime)
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )

@@ -135,6 +135,8 @@ def test_letter_that_is_not_a_nucleotide(tmp_path):
 
 def test_protein_fasta_is_refused(tmp_path):
     path = write(tmp_path, b">p1\nMKVLAAGIVE\n")
-    with pytest.raises(ValueError, match=r"line 2: 'L' is not a nucleotide letter.*nucleotide FASTA"):
-        with open(path, "rb") as handle:
-            list(read_fasta(handle, str(path)))
+    with (
+        pytest.raises(ValueError, match=r"line 2: 'L' is not a nucleotide letter.*nucleotide FASTA"),
+        open(path, "rb") as handle,
+    ):
+        list(read_fasta(handle, str(path)))

@@ -148,7 +148,20 @@ def reference_best_hit(u, nu, refs, reads):
 
 def reference_report_rows(refs, init_pi, pi, initial, final):
     rows = sorted(
-        zip(pi, refs, init_pi, initial[1], initial[0], final[1], final[0], initial[2], initial[3], final[2], final[3], strict=False),
+        zip(
+            pi,
+            refs,
+            init_pi,
+            initial[1],
+            initial[0],
+            final[1],
+            final[0],
+            initial[2],
+            initial[3],
+            final[2],
+            final[3],
+            strict=False,
+        ),
         reverse=True,
     )
     kept = []

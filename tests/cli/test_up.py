@@ -22,7 +22,7 @@ def test_up_runs_the_procfile_and_stops_cleanly(database_server, redis_server, t
     }
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = "/usr/bin:/bin"  # as when the command is run as .venv/bin/ringspot, not activated
-    log = open(tmp_path / "up.log", "wb")
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115  (the stack writes to it until the test stops it)
     up = subprocess.Popen(
         [str(VENV_BIN / "ringspot"), "up"],
         cwd=ROOT,

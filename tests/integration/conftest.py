@@ -78,7 +78,7 @@ def running_stack(database_server: str, broker_url: str, tmp, **extra_env: str):
     }
     if broker_url.startswith("redis://"):
         env["REDIS_URL"] = broker_url
-    log = open(tmp / "stack.log", "wb")
+    log = open(tmp / "stack.log", "wb")  # noqa: SIM115  (the stack writes to it until the test stops it)
     web = _start(
         [
             str(VENV_BIN / "gunicorn"),

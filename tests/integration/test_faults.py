@@ -36,7 +36,7 @@ class Services:
         self.tmp = tmp
         self.db_proc, self.db_port = start_database(tmp / "db")
         self.redis_proc, self.redis_port = start_redis(tmp / "redis", persistent=True)
-        self.log = open(tmp / "services.log", "wb")
+        self.log = open(tmp / "services.log", "wb")  # noqa: SIM115  (the services write to it while they run)
         self.web = self.worker = None
 
     def start_db(self):

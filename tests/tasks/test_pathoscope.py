@@ -127,7 +127,8 @@ def plain_pathoscope(
         "-S",
         work / "default.sam",
     )
-    candidates = {line.split("\t")[2] for line in open(work / "default.sam")}
+    with open(work / "default.sam") as sam:
+        candidates = {line.split("\t")[2] for line in sam}
     sequence_otu_map = {s["_id"]: o["_id"] for o in otus for i in o["isolates"] for s in i["sequences"]}
     otu_ids = {sequence_otu_map[ref] for ref in candidates}
     records = list(reference_format.iter_all_isolate_fasta(otus, otu_ids))
