@@ -146,3 +146,9 @@ def test_real_grapevine_alignments_give_integer_assigned_reads_matching_the_best
     assert top["call"] == DETECTED
     assert top["reads"] >= report_reads[top["id"]]  # hits truncate each sequence's reads to an integer
     assert results["thresholds"] == Thresholds().as_dict()
+
+
+def test_doctests_pass():
+    import doctest
+
+    assert doctest.testmod(diagnosis).failed == 0
