@@ -9,6 +9,7 @@ from flask import Flask
 from ..core.auth import ensure_first_admin
 from ..core.db import API_HEARTBEAT_MS, DatabaseUnreachable, connect, ensure_indexes
 from ..core.settings import Settings, from_env
+from ..core.storage import store_at
 
 
 def prepare_database(app: Flask, database, settings: Settings) -> None:
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     database = connect(settings.mongodb_uri, heartbeat_ms=API_HEARTBEAT_MS)
     app.extensions["ringspot.db"] = database
     prepare_database(app, database, settings)
+    store_at(settings.data_path)  # a bad RINGSPOT_STORAGE_URL stops the start, not a request
 
     metrics.register(app)  # first, so requests refused by auth are timed too
     errors.register(app)
