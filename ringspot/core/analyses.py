@@ -250,14 +250,17 @@ def format_analysis(db: Database, data_path: str, analysis: dict, all_otus: bool
     if not analysis.get("ready") or not isinstance(results, dict):
         return analysis
     if analysis["workflow"] == "pathoscope_bowtie":
-        diagnosis = analysis.get("diagnosis") or []
-        return {
+        formatted = {
             **analysis,
             "read_count": results.get("read_count"),
             "subtracted_count": results.get("subtracted_count"),
-            "diagnosis": diagnosis if all_otus else [row for row in diagnosis if row["reads"] > 0],
-            "results": format_pathoscope(db, results, diagnosis),
+            "results": format_pathoscope(db, results, analysis.get("diagnosis")),
         }
+        # An analysis finalized before diagnoses existed has none: it is not shown an empty one.
+        if analysis.get("diagnosis") is not None:
+            rows = analysis["diagnosis"]
+            formatted["diagnosis"] = rows if all_otus else [row for row in rows if row["reads"] > 0]
+        return formatted
     if analysis["workflow"] == "nuvs":
         return {**analysis, "results": format_nuvs_results(db, results)}
     return analysis

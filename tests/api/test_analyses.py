@@ -602,3 +602,10 @@ def test_files_need_sample_read_right(world, client, stub_broker):
     job.post(f"/api/analyses/{doc['id']}/files?name=report.tsv", data=b"x")
     assert error(world["reader"].get(f"/api/analyses/{doc['id']}/files/report.tsv")) == (403, "Insufficient rights")
     assert world["owner"].get(f"/api/analyses/{doc['id']}/files/report.tsv").data == b"x"
+
+
+def test_an_analysis_finalized_without_a_diagnosis_shows_none(world, db, analysis):
+    doc, job = analysis
+    assert job.patch(f"/api/analyses/{doc['id']}", json={"results": EMPTY_RESULTS}).status_code == 200
+    shown = world["owner"].get(f"/api/analyses/{doc['id']}").json
+    assert shown["ready"] is True and "diagnosis" not in shown and shown["algorithm"] == "pathoscope_bowtie"
