@@ -75,7 +75,8 @@ def install(data: InstallBody):
 @query(SetQuery)
 def download(args: SetQuery, name: str):
     """``profiles.hmm`` or ``annotations.json.gz`` of the installed set (or of ``?set=``), for NuVs jobs."""
-    if client().job is not None and client().job.get("workflow") != "nuvs":
+    job = client().job
+    if job is not None and job.get("workflow") != "nuvs":
         raise InsufficientRights()
     key = hmms.set_file_key(db(), settings().data_path, name, args.set)
     return send_stored(key, download_name=name, mimetype="application/octet-stream")

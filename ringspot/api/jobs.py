@@ -36,7 +36,8 @@ def get_job_or_404(job_id: str) -> dict:
 def require_own_job(job_id: str) -> dict:
     """Job API calls: a job may only act on itself."""
     job = get_job_or_404(job_id)
-    if client().job is not None and client().job["_id"] != job_id:
+    job_of_caller = client().job
+    if job_of_caller is not None and job_of_caller["_id"] != job_id:
         raise InsufficientRights()
     return job
 

@@ -140,7 +140,7 @@ def list_query(model):
         def wrapper(*args, **kwargs):
             return view(parse(), *args, **kwargs)
 
-        wrapper.openapi = {**getattr(view, "openapi", {}), "query": model}
+        wrapper.openapi = {**getattr(view, "openapi", {}), "query": model}  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -172,7 +172,7 @@ def get_sample_for_create_job(sample_id: str) -> dict:
     """Job API writes: only the create_sample job of this very sample."""
     sample = samples.get_sample_or_404(db(), sample_id)
     rights.require_job_on(client(), "sample", sample_id)
-    if client().job["workflow"] != "create_sample":
+    if (client().job or {}).get("workflow") != "create_sample":
         raise InsufficientRights()
     return sample
 
@@ -231,7 +231,7 @@ edit.openapi = {"body": EditSampleBody}
 def finalize(sample_id: str):
     """Job API: the create_sample job's last call, with the sample's quality document."""
     sample = get_sample_for_create_job(sample_id)
-    quality = parse_body(FinalizeBody).model_dump()["quality"]
+    quality = parse_body(FinalizeBody).model_dump(exclude_unset=True)["quality"]  # as sent: no empty extras
     return json_response(serialize_sample(samples.finalize(db(), settings().data_path, sample, quality)))
 
 

@@ -90,7 +90,7 @@ def get_readable_subtraction(subtraction_id: str) -> dict:
 def get_subtraction_for_create_job(subtraction_id: str) -> dict:
     doc = subtractions.get_subtraction_or_404(db(), subtraction_id)
     rights.require_job_on(client(), "subtraction", subtraction_id)
-    if client().job["workflow"] != "create_subtraction":
+    if (client().job or {}).get("workflow") != "create_subtraction":
         raise InsufficientRights()
     return doc
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -54,6 +54,8 @@ class Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 #: Largest integer any query parameter takes (versions, indexes...): bigger ones cannot be stored or compared.
 MAX_QUERY_INT = 2**31 - 1
@@ -153,7 +155,7 @@ def register(app: Flask) -> None:
     app.before_request(guard_request_body)
 
 
-def parse_body(model: type[BaseModel]) -> BaseModel:
+def parse_body(model: type[ModelT]) -> ModelT:
     data = read_json()
     if not isinstance(data, dict):
         raise InvalidInput("Invalid input: body must be a JSON object", errors={"body": ["must be an object"]})
@@ -164,7 +166,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         raise InvalidInput(f"Invalid input: {_describe(errors)}", errors=errors) from None
 
 
-def parse_query(model: type[BaseModel]) -> BaseModel:
+def parse_query(model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(request.args.to_dict())
     except (ValidationError, ValueError) as error:

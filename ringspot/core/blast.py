@@ -105,7 +105,9 @@ def _write(db: Database, analysis_id: str, index: int, change: Callable[[dict | 
     """Replace contig ``index``'s record by ``change(current)``; None from ``change`` writes nothing."""
     for _ in range(MAX_WRITE_ATTEMPTS):
         analysis = db.analyses.find_one({"_id": analysis_id}, {"results": 1, "_rev": 1})
-        hits = nuvs_hits(analysis) if analysis else []
+        if analysis is None:
+            return None
+        hits = nuvs_hits(analysis)
         if index >= len(hits):
             return None
         record = change(hits[index].get("blast"))

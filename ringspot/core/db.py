@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pymongo
@@ -55,7 +56,7 @@ def connect(uri: str, heartbeat_ms: int | None = None) -> Database:
                 serverSelectionTimeoutMS=_SERVER_SELECTION_TIMEOUT_MS,
                 connectTimeoutMS=_CONNECT_TIMEOUT_MS,
                 tz_aware=False,
-                **({"heartbeatFrequencyMS": heartbeat_ms} if heartbeat_ms else {}),
+                **cast(dict[str, Any], {"heartbeatFrequencyMS": heartbeat_ms} if heartbeat_ms else {}),
             )
             _clients[(server, heartbeat_ms)] = client
     return client[parts.path.strip("/") or "ringspot"]
@@ -69,7 +70,7 @@ def close_all() -> None:
 
 
 #: (collection, keys, options) for every index the project's queries rely on.
-INDEXES = [
+INDEXES: list[tuple[str, list[tuple[str, int]], dict]] = [
     ("keys", [("user.id", 1)], {}),
     ("sessions", [("expires_at", 1)], {}),
     ("processes", [("type", 1), ("state", 1)], {}),
@@ -137,4 +138,4 @@ def update_array(
 
 
 def append(collection, doc_id: str, field: str, item) -> list:
-    return update_array(collection, doc_id, field, lambda items: items + [item])
+    return update_array(collection, doc_id, field, lambda items: items + [item]) or []

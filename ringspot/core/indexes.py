@@ -139,7 +139,7 @@ def create_index(db: Database, ref_id: str, user_id: str, job_id: str) -> dict:
     previous = list(
         db.indexes.find({"reference.id": ref_id, "ready": True}, {"version": 1}).sort("version", -1).limit(1)
     )
-    index = {
+    index: dict = {
         "_id": new_id(),
         "version": previous[0]["version"] + 1 if previous else 0,
         "created_at": now(),

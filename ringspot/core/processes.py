@@ -23,12 +23,12 @@ from .pagination import paginate
 from .utils import ago, later, new_id, now, seconds_since
 
 STATES = ("waiting", "running", "complete", "error", "cancelled")
-State = Literal[STATES]
+State = Literal["waiting", "running", "complete", "error", "cancelled"]
 FINISHED = ("complete", "error", "cancelled")
 #: Seconds a job key works at most (the longest workflow time limit).
 JOB_KEY_LIFETIME = 48 * 3600
 WORKFLOWS = ("build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs", "alignment")
-Workflow = Literal[WORKFLOWS]
+Workflow = Literal["build_index", "create_sample", "create_subtraction", "pathoscope_bowtie", "nuvs", "alignment"]
 
 
 class RunningElsewhere(Conflict):
@@ -231,7 +231,7 @@ def report(db: Database, process_id: str, *, step: str | None = None, progress: 
 
 def finish(db: Database, process_id: str, state: str, error: str | None = None) -> None:
     """End a run as ``complete``, ``error``, ``cancelled`` or back to ``waiting`` for a retry."""
-    fields = {"updated_at": now(), "error": error}
+    fields: dict = {"updated_at": now(), "error": error}
     if state == "complete":
         fields.update(complete=True, progress=1)
     for _ in range(10):  # a heartbeat-time cancel may race this write; read again and retry

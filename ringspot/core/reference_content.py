@@ -331,8 +331,8 @@ def export_otus(db: Database, ref: dict, scope: str, index_version: int | None =
         return _built_otus(db, ref["_id"], index_version)
     otus = list(iter_joined_otus(db, ref["_id"]))
     if scope == "unbuilt":
-        otus = [otu if otu.get("verified") else _last_verified(db, otu) for otu in otus]
-        otus = [otu for otu in otus if otu is not None]
+        last_verified = [otu if otu.get("verified") else _last_verified(db, otu) for otu in otus]
+        otus = [otu for otu in last_verified if otu is not None]
     return otus
 
 

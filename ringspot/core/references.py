@@ -419,8 +419,14 @@ def installed_release(release: dict, user_id: str, created_at: datetime.datetime
 
 def finish_update(db: Database, ref_id: str, release: dict, user_id: str, data_type: str, organism: str) -> None:
     """Mark the update installed: ``installed``, the ``updates`` entry ready, ``updating`` off."""
-    updates = update_array(
-        db.refs, ref_id, "updates", lambda us: [{**u, "ready": True} if u.get("id") == release["id"] else u for u in us]
+    updates = (
+        update_array(
+            db.refs,
+            ref_id,
+            "updates",
+            lambda us: [{**u, "ready": True} if u.get("id") == release["id"] else u for u in us],
+        )
+        or []
     )
     installed = next((u for u in updates if u.get("id") == release["id"]), None) or installed_release(release, user_id)
     stored = get_reference_or_404(db, ref_id).get("release") or release
