@@ -8,9 +8,9 @@ isolate (the one holding most of the OTU's reads), all segments end to end:
   between references split between them), never pi times the read count;
 * ``breadth``: the fraction of the isolate's genome covered by at least one read;
 * ``evenness``: that breadth over the breadth reads of the same number and length would
-  reach if they fell at random (Lander-Waterman: ``1 - exp(-mean_depth)``, as inStrain's
-  expected breadth). Near 1, reads spread like a real genome's; near 0 they stack on a few
-  stretches, as reads of a conserved or host-like region do.
+  reach if they fell at random (Lander-Waterman: ``1 - exp(-mean_depth)``; inStrain weighs
+  breadth against a like expectation). Near 1, reads spread like a real genome's; near 0 they
+  stack on a few stretches, as reads of a conserved or host-like region do.
 
 The rule (thresholds in :class:`Thresholds`, settings of the server):
 
