@@ -1,7 +1,8 @@
 """OTUs, isolates and sequences: ``/api/refs/:ref_id/otus``, ``/api/otus/...`` and FASTA downloads.
 
 Reads need read access to the OTU's reference; every write needs its ``modify_otu`` right and
-becomes a new OTU version with a history entry.
+becomes a new OTU version with a history entry. ``POST /api/refs/:ref_id/otus/import`` adds a
+GenBank or FASTA upload's records the same way, in an ``import_records`` process.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from flask import Blueprint, Response
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from ..bio.reference import IUPAC_NUCLEOTIDES, MOLECULES
-from ..core import otus, references, rights
+from ..core import otus, references, rights, uploads
+from ..core.errors import BadRequest, NotFound
 from ..core.rights import reference_visibility_query
 from ..core.utils import to_json
+from ..tasks import references as reference_tasks
 from .context import client, db
+from .processes import serialize_process
 from .responses import json_response, no_content, paginated
 from .validation import Body, PageQuery, body, query
 
@@ -136,6 +140,11 @@ class EditSequence(Body):
     target: Name | None = None
 
 
+class ImportRecords(Body):
+    upload_id: Name
+    mapping_upload_id: Name | None = None
+
+
 class FindOTUs(PageQuery):
     find: str | None = None
     verified: bool | None = None
@@ -185,6 +194,28 @@ def create(data: CreateOTU, ref_id: str):
     )
     doc = otus.complete_otu(db(), otus.get_otu_or_404(db(), joined["_id"]))
     return json_response(serialize_otu(doc), 201, {"Location": f"/api/otus/{joined['_id']}"})
+
+
+@bp.post("/api/refs/<ref_id>/otus/import")
+@body(ImportRecords)
+def import_records(data: ImportRecords, ref_id: str):
+    """Add a GenBank or FASTA upload's records to the reference, in a process (right ``modify_otu``)."""
+    ref = references.get_reference_or_404(db(), ref_id)
+    if not rights.can_read_reference(client(), ref):
+        raise NotFound()  # a reference the caller cannot see answers as a missing one
+    rights.require_reference_right(client(), ref, "modify_otu")
+    upload = references.get_import_upload(db(), client(), data.upload_id)
+    mapping = get_mapping_upload(data.mapping_upload_id) if data.mapping_upload_id else None
+    process = reference_tasks.start_records_import(db(), ref, upload, mapping, client().user)
+    return json_response(serialize_process(process), 202, {"Content-Location": f"/api/processes/{process['_id']}"})
+
+
+def get_mapping_upload(upload_id: str) -> dict:
+    """The caller's mapping CSV, uploaded as a ``reference`` file."""
+    upload = uploads.get_usable_upload(db(), client(), upload_id, "Mapping file does not exist")
+    if upload.get("type") != "reference":
+        raise BadRequest("Mapping file must be uploaded with type=reference")
+    return upload
 
 
 @bp.get("/api/otus/<otu_id>")

@@ -14,6 +14,7 @@ from ..core.rights import reference_visibility_query
 from ..core.utils import to_json
 from ..tasks import references as reference_tasks
 from .context import client, db
+from .otus import get_mapping_upload
 from .processes import serialize_process
 from .responses import json_response, no_content, paginated
 from .validation import Body, PageQuery, Query, body, query
@@ -69,11 +70,15 @@ class CreateReference(Body):
     clone_from: Name | None = None
     import_from: Name | None = None
     remote_from: Slug | None = None
+    #: A CSV upload (accession, otu, isolate, segment) for the GenBank or FASTA records of ``import_from``.
+    mapping_from: Name | None = None
 
     @model_validator(mode="after")
     def one_source(self):
         if sum(bool(s) for s in (self.clone_from, self.import_from, self.remote_from)) > 1:
             raise ValueError("only one of clone_from, import_from and remote_from may be given")
+        if self.mapping_from and not self.import_from:
+            raise ValueError("mapping_from applies to import_from only")
         return self
 
 
@@ -146,7 +151,8 @@ def create(data: CreateReference):
         ref, process = reference_tasks.start_clone(db(), source, user_id, **fields)
     elif data.import_from:
         upload = references.get_import_upload(db(), client(), data.import_from)
-        ref, process = reference_tasks.start_import(db(), upload, user_id, **fields)
+        mapping = get_mapping_upload(data.mapping_from) if data.mapping_from else None
+        ref, process = reference_tasks.start_import(db(), upload, user_id, mapping, **fields)
     elif data.remote_from:
         ref, process = reference_tasks.start_remote(db(), data.remote_from, user_id, **fields)
     else:

@@ -238,6 +238,15 @@ def read_mapping(handle: IO[str]) -> dict[str, dict[str, str]]:
     return mapping
 
 
+def read_mapping_file(path: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """The mapping of a CSV file, as :func:`read_mapping` reads it (a spreadsheet's byte-order mark is fine)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return read_mapping(handle)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise RecordError(f"Mapping file is not a UTF-8 CSV (accession, otu, isolate, segment): {error}") from None
+
+
 def apply_mapping(records: list[GenomeRecord], mapping: dict[str, dict[str, str]]) -> list[GenomeRecord]:
     """Records with the mapping's OTU, isolate and segment where it names them.
 
@@ -338,9 +347,13 @@ def reference_from_records(records: list[GenomeRecord], name: str | None = None)
     }
 
 
-def load_any_reference(path: str | os.PathLike, name: str | None = None) -> dict:
+def load_any_reference(
+    path: str | os.PathLike, name: str | None = None, mapping: dict[str, dict[str, str]] | None = None
+) -> dict:
     """A reference document from ``reference.json.gz``, a GenBank flat file or a FASTA (plain or
     gzip), recognised by content; problems raise ``ReferenceFileError`` saying what is accepted.
+
+    ``mapping`` (from :func:`read_mapping`) settles the OTU, isolate and segment of GenBank or FASTA records.
     """
     try:
         with open(path, "rb") as handle:
@@ -348,12 +361,14 @@ def load_any_reference(path: str | os.PathLike, name: str | None = None) -> dict
     except (EOFError, gzip.BadGzipFile, zlib.error):
         kind = "json"  # a broken gzip stream: the reference file reader says what is wrong with it
     if kind == "json":
+        if mapping:
+            raise ReferenceFileError("invalid_format", "A mapping file applies to GenBank or FASTA records only")
         return load_reference_file(path)
     if kind is None:
         raise ReferenceFileError("invalid_format", f"The file is not one of: {ACCEPTED_FORMATS}")
     try:
         with open(path, "rb") as handle:
             records = read_records(handle, name or os.path.basename(path))
-        return reference_from_records(records, name)
+        return reference_from_records(apply_mapping(records, mapping or {}), name)
     except RecordError as error:
         raise ReferenceFileError("invalid_records", str(error)) from error

@@ -173,6 +173,16 @@ def otu_names(db: Database, ref_id: str, *, term: str | None, verified: bool | N
     return [{"_id": d["_id"], "name": d["name"]} for d in sorted(docs, key=lambda d: d.get("lower_name", ""))]
 
 
+def find_otu_by_name(db: Database, ref_id: str, name: str) -> dict | None:
+    """The reference's OTU called ``name`` (case-insensitive), if there is one."""
+    return db.otus.find_one({"reference.id": ref_id, "lower_name": name.lower()})
+
+
+def reference_accessions(db: Database, ref_id: str) -> set[str]:
+    """Every accession the reference's sequences carry."""
+    return {doc["accession"] for doc in db.sequences.find({"reference.id": ref_id}, {"accession": 1})}
+
+
 # ---------------------------------------------------------------- versioned changes
 
 
@@ -265,7 +275,16 @@ def _check_unique_names(
         raise BadRequest("Abbreviation already exists")
 
 
-def create_otu(db: Database, ref: dict, *, name: str, abbreviation: str, schema: list[dict], user_id: str) -> dict:
+def create_otu(
+    db: Database,
+    ref: dict,
+    *,
+    name: str,
+    abbreviation: str,
+    schema: list[dict],
+    user_id: str,
+    taxid: int | None = None,
+) -> dict:
     """A new OTU without isolates (so unverified), version 0, history ``create``."""
     _check_unique_names(db, ref["_id"], name, abbreviation)
     otu = {
@@ -284,6 +303,8 @@ def create_otu(db: Database, ref: dict, *, name: str, abbreviation: str, schema:
         "created_at": now(),
         "user": {"id": user_id},
     }
+    if taxid is not None:
+        otu["taxid"] = taxid
     otu["issues"], otu["verified"] = verify(merge_sequences(otu, []))
     db.otus.insert_one(otu)
     joined = merge_sequences(otu, [])

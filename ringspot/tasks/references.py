@@ -1,9 +1,11 @@
-"""Reference processes: clone, import, remote, update from a release, check for releases, delete.
+"""Reference processes: clone, import, remote, update from a release, check for releases, delete,
+and adding a GenBank or FASTA file's records to an existing reference.
 
 Each starts here (``start_*``: ``core.references`` writes what the process will fill, then
 ``start_process`` writes the process and sends it), runs module-level steps over a
 ``ReferenceRun``, and is safe to run twice: a load starts by clearing the reference's OTUs, an
-update matches OTUs on ``remote.id`` and writes only differences, a delete only deletes. A load
+update matches OTUs on ``remote.id`` and writes only differences, a delete only deletes, and
+adding records skips accessions the reference already holds once the file has passed its check. A load
 that fails for good (a broken file, a cancel, the last retry) leaves nothing behind: no OTUs,
 sequences or history, and no reference document; one that cannot even be sent leaves nothing
 either.
@@ -19,12 +21,12 @@ from pathlib import Path
 import requests
 from dramatiq.middleware import TimeLimitExceeded
 
-from ..bio.records import load_any_reference
+from ..bio.records import RecordError, apply_mapping, group_records, load_any_reference, read_mapping_file, read_records
 from ..bio.reference import ReferenceFileError, validate_reference
+from ..core import otus, references, uploads
 from ..core import reference_content as content
-from ..core import references, uploads
 from ..core.db import Database, connect
-from ..core.errors import NotFound
+from ..core.errors import BadRequest, NotFound
 from ..core.files import path_in_store, write_stream
 from ..core.settings import Settings, from_env
 from ..core.utils import new_id
@@ -49,6 +51,8 @@ class ReferenceRun(RunState):
     user_id: str
     source_id: str | None = None
     upload_id: str | None = None
+    #: A CSV (accession, otu, isolate, segment) settling what the records' text cannot.
+    mapping_upload_id: str | None = None
     #: The release a remote load or an update installs.
     release_info: dict | None = None
     #: The reference file a remote load or an update downloads.
@@ -57,6 +61,8 @@ class ReferenceRun(RunState):
     data: dict | None = None
     documents: tuple[list, list, list] = ([], [], [])
     plan: dict | None = None
+    #: OTUs (``reference.json`` shape) grouping the records of a file added to the reference.
+    groups: list[dict] | None = None
 
     @classmethod
     def of(cls, run, settings: Settings) -> ReferenceRun:
@@ -69,6 +75,7 @@ class ReferenceRun(RunState):
             user_id=context["user_id"],
             source_id=context.get("source_id"),
             upload_id=context.get("upload_id"),
+            mapping_upload_id=context.get("mapping_upload_id"),
             release_info=context.get("release"),
             path=path_in_store(settings.data_path, "temp", f"{run.process_id}.reference.json.gz"),
         )
@@ -80,6 +87,7 @@ REMOTE: Workflow[ReferenceRun] = Workflow("remote_reference")
 CHECK_RELEASE: Workflow[ReferenceRun] = Workflow("check_remote_release")
 UPDATE: Workflow[ReferenceRun] = Workflow("update_remote_reference")
 DELETE: Workflow[ReferenceRun] = Workflow("delete_reference")
+RECORDS: Workflow[ReferenceRun] = Workflow("import_records")
 
 
 # ---------------------------------------------------------------- starting
@@ -105,16 +113,29 @@ def start_clone(db: Database, source: dict, user_id: str, **fields) -> tuple[dic
     return ref, _start(db, clone_reference, CLONE, ref["_id"], user_id, process_id, undo, source_id=source["_id"])
 
 
-def start_import(db: Database, upload: dict, user_id: str, **fields) -> tuple[dict, dict]:
-    """A new reference and the process that fills it from an uploaded ``reference.json.gz``, GenBank or FASTA."""
+def start_import(db: Database, upload: dict, user_id: str, mapping: dict | None = None, **fields) -> tuple[dict, dict]:
+    """A new reference and the process that fills it from an uploaded ``reference.json.gz``, GenBank or FASTA
+    (with an optional ``mapping`` upload for the records)."""
     process_id = new_id()
     ref = references.create_import(db, upload, user_id, process_id, **fields)
+    upload_ids = [upload["_id"], *([mapping["_id"]] if mapping else [])]
+    uploads.reserve(db, upload_ids)  # the file is reserved with the reference; the mapping too
 
     def undo() -> None:
         references.hide_reference(db, ref)
-        uploads.release(db, [upload["_id"]])
+        uploads.release(db, upload_ids)
 
-    return ref, _start(db, import_reference, IMPORT, ref["_id"], user_id, process_id, undo, upload_id=upload["_id"])
+    context = {"upload_id": upload["_id"], "mapping_upload_id": mapping["_id"] if mapping else None}
+    return ref, _start(db, import_reference, IMPORT, ref["_id"], user_id, process_id, undo, **context)
+
+
+def start_records_import(db: Database, ref: dict, upload: dict, mapping: dict | None, user_id: str) -> dict:
+    """The process that adds a GenBank or FASTA upload's records to ``ref`` (with an optional ``mapping`` upload)."""
+    upload_ids = [upload["_id"], *([mapping["_id"]] if mapping else [])]
+    uploads.reserve(db, upload_ids)
+    context = {"upload_id": upload["_id"], "mapping_upload_id": mapping["_id"] if mapping else None}
+    undo = partial(uploads.release, db, upload_ids)
+    return _start(db, import_records, RECORDS, ref["_id"], user_id, new_id(), undo, **context)
 
 
 def start_remote(db: Database, slug: str, user_id: str, **fields) -> tuple[dict, dict]:
@@ -206,11 +227,25 @@ def copy_otus(state: ReferenceRun) -> None:
 def load_file(state: ReferenceRun) -> None:
     """Read the uploaded file: reference.json.gz, GenBank or FASTA records."""
     assert state.upload_id is not None
+    mapping = _mapping(state)
     try:
         with uploads.local_upload(state.settings.data_path, state.upload_id) as path:
-            state.raw = load_any_reference(path)
+            state.raw = load_any_reference(path, mapping=mapping)
     except NotFound:
         raise StepFailed("File does not exist") from None
+
+
+def _mapping(state: ReferenceRun) -> dict[str, dict[str, str]]:
+    """The run's mapping upload, read (none given: an empty mapping)."""
+    if not state.mapping_upload_id:
+        return {}
+    try:
+        with uploads.local_upload(state.settings.data_path, state.mapping_upload_id) as path:
+            return read_mapping_file(path)
+    except NotFound:
+        raise StepFailed("Mapping file does not exist") from None
+    except RecordError as error:
+        raise StepFailed(str(error)) from None
 
 
 @IMPORT.step
@@ -288,7 +323,7 @@ def _load(state: ReferenceRun) -> None:
 def _release(state: ReferenceRun, final: bool) -> None:
     """Give back what the load held (``final``: no retry will need it again)."""
     if state.upload_id and final:
-        uploads.release(state.db, [state.upload_id])
+        uploads.release(state.db, [i for i in (state.upload_id, state.mapping_upload_id) if i])
     if state.path is not None:
         state.path.unlink(missing_ok=True)  # a retry downloads again
 
@@ -423,3 +458,137 @@ def delete_otus(state: ReferenceRun) -> None:
 @actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
 def delete_reference(process_id: str) -> None:
     DELETE.run(ReferenceRun.of(current(), from_env()))
+
+
+# ---------------------------------------------------------------- adding a file's records to a reference
+
+
+@RECORDS.step
+def read_file_records(state: ReferenceRun) -> None:
+    """Read the uploaded GenBank or FASTA records, apply the mapping file and group them into OTUs."""
+    assert state.upload_id is not None
+    mapping = _mapping(state)
+    try:
+        with uploads.local_upload(state.settings.data_path, state.upload_id) as path, open(path, "rb") as handle:
+            state.groups = group_records(apply_mapping(read_records(handle, "The file"), mapping))
+    except NotFound:
+        raise StepFailed("File does not exist") from None
+    except RecordError as error:
+        raise StepFailed(str(error)) from None
+
+
+@RECORDS.step
+def check_against_reference(state: ReferenceRun) -> None:
+    """Check the records against the reference: accessions it holds, source types it allows."""
+    assert state.groups is not None
+    ref = _reference(state)
+    if not state.run.context.get("checked"):
+        # A redelivered message finds the accessions its first run added: they are skipped, not refused.
+        _refuse_present_accessions(state, state.groups)
+    for group in state.groups:
+        for isolate in group["isolates"]:
+            if _source_type_refused(ref, isolate["source_type"]):
+                accession = isolate["sequences"][0]["accession"]
+                raise StepFailed(f"Record {accession}: source type {isolate['source_type']!r} is not allowed")
+    state.run.report(checked=True)
+
+
+def _refuse_present_accessions(state: ReferenceRun, groups: list[dict]) -> None:
+    present = {_unversioned(accession) for accession in otus.reference_accessions(state.db, state.ref_id)}
+    for accession in _accessions(groups):
+        if _unversioned(accession) in present:
+            raise StepFailed(f"Accession {accession} is already in the reference")
+
+
+def _source_type_refused(ref: dict, source_type: str) -> bool:
+    """True when ``core.otus.add_isolate`` would refuse the source type, said before anything is written."""
+    try:
+        otus.check_source_type(ref, source_type)
+    except BadRequest:
+        return True
+    return False
+
+
+def _accessions(groups: list[dict]) -> list[str]:
+    return [s["accession"] for group in groups for isolate in group["isolates"] for s in isolate["sequences"]]
+
+
+def _unversioned(accession: str) -> str:
+    return accession.split(".")[0]
+
+
+@RECORDS.step
+def add_records(state: ReferenceRun) -> None:
+    """Add the records: new isolates of the OTUs the reference has, new OTUs for other organisms."""
+    assert state.groups is not None
+    ref = _reference(state)
+    present = otus.reference_accessions(state.db, state.ref_id)
+    progress = RECORDS.progress_within(state, add_records)
+    for number, group in enumerate(state.groups):
+        state.check_cancelled()
+        otu_id = _otu_for(state, ref, group)
+        for isolate in group["isolates"]:
+            _add_isolate_records(state, ref, otu_id, isolate, present)
+        progress((number + 1) / len(state.groups))
+
+
+def _otu_for(state: ReferenceRun, ref: dict, group: dict) -> str:
+    """The id of the reference's OTU named like ``group`` (its schema extended by new segments), or of a new one."""
+    otu = otus.find_otu_by_name(state.db, state.ref_id, group["name"])
+    if otu is None:
+        schema, name, taxid = group["schema"], group["name"], group.get("taxid")
+        return otus.create_otu(
+            state.db, ref, name=name, abbreviation="", schema=schema, user_id=state.user_id, taxid=taxid
+        )["_id"]
+    known = {segment["name"] for segment in otu.get("schema") or []}
+    new_segments = [segment for segment in group["schema"] if segment["name"] not in known]
+    if new_segments:
+        otus.edit_otu(state.db, otu, {"schema": [*(otu.get("schema") or []), *new_segments]}, state.user_id)
+    return otu["_id"]
+
+
+def _add_isolate_records(state: ReferenceRun, ref: dict, otu_id: str, isolate: dict, present: set[str]) -> None:
+    """Add an isolate's records that the reference does not hold yet, as an isolate of the OTU."""
+    sequences = [s for s in isolate["sequences"] if s["accession"] not in present]
+    if not sequences:
+        return
+    isolate_id = _isolate_to_fill(state, otu_id, isolate, {s["segment"] for s in sequences})
+    if isolate_id is None:
+        isolate_id = otus.add_isolate(
+            state.db,
+            ref,
+            otus.get_otu_or_404(state.db, otu_id),
+            source_type=isolate["source_type"],
+            source_name=isolate["source_name"],
+            default=False,
+            user_id=state.user_id,
+        )["id"]
+    for sequence in sequences:
+        data = {key: sequence[key] for key in ("accession", "definition", "host", "segment", "sequence")}
+        otus.create_sequence(state.db, otus.get_otu_or_404(state.db, otu_id), isolate_id, data, state.user_id)
+        present.add(sequence["accession"])
+
+
+def _isolate_to_fill(state: ReferenceRun, otu_id: str, isolate: dict, segments: set) -> str | None:
+    """An isolate of the OTU from the same source whose segments the records do not take (a run cut
+    short leaves one), else None: the records become a new isolate."""
+    joined = otus.join_otu(state.db, otus.get_otu_or_404(state.db, otu_id))
+    for existing in joined["isolates"]:
+        same_source = (existing["source_type"], existing["source_name"]) == (
+            isolate["source_type"],
+            isolate["source_name"],
+        )
+        if same_source and not segments & {s["segment"] for s in existing["sequences"]}:
+            return existing["id"]
+    return None
+
+
+@actor(queue_name=queues.REFERENCES, time_limit=LOAD_TIME_LIMIT, **RETRY_OPTIONS)
+def import_records(process_id: str) -> None:
+    state = ReferenceRun.of(current(), from_env())
+    try:
+        RECORDS.run(state)
+    except BaseException as error:
+        _release(state, _final(state, error))
+        raise
+    _release(state, True)
