@@ -10,7 +10,7 @@ of ``rprsv-paired-nextseq`` mate 1, then times in one run:
 Floor and quality pass alternate for three rounds and the best time of each is kept, so
 a machine busy with other work skews both alike. It prints reads per second, the ratio
 to the floor (target: at most 1.3x), the CPU time of each (gzip and wc for the floor,
-both threads of the pass: ISA-L inflates in one, the counting runs in the other), and
+both threads of the pass: one inflates (ISA-L) and parses, the other counts), and
 the peak RSS of this process.
 Run: ``.venv/bin/python bench/bench_quality.py [READS]``. No asserts.
 """

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -346,9 +347,15 @@ def fastqc_report(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> Fa
     """Read one FASTQ file (gzipped or not), validating it, and report like FastQC."""
     counts = QualityCounts()
     try:
-        with open_maybe_gzip(path, inflate_in_thread=True) as handle:
-            for block in read_fastq_blocks(handle, os.fspath(path), block_bytes):
-                counts.add_block(block)
+        with open_maybe_gzip(path, fast_inflate=True) as handle:
+            blocks = read_fastq_blocks(handle, os.fspath(path), block_bytes)
+            # The next block is inflated and parsed in a thread while this one is counted:
+            # ISA-L and NumPy both work without holding the GIL.
+            with ThreadPoolExecutor(max_workers=1) as parser:
+                upcoming = parser.submit(next, blocks, None)
+                while (block := upcoming.result()) is not None:
+                    upcoming = parser.submit(next, blocks, None)
+                    counts.add_block(block)
     except ValueError:
         if is_gzipped(path):
             # ISA-L drops what it inflated just before a break in the stream, so its error
