@@ -11,7 +11,7 @@ import os
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Retries
@@ -33,6 +33,32 @@ REDIS_MAINTENANCE_CHANCE = 100_000  # out of a million
 REDIS_SOCKET_TIMEOUT = 1.5
 
 
+class _TimeoutTolerantConsumer(_RedisConsumer):
+    """A Redis command that timed out (a hung server) is a lost connection, as a refused one is.
+
+    dramatiq handles only connection errors: a timeout would be logged as an unexpected error with
+    a traceback, and an acknowledgement that timed out dropped (the message then runs again).
+    """
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except redis.TimeoutError as error:
+            raise ConnectionClosed(error) from None
+
+    def ack(self, message):
+        try:
+            return super().ack(message)
+        except redis.TimeoutError as error:
+            raise ConnectionClosed(error) from None
+
+    def nack(self, message):
+        try:
+            return super().nack(message)
+        except redis.TimeoutError as error:
+            raise ConnectionClosed(error) from None
+
+
 class RecoveringRedisBroker(RedisBroker):
     """Redis broker that hands delayed messages back after a lost connection.
 
@@ -46,6 +72,10 @@ class RecoveringRedisBroker(RedisBroker):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._consumed: set[str] = set()
+
+    @property
+    def consumer_class(self):
+        return _TimeoutTolerantConsumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
         if queue_name.endswith(".DQ") and queue_name in self._consumed:

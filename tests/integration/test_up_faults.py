@@ -160,6 +160,7 @@ def seconds_to_503(call) -> float:
 @pytest.mark.parametrize("service", ["db", "redis"])
 def test_a_hung_service_gives_503_within_5_s_and_recovers(up, service):
     upload_id = upload_reference(up)
+    logged_before = len(up.log())
     os.kill(up.pid_of(service), signal.SIGSTOP)  # hung, not refusing: connections open, no answers
     try:
         if service == "db":
@@ -171,6 +172,8 @@ def test_a_hung_service_gives_503_within_5_s_and_recovers(up, service):
     print(f"503 {waited:.1f} s into a hung {service}")
     assert waited < 5
     wait_for(lambda: start_import(up, "After the hang", upload_id).status_code == 201, timeout=30, interval=0.5)
+    time.sleep(3)  # what the pools logged during the hang has reached the log
+    assert "Traceback" not in up.log()[logged_before:], up.log()[logged_before:][-3000:]
 
 
 def test_a_worker_killed_mid_build_is_replaced_and_the_job_reruns_once(up):
