@@ -1,7 +1,7 @@
 """The rest of the command line, one shape for every resource: ``list``, ``get``, ``create``,
 ``remove``, ``--format table|json``, a progress display on every wait.
 
-References (create, otus add from GenBank/FASTA, export), analyses (list, cancel, export, blast),
+References (create, otus add and import from GenBank/FASTA, export), analyses (list, cancel, export, blast),
 subtractions, HMM profiles, jobs, users and API keys.
 """
 
@@ -15,6 +15,7 @@ from rich.table import Table
 from ..bio.records import RecordError, group_records, read_records
 from .client import Client
 from .remote import (
+    MAPPING,
     analyses,
     console,
     fail_on_api_errors,
@@ -138,6 +139,26 @@ def add_otus(ctx, ref_id, file: Path):
                     {"otu": otu["name"], "isolate": isolate["source_name"], "accession": sequence["accession"]}
                 )
     print_json(added)
+
+
+@otus.command("import")
+@click.argument("ref_id")
+@click.argument("file", type=FILE)
+@MAPPING
+@click.option("--wait/--no-wait", default=True, help="Wait until the import process ends.")
+@click.pass_context
+@fail_on_api_errors
+def import_otus(ctx, ref_id, file: Path, mapping: Path | None, wait):
+    """Add the records of a GenBank or FASTA file on the server, all or none: each organism to its
+    OTU (made if missing), each isolate or strain as a new isolate; prints the process as JSON."""
+    api = make_client(ctx)
+    body = {"upload_id": upload_with_progress(api, file, "reference")["id"]}
+    if mapping is not None:
+        body["mapping_upload_id"] = upload_with_progress(api, mapping, "reference")["id"]
+    process = api.post(f"/api/refs/{ref_id}/otus/import", body)
+    if wait:
+        process = follow_process(api, process["id"], "import_records")
+    print_json(process)
 
 
 def _otu_id(api: Client, ref_id: str, otu: dict) -> str:

@@ -145,25 +145,34 @@ def refs():
     """References."""
 
 
+MAPPING = click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV (accession, otu, isolate, segment) settling what the records' text cannot.",
+)
+
+
 @refs.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", default=None, help="Reference name (default: the file name).")
+@MAPPING
 @click.option("--wait/--no-wait", default=True, help="Wait until the import process ends.")
 @click.pass_context
 @fail_on_api_errors
-def import_reference(ctx, file: Path, name, wait):
+def import_reference(ctx, file: Path, name, mapping: Path | None, wait):
     """Import a new reference from a file: reference.json.gz, GenBank or FASTA (plain or gzip)."""
     api = make_client(ctx)
     upload = upload_with_progress(api, file, "reference")
-    ref = api.post(
-        "/api/refs",
-        {
-            "name": name or file.name.split(".")[0],
-            "data_type": "genome",
-            "organism": "virus",
-            "import_from": upload["id"],
-        },
-    )
+    body = {
+        "name": name or file.name.split(".")[0],
+        "data_type": "genome",
+        "organism": "virus",
+        "import_from": upload["id"],
+    }
+    if mapping is not None:
+        body["mapping_from"] = upload_with_progress(api, mapping, "reference")["id"]
+    ref = api.post("/api/refs", body)
     if wait:
         follow_process(api, ref["process"]["id"], "import_reference")
         ref = api.get(f"/api/refs/{ref['id']}")
