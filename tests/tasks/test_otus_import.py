@@ -101,6 +101,15 @@ def test_a_redelivered_message_adds_nothing_twice(admin, db, stub_worker):
     assert again["state"] == "complete", again["error"]
     assert counts(db, ref["id"]) == before == (1, 2, 3)
 
+    # A run cut short after adding the isolate: the next delivery fills that isolate, adds no other.
+    db.sequences.delete_one({"reference.id": ref["id"], "accession": "MH058008.1"})
+    db.processes.update_one({"_id": process["_id"]}, {"$set": {"state": "waiting", "complete": False}})
+    import_records.send(process_id=process["_id"])
+    assert wait_finished(db, process["_id"])["state"] == "complete"
+    otu = db.otus.find_one({"reference.id": ref["id"]})
+    assert len(otu["isolates"]) == 2 and otu["verified"]
+    assert db.sequences.count_documents({"reference.id": ref["id"], "accession": "MH058008.1"}) == 1
+
 
 def test_a_mapping_file_renames_the_otus_of_fasta_records(admin, db, stub_worker):
     mapping = b"accession,otu,isolate,segment\nKJ207374.1,ToMV,,\nAY184220,Poliovirus,,\n"
@@ -138,4 +147,9 @@ def test_rights_and_bad_requests(admin, make_user, db, stub_worker):
     response = admin.post(f"/api/refs/{ref['id']}/otus/import", json={"upload_id": other})
     assert error(response) == (400, "File is not a reference file")
     assert admin.post("/api/refs/nothere/otus/import", json={"upload_id": other}).status_code == 404
+    records = upload(admin, "ymv.gb", GENBANK / "plant_YMV_U42596.1.gb", "reference")
+    response = admin.post(f"/api/refs/{ref['id']}/otus/import", json={"upload_id": records, "mapping_upload_id": other})
+    assert error(response) == (400, "Mapping file must be uploaded with type=reference")
+    response = admin.post("/api/refs", json={"name": "No file", "mapping_from": records})
+    assert response.status_code == 422 and "mapping_from applies to import_from only" in str(response.json)
     assert db.processes.count_documents({"type": "import_records"}) == 0
