@@ -253,13 +253,6 @@ def stale_running(db: Database, stale_after: int) -> list[dict]:
     return list(db.processes.find({"state": "running", "heartbeat_at": {"$lt": cutoff}}))
 
 
-def authenticate_job(db: Database, job_id: str, raw_key: str) -> dict | None:
-    job = db.processes.find_one({"_id": job_id, "workflow": {"$exists": True}})
-    if job and secrets.compare_digest(job.get("key", ""), hash_token(raw_key)):
-        return job
-    return None
-
-
 def remove_job(db: Database, job_id: str) -> None:
     job = get_process_or_404(db, job_id)
     if job["state"] not in FINISHED:
