@@ -367,14 +367,17 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/hmms/files/<name>"): Row(USER, other_job=200, params={"name": "profiles.hmm"}),  # NuVs jobs read it
     # ---------------------------------------------------------------- jobs and processes
-    ("GET", "/api/jobs"): Row(USER, hides=("job_id",)),
+    ("GET", "/api/jobs"): Row(USER, hides=("job_id", "analysis_job")),
     ("GET", "/api/jobs/counts"): Row(USER),  # numbers only: what an autoscaler polls
-    ("GET", "/api/jobs/<job_id>"): Row(PROCESS_READ, own_job="analysis"),
+    ("GET", "/api/jobs/<job_id>"): Row(PROCESS_READ, own_job="analysis", params={"job_id": "<analysis_job>"}),
     ("PUT", "/api/jobs/<job_id>/cancel"): Row(perm("cancel_job"), 409),  # already complete
     ("DELETE", "/api/jobs/<job_id>"): Row(perm("remove_job"), 204),
-    ("POST", "/api/jobs/<job_id>/claim"): Row(job("analysis"), 409),  # not waiting
-    ("PUT", "/api/jobs/<job_id>/ping"): Row(job("analysis")),
-    ("POST", "/api/jobs/<job_id>/status"): Row(job("analysis"), 409, json={"state": "running"}),  # finished
+    # Running: 409 while its heartbeat is fresh, 200 (claimed again, as after a crash) once it is stale.
+    ("POST", "/api/jobs/<job_id>/claim"): Row(job("analysis"), (200, 409), params={"job_id": "<analysis_job>"}),
+    ("PUT", "/api/jobs/<job_id>/ping"): Row(job("analysis"), params={"job_id": "<analysis_job>"}),
+    ("POST", "/api/jobs/<job_id>/status"): Row(
+        job("analysis"), 201, json={"state": "running", "progress": 0.5}, params={"job_id": "<analysis_job>"}
+    ),
     ("GET", "/api/processes"): Row(USER, hides=("process_id",)),
     ("GET", "/api/processes/<process_id>"): Row(PROCESS_READ),
     ("DELETE", "/api/processes/<process_id>"): Row(perm("cancel_job"), 202),  # or the process's own user
@@ -607,14 +610,14 @@ def test_uploads_are_listed_only_to_their_uploader_and_administrators(client, wo
 def test_jobs_show_what_they_are_about_only_to_readers_of_their_objects(client, world):
     """``args`` and ``context`` name private objects: the queue's keepers see the jobs, not what they work on."""
     private = (world.ids["ref_id"], world.ids["sample_id"])
-    for path in (f"/api/jobs/{world.ids['job_id']}", f"/api/processes/{world.ids['process_id']}", "/api/jobs"):
+    for path in (f"/api/jobs/{world.ids['analysis_job']}", f"/api/processes/{world.ids['process_id']}", "/api/jobs"):
         keeper = client.get(path, headers=world.auth["perm_cancel_job"])
         assert keeper.status_code == 200
         assert not any(object_id in keeper.get_data(as_text=True) for object_id in private), path
         admin = client.get(path, headers=world.auth["admin"])
         assert all(object_id in admin.get_data(as_text=True) for object_id in private), path
-    job = client.get(f"/api/jobs/{world.ids['job_id']}", headers=world.auth["perm_cancel_job"]).json
-    assert job["id"] == world.ids["job_id"] and "args" not in job and "context" not in job
+    job = client.get(f"/api/jobs/{world.ids['analysis_job']}", headers=world.auth["perm_cancel_job"]).json
+    assert job["id"] == world.ids["analysis_job"] and "args" not in job and "context" not in job
     # The sample's owner reads their own job on it whole; not their job on someone else's upload.
     context = {"sample_id": world.ids["sample_id"]}
     readable, _ = processes.create_process(world.db, "create_sample", user_id="owner", workflow=True, context=context)
