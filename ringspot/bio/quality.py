@@ -5,8 +5,9 @@ the sample's ``quality`` (``parse_fastqc``). Users compare those charts across s
 made over years, so this module reproduces FastQC's numbers exactly, without Java:
 
 * Statistics accumulate block by block (`ringspot.bio.fastq.read_fastq_blocks`) into
-  a few count matrices: quality characters per position, bases per position and mean
-  read qualities. Memory depends on read length, not on file size.
+  two count tables: (base, quality character, position) and reads by mean quality.
+  Memory depends on read length, not on file size. The next block is inflated (ISA-L)
+  and parsed in a second thread while one is counted.
 * `FastqcReport` holds what FastQC would print: its position groups (1-9 one by one,
   then ranges such as ``10-14`` past 75 bp), per-group quality mean and percentiles
   (positions with 100 reads or fewer left out, NaN when none is left), G/A/T/C
