@@ -225,16 +225,18 @@ def samples():
 @click.argument("reads", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Sample name.")
 @click.option("--library-type", type=click.Choice(["normal", "srna", "amplicon"]), default="normal")
+@click.option("--adapter", default=None, help="3' adapter of a small-RNA library (default: detected).")
 @click.option("--wait/--no-wait", default=True)
 @click.pass_context
 @fail_on_api_errors
-def upload_sample(ctx, reads: tuple[Path, ...], name, library_type, wait):
+def upload_sample(ctx, reads: tuple[Path, ...], name, library_type, adapter, wait):
     """Upload one (single-end) or two (paired) FASTQ files and create a sample."""
     if len(reads) > 2:
         raise click.UsageError("give one or two read files")
     api = make_client(ctx)
     uploads = [upload_with_progress(api, path, "reads") for path in reads]
-    sample = api.post("/api/samples", {"name": name, "files": [u["id"] for u in uploads], "library_type": library_type})
+    body = {"name": name, "files": [u["id"] for u in uploads], "library_type": library_type}
+    sample = api.post("/api/samples", body | ({"adapter": adapter} if adapter else {}))
     if wait:
         follow_process(api, sample["job"]["id"], "create_sample")
         sample = api.get(f"/api/samples/{sample['id']}")
@@ -312,9 +314,26 @@ def sample_quality(ctx, sample_id, plot, output):
         for number, row in enumerate(quality.get("bases") or [], start=1):
             table.add_row(str(number), *(f"{value:g}" for value in row[:6]))
         console.print(table)
+        print_trimming(quality)
     if plot:
         plot.write_bytes(quality_plot(quality.get("bases") or []))
         click.echo(f"wrote {plot}", err=True)
+
+
+def print_trimming(quality: dict) -> None:
+    """What adapter trimming left of a small-RNA sample, and the warnings about its reads."""
+    trimming = quality.get("trimming")
+    if trimming:
+        adapter = trimming["adapter"] or "none found"
+        click.echo(
+            f"adapter: {adapter} ({trimming['kit'] or 'no kit'}); reads in {trimming['reads_in']}, "
+            f"with adapter {trimming['reads_with_adapter']}, under {trimming['min_length']} nt "
+            f"{trimming['too_short']}, out {trimming['reads_out']}"
+        )
+        common = sorted(trimming["lengths"], key=lambda pair: -pair[1])[:5]
+        click.echo("commonest lengths after trimming: " + ", ".join(f"{n} nt ({count})" for n, count in common))
+    for warning in quality.get("warnings") or []:
+        click.echo(f"warning: {warning}")
 
 
 @samples.command("remove")
