@@ -203,6 +203,10 @@ def analyse(
     return total, steps, analysis["results"], cpu
 
 
+#: One row per sample size for the closing table: (sample, floor s, job s, floor CPU s, job CPU s).
+SUMMARY: list[tuple[str, float, float, float, float]] = []
+
+
 def report(label: str, raw: tuple[float, float, int, float], runs: list[tuple[str, float, dict, dict, float]]) -> None:
     first, second, aligned, raw_cpu = raw
     passes = first + second
@@ -216,7 +220,21 @@ def report(label: str, raw: tuple[float, float, int, float], runs: list[tuple[st
             f"(CPU {cpu / raw_cpu:.2f}x)   read_count {results['read_count']:,}, {len(results['hits'])} hits"
         )
         print("      " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items()))
+    _, total, _, _, cpu = runs[-1]
+    SUMMARY.append((label.split(":")[0].split(" (")[0], passes, total, raw_cpu, cpu))
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} (2 cores; above 2 the wall times are contended)")
+
+
+def print_summary() -> None:
+    """The README's performance rows: the warm job against its floor, the two raw bowtie2 passes."""
+    print("\nPathoscope against its floor (the two raw bowtie2 passes), warm caches; CPU counts every process")
+    print("| sample | floor s | job s | ratio | floor CPU s | job CPU s | CPU ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for sample, floor, job, floor_cpu, job_cpu in SUMMARY:
+        print(
+            f"| {sample} | {floor:.2f} | {job:.2f} | {job / floor:.2f}x | {floor_cpu:.2f} | {job_cpu:.2f} "
+            f"| {job_cpu / floor_cpu:.2f}x |"
+        )
 
 
 def main() -> None:
@@ -267,6 +285,7 @@ def main() -> None:
                 f"{args.reads:,} reads (RpRSV reads repeated)", raw, [("warm index cache", total, steps, results, cpu)]
             )
             print(f"  worker peak RSS {worker_peak_mib(services):.0f} MiB")
+        print_summary()
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(
             f"\npeak RSS of the largest child of this script (bowtie2 of the raw passes, bowtie2-build): "

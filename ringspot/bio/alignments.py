@@ -24,7 +24,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .pathoscope import P_SCORE_CUTOFF, Alignment
+from .pathoscope import P_SCORE_CUTOFF, Alignment, AlignmentColumns
+from .sam_blocks import first_seen, parse_blocks
 
 #: bowtie2 flags of Pathoscope's passes for shotgun libraries (Virtool's, spec 1.1).
 PATHOSCOPE_FLAGS = ("--local", "--score-min", "L,20,1.0", "-N", "0", "-L", "15")
@@ -89,13 +90,14 @@ def mapped_refs(sam_lines: Iterable[bytes | str]) -> set[str]:
 class AlignmentTable:
     """Alignments in arrival order: read and reference indexes, position, SEQ length, p_score.
 
-    Rows live in chunks of NumPy columns, so :meth:`drain` can hand them back as tuples while
-    freeing them: the reassignment that reads them builds its own arrays, and the two never
-    need to be held whole at once.
+    Read names are a NumPy bytes array (a few million of them stay compact), references a list.
+    Rows live in chunks of NumPy columns; :meth:`columns` hands the reassignment whole arrays,
+    :meth:`drain` the rows as tuples while freeing them.
     """
 
-    def __init__(self, reads: list[str], refs: list[str], chunks: list[tuple[np.ndarray, ...]]):
-        self.reads, self.refs, self.chunks = reads, refs, chunks
+    def __init__(self, reads: list[str] | np.ndarray, refs: list[str], chunks: list[tuple[np.ndarray, ...]]):
+        self.read_names = reads if isinstance(reads, np.ndarray) else _bytes_array([r.encode() for r in reads])
+        self.refs, self.chunks = refs, chunks
 
     @classmethod
     def collect(
@@ -132,6 +134,47 @@ class AlignmentTable:
             chunks.append(_to_chunk(columns))
         return cls(list(reads), list(refs), chunks)
 
+    @classmethod
+    def from_sam_blocks(cls, blocks: Iterable[bytes], p_score_cutoff: float = P_SCORE_CUTOFF) -> AlignmentTable:
+        r"""Parse blocks of bowtie2 SAM lines (:mod:`.sam_blocks`) into a table, numbering as :meth:`collect` does.
+
+        Each block's names are numbered within the block; once the stream ends, the names of
+        all blocks are numbered by first appearance at once and the chunks renumbered.
+
+        >>> line = "r{}\t0\t{}\t1\t255\t4M\t*\t0\t0\tACGT\tIIII\tAS:i:{}\n"
+        >>> blocks = [line.format(1, "a", 6).encode(), (line.format(2, "b", 5) + line.format(1, "b", 8)).encode()]
+        >>> table = AlignmentTable.from_sam_blocks(blocks)
+        >>> table.reads, table.refs, list(table)
+        (['r1', 'r2'], ['a', 'b'], [('r1', 'a', 1, 4, 10.0), ('r2', 'b', 1, 4, 9.0), ('r1', 'b', 1, 4, 12.0)])
+        """
+        read_parts: list[np.ndarray] = []
+        ref_parts: list[np.ndarray] = []
+        chunks: list[tuple[np.ndarray, ...]] = []
+        read_offset = ref_offset = 0
+        for block in parse_blocks(blocks, p_score_cutoff):
+            if not len(block):
+                continue
+            block_reads, read_number = first_seen(block.qname)
+            block_refs, ref_number = first_seen(block.rname)
+            chunks.append((read_number + read_offset, ref_number + ref_offset, block.pos, block.length, block.score))
+            read_parts.append(block_reads)
+            ref_parts.append(block_refs)
+            read_offset += len(block_reads)
+            ref_offset += len(block_refs)
+        reads, read_of_part = first_seen(_concatenate_names(read_parts))
+        refs, ref_of_part = first_seen(_concatenate_names(ref_parts))
+        chunks = [(read_of_part[r], ref_of_part[f], pos, length, score) for r, f, pos, length, score in chunks]
+        return cls(reads, [name.decode() for name in refs.tolist()], chunks)
+
+    @property
+    def reads(self) -> list[str]:
+        """Read names, numbered by first appearance."""
+        return [name.decode() for name in self.read_names.tolist()]
+
+    @property
+    def read_count(self) -> int:
+        return len(self.read_names)
+
     def __len__(self) -> int:
         return sum(len(chunk[0]) for chunk in self.chunks)
 
@@ -146,9 +189,40 @@ class AlignmentTable:
             yield from self._rows(self.chunks.pop(0))
 
     def _rows(self, chunk: tuple[np.ndarray, ...]) -> Iterator[Alignment]:
-        reads, refs = self.reads, self.refs
+        reads, refs = self.read_names, self.refs
         for read, ref, pos, length, score in zip(*(column.tolist() for column in chunk), strict=False):
-            yield reads[read], refs[ref], pos, length, score
+            yield reads[read].decode(), refs[ref], pos, length, score
+
+    def columns(self) -> AlignmentColumns:
+        """The alignments as whole arrays, reads and references renumbered by first appearance among them.
+
+        What :func:`ringspot.bio.pathoscope.collect_alignments` makes of the same rows as tuples;
+        the chunks are let go, the table ends empty.
+
+        >>> table = AlignmentTable.collect([("r1", "a", 1, 4, 10.0), ("r2", "b", 3, 4, 9.0),
+        ...                                 ("r1", "b", 2, 4, 12.0)])
+        >>> sorted(table.eliminate({"r1": 10.0}))
+        ['r1']
+        >>> columns = table.columns()
+        >>> columns.reads.tolist(), columns.refs, columns.read_index.tolist(), columns.ref_index.tolist()
+        ([b'r2', b'r1'], ['b'], [0, 1], [0, 0])
+        """
+        chunks, self.chunks = self.chunks, []
+        read, ref, pos, length, score = (
+            np.concatenate([chunk[i] for chunk in chunks]) if chunks else np.zeros(0, dtype=dtype)
+            for i, dtype in enumerate(_DTYPES)
+        )
+        kept_reads, read_index = first_seen(read)
+        kept_refs, ref_index = first_seen(ref)
+        return AlignmentColumns(
+            reads=self.read_names[kept_reads],
+            refs=[self.refs[i] for i in kept_refs.tolist()],
+            read_index=read_index,
+            ref_index=ref_index,
+            pos=pos,
+            length=length,
+            score=score,
+        )
 
     @property
     def nbytes(self) -> int:
@@ -167,24 +241,43 @@ class AlignmentTable:
         >>> list(table)
         [('r2', 'b', 3, 4, 9.0), ('r1', 'b', 2, 4, 12.0)]
         """
-        host = np.full(len(self.reads), -math.inf)
-        index = {name: i for i, name in enumerate(self.reads)} if subtraction_scores else {}
-        for read_id, score in subtraction_scores.items():
-            i = index.get(read_id)
-            if i is not None:
-                host[i] = score
-        subtracted: set[int] = set()
+        names = _bytes_array([name.encode() for name in subtraction_scores])
+        scores = np.array(list(subtraction_scores.values()), dtype=np.float64)
+        return {name.decode() for name in self.eliminate_arrays(names, scores).tolist()}
+
+    def eliminate_arrays(self, host_names: np.ndarray, host_scores: np.ndarray) -> np.ndarray:
+        """:meth:`eliminate` with the host's best scores as arrays of distinct names and scores; returns names."""
+        host = np.full(self.read_count, -math.inf)
+        if len(host_names) and self.read_count:
+            by_name = np.argsort(self.read_names, kind="stable")
+            sorted_names = self.read_names[by_name]
+            at = np.minimum(np.searchsorted(sorted_names, host_names), len(sorted_names) - 1)
+            found = sorted_names[at] == host_names
+            host[by_name[at[found]]] = host_scores[found]
+        subtracted: list[np.ndarray] = []
         kept_chunks = []
         for chunk in self.chunks:
             read, score = chunk[0], chunk[4]
             dropped = host[read] >= score
             if dropped.any():
-                subtracted.update(np.unique(read[dropped]).tolist())
+                subtracted.append(read[dropped])
                 chunk = tuple(column[~dropped] for column in chunk)
             if len(chunk[0]):
                 kept_chunks.append(chunk)
         self.chunks = kept_chunks
-        return {self.reads[i] for i in subtracted}
+        return self.read_names[np.unique(np.concatenate(subtracted))] if subtracted else self.read_names[:0]
+
+
+#: dtypes of a chunk's columns: read, reference, position, length, p_score.
+_DTYPES = (np.int64, np.int64, np.int64, np.int64, np.float64)
+
+
+def _bytes_array(names: list[bytes]) -> np.ndarray:
+    return np.array(names, dtype="S") if names else np.zeros(0, dtype="S1")
+
+
+def _concatenate_names(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype="S1")
 
 
 def _empty_columns() -> tuple[array, ...]:

@@ -128,11 +128,14 @@ def find_sam_align_score(fields: Sequence[str]) -> float:
     raise ValueError("no AS:i tag; was the SAM written by bowtie2?")
 
 
-def read_sam(handle: Iterable[str | bytes], p_score_cutoff: float = P_SCORE_CUTOFF) -> Iterator[Alignment]:
+def read_sam(
+    handle: Iterable[str | bytes], p_score_cutoff: float = P_SCORE_CUTOFF, first_line: int = 1
+) -> Iterator[Alignment]:
     r"""Yield ``(read_id, ref_id, pos, length, p_score)`` for the mapped lines of a bowtie2 SAM.
 
     Skips ``@``/``#`` lines, unmapped lines (flag 4 or RNAME ``*``) and lines scoring below
-    ``p_score_cutoff``. Lines may be str or bytes (bowtie2's stdout).
+    ``p_score_cutoff``. Lines may be str or bytes (bowtie2's stdout); errors number them from
+    ``first_line`` (a block of a longer stream).
 
     >>> line = "\t".join(["r1", "16", "NC_1", "7", "255", "4M", "*", "0", "0",
     ...                   "ACGT", "IIII", "AS:i:8"]) + "\n"
@@ -143,7 +146,7 @@ def read_sam(handle: Iterable[str | bytes], p_score_cutoff: float = P_SCORE_CUTO
     ...
     ValueError: SAM line 1: expected at least 11 tab-separated fields, found 3; is this a SAM file?
     """
-    for number, line in enumerate(handle, 1):
+    for number, line in enumerate(handle, first_line):
         line = _as_text(line, number, "SAM")
         if not line.strip() or line[0] in "@#":
             continue
@@ -227,7 +230,7 @@ class Matrix:
     arrival order, so that sums over them run in the reference implementation's order.
     """
 
-    reads: list[str]
+    reads: Sequence[str] | np.ndarray
     refs: list[str]
     read_index: np.ndarray  # per alignment
     ref_index: np.ndarray
@@ -246,7 +249,19 @@ class Matrix:
     x0: np.ndarray  # initial assignment: entry_weight / row sum
 
 
-def collect_alignments(alignments: Iterable[Alignment], p_score_cutoff: float = P_SCORE_CUTOFF):
+class AlignmentColumns(NamedTuple):
+    """Alignments as arrays: reads and refs numbered by first appearance, rows in arrival order."""
+
+    reads: Sequence[str] | np.ndarray
+    refs: list[str]
+    read_index: np.ndarray
+    ref_index: np.ndarray
+    pos: np.ndarray
+    length: np.ndarray
+    score: np.ndarray
+
+
+def collect_alignments(alignments: Iterable[Alignment], p_score_cutoff: float = P_SCORE_CUTOFF) -> AlignmentColumns:
     """Index reads and refs by first appearance and pack the alignments into arrays."""
     reads: dict[str, int] = {}
     refs: dict[str, int] = {}
@@ -267,13 +282,21 @@ def collect_alignments(alignments: Iterable[Alignment], p_score_cutoff: float = 
         add_pos(pos)
         add_len(length)
         add_score(score)
-    arrays = [np.array(column, dtype=np.int64) for column in columns]
-    return list(reads), list(refs), *arrays, np.array(score_col, dtype=np.float64)
+    read_index, ref_index, positions, lengths = (np.array(column, dtype=np.int64) for column in columns)
+    scores = np.array(score_col, dtype=np.float64)
+    return AlignmentColumns(list(reads), list(refs), read_index, ref_index, positions, lengths, scores)
 
 
-def build_matrix(alignments: Iterable[Alignment], p_score_cutoff: float = P_SCORE_CUTOFF) -> Matrix:
-    """Read ``alignments`` once and build the rescaled u/nu matrix (spec 1.5 build_matrix)."""
-    reads, refs, read_index, ref_index, pos, length, score = collect_alignments(alignments, p_score_cutoff)
+def build_matrix(
+    alignments: Iterable[Alignment] | AlignmentColumns, p_score_cutoff: float = P_SCORE_CUTOFF
+) -> Matrix:
+    """Build the rescaled u/nu matrix (spec 1.5 build_matrix) from alignments read once.
+
+    ``alignments`` are tuples, or columns whose rows all score at least the cut-off already
+    (an :class:`~ringspot.bio.alignments.AlignmentTable`'s).
+    """
+    columns = alignments if isinstance(alignments, AlignmentColumns) else collect_alignments(alignments, p_score_cutoff)
+    reads, refs, read_index, ref_index, pos, length, score = columns
     pairs, alignment_pair = _first_pairs(read_index, ref_index, len(refs))
     pair_read = read_index[pairs]
     is_multi = np.bincount(pair_read, minlength=len(reads))[pair_read] >= 2
@@ -643,7 +666,7 @@ def _hit(
 
 
 def run_pathoscope(
-    alignments: Iterable[Alignment],
+    alignments: Iterable[Alignment] | AlignmentColumns,
     ref_lengths: Mapping[str, int],
     sequence_otu_map: Mapping[str, str],
     manifest: Mapping[str, object],
@@ -661,6 +684,8 @@ def run_pathoscope(
     """
     subtracted: set[str] = set()
     if subtraction_scores is not None:
+        if isinstance(alignments, AlignmentColumns):
+            raise ValueError("columns come subtracted (AlignmentTable.eliminate); pass tuples to subtract here")
         alignments, subtracted = eliminate_subtraction(alignments, subtraction_scores)
     matrix = build_matrix(alignments, p_score_cutoff)
     initial = compute_best_hit(matrix, matrix.x0)

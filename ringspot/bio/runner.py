@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -23,6 +24,8 @@ from typing import IO
 POLL_INTERVAL = 0.1
 #: Lines of stderr kept for error messages.
 STDERR_TAIL_LINES = 20
+#: Pipe buffer asked for a streamed tool, and the most read from it at once (Linux's default ceiling).
+PIPE_BYTES = 1 << 20
 
 
 class ToolError(RuntimeError):
@@ -226,9 +229,51 @@ def stream_lines(
     The tool is killed if the consumer stops early, on cancel and on timeout. Used
     to parse SAM from bowtie2 without ever holding it whole.
     """
+    yield from _stream(argv, iter, timeout=timeout, cancel=cancel, env=env, cwd=cwd)
+
+
+def stream_chunks(
+    argv: Sequence[str],
+    *,
+    chunk_bytes: int = PIPE_BYTES,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+    env: dict | None = None,
+    cwd: str | None = None,
+) -> Iterator[bytes]:
+    """Like :func:`stream_lines`, but yield stdout as it arrives, up to ``chunk_bytes`` at a time.
+
+    The pipe is widened to ``PIPE_BYTES`` where Linux allows it, so the tool writes on while
+    the consumer parses a chunk instead of waiting for it.
+    """
+
+    def chunks(stdout: IO[bytes]) -> Iterator[bytes]:
+        read = stdout.read1  # type: ignore[attr-defined]  # a BufferedReader: whatever is there, at most n
+        return iter(lambda: read(chunk_bytes), b"")
+
+    yield from _stream(argv, chunks, timeout=timeout, cancel=cancel, env=env, cwd=cwd)
+
+
+def _widen_pipe(stream: IO[bytes]) -> None:
+    """Grow a pipe's buffer to ``PIPE_BYTES`` (Linux; at most /proc/sys/fs/pipe-max-size)."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+
+
+def _stream(
+    argv: Sequence[str],
+    read: Callable[[IO[bytes]], Iterable[bytes]],
+    *,
+    timeout: float | None,
+    cancel: threading.Event | None,
+    env: dict | None,
+    cwd: str | None,
+) -> Iterator[bytes]:
+    """Run a tool and yield what ``read`` makes of its stdout; kill it on cancel, timeout or an early stop."""
     limits = Limits(timeout, cancel or _NeverSet())
     proc = _start(argv, stdout=subprocess.PIPE, env=env, cwd=cwd)
     assert proc.stdout is not None  # asked for a pipe
+    _widen_pipe(proc.stdout)
     tail: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
     drain = _drain(proc.stderr, tail)
     watcher_done = threading.Event()
@@ -243,7 +288,7 @@ def stream_lines(
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        yield from proc.stdout
+        yield from read(proc.stdout)
         proc.wait()
     finally:
         watcher_done.set()

@@ -10,12 +10,13 @@ small-RNA sample's reads are cut at their adapter and mapped end to end, and the
 are renamed ``x/1`` and ``x/2``, so every mate is a read of its own in ``read_count``, in the
 reads of each sequence, in pi and in depth, whatever the naming convention of the files.
 
-bowtie2's SAM is streamed and parsed as it arrives into compact arrays (``bio.alignments``);
-no SAM file is written. Worker-side caches under ``DATA_PATH/cache/`` make repeated analyses
-cheap: index files per index id, subtraction files per subtraction id (both immutable once
-ready) and isolate indexes per SHA-256 of their FASTA, so the same candidate OTUs never go
-through ``bowtie2-build`` twice. Cache entries are built in a scratch folder and renamed into
-place, so concurrent runs never see half an entry.
+bowtie2's SAM is streamed and parsed as it arrives, a few megabytes at a time with NumPy
+(``bio.sam_blocks``), into compact arrays (``bio.alignments``) that the EM and the coverage take
+whole; no SAM file is written and no Python code runs per SAM line. Worker-side caches under
+``DATA_PATH/cache/`` make repeated analyses cheap: index files per index id, subtraction files
+per subtraction id (both immutable once ready) and isolate indexes per SHA-256 of their FASTA,
+so the same candidate OTUs never go through ``bowtie2-build`` twice. Cache entries are built in
+a scratch folder and renamed into place, so concurrent runs never see half an entry.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..bio import diagnosis
-from ..bio.alignments import AlignmentTable, mapped_refs, pathoscope_flags, remove_reads
+from ..bio.alignments import AlignmentTable, pathoscope_flags, remove_reads
 from ..bio.fastq import gzip_copy
-from ..bio.pathoscope import read_sam, read_subtraction_scores, run_pathoscope
+from ..bio.pathoscope import run_pathoscope
 from ..bio.reference import iter_all_isolate_fasta
-from ..bio.runner import ToolError, stream_lines
+from ..bio.runner import ToolError, stream_chunks
 from ..bio.runner import run as run_tool
+from ..bio.sam_blocks import best_scores, line_blocks, mapped_ref_names
 from ..bio.trim import DETECT, reads_for_mapping
 from ..core import analyses, samples
 from ..core.db import Database
@@ -223,7 +225,7 @@ def map_default_isolates(state: PathoscopeRun) -> None:
         "-U",
         ",".join(map(str, state.mapping_reads)),
     ]
-    state.candidates = mapped_refs(stream_lines(argv, **state.tool_options()))
+    state.candidates = mapped_ref_names(line_blocks(stream_chunks(argv, **state.tool_options())))
     log.info("default_isolates_mapped analysis_id=%s candidates=%d", state.analysis_id, len(state.candidates))
 
 
@@ -285,13 +287,13 @@ def map_isolates(state: PathoscopeRun) -> None:
         "-U",
         ",".join(map(str, state.mapping_reads)),
     ]
-    state.table = AlignmentTable.collect(read_sam(stream_lines(argv, **state.tool_options())))
+    state.table = AlignmentTable.from_sam_blocks(line_blocks(stream_chunks(argv, **state.tool_options())))
     log.info(
         "isolates_mapped analysis_id=%s alignments=%d reads=%d bytes=%d",
         state.analysis_id,
         len(state.table),
-        len(state.table.reads),
-        state.table.nbytes,
+        state.table.read_count,
+        state.table.nbytes + state.table.read_names.nbytes,
     )
 
 
@@ -316,13 +318,13 @@ def eliminate_subtraction(state: PathoscopeRun) -> None:
             "-U",
             str(state.aligned_reads),
         ]
-        scores = read_subtraction_scores(stream_lines(argv, **state.tool_options()))
-        subtracted = state.table.eliminate(scores)
+        host_names, host_scores = best_scores(line_blocks(stream_chunks(argv, **state.tool_options())))
+        subtracted = state.table.eliminate_arrays(host_names, host_scores)
         state.subtracted_count += len(subtracted)
-        if subtracted:
+        if len(subtracted):
             rest = state.work / "subtracted.fq"
             with open(state.aligned_reads, "rb") as source, open(rest, "wb") as target:
-                remove_reads(source, target, subtracted)
+                remove_reads(source, target, {name.decode() for name in subtracted.tolist()})
             rest.replace(state.aligned_reads)
         log.info(
             "subtraction_eliminated analysis_id=%s subtraction_id=%s reads=%d",
@@ -342,7 +344,7 @@ def reassignment(state: PathoscopeRun) -> None:
     with ThreadPoolExecutor(1) as pool:  # zlib lets go of the GIL: the reads pack on the other core
         packing = pool.submit(gzip_copy, state.aligned_reads, state.work / f"{ALIGNED_READS}.gz", compresslevel=4)
         results = run_pathoscope(
-            state.table.drain(),
+            state.table.columns(),
             state.ref_lengths,
             state.sequence_otu_map,
             state.manifest,
