@@ -225,9 +225,7 @@ def create(data: CreateAnalysisBody, sample_id: str):
     sample = samples.get_sample_or_404(db(), sample_id)
     rights.require_sample_write(client(), sample)
     rights.require_reference_read(client(), analyses.get_reference_or_400(db(), data.ref_id))
-    analysis = analysis_tasks.start_analysis(
-        db(), sample, data.ref_id, data.subtractions, data.workflow, client().user_id
-    )
+    analysis = analysis_tasks.start_analysis(db(), sample, data.ref_id, data.subtractions, data.workflow, client().user)
     return json_response(
         serialize_analysis(analysis),
         201,
@@ -249,7 +247,7 @@ def create_batch(data: BatchAnalysesBody):
     rights.require_reference_read(client(), analyses.get_reference_or_400(db(), data.ref_id))
     analyses.check_batch(db(), batch, data.ref_id, data.subtractions, data.workflow)
     started = [
-        analysis_tasks.start_analysis(db(), sample, data.ref_id, data.subtractions, data.workflow, client().user_id)
+        analysis_tasks.start_analysis(db(), sample, data.ref_id, data.subtractions, data.workflow, client().user)
         for sample in batch
     ]
     return json_response([serialize_analysis(analysis) for analysis in started], 201)
@@ -296,9 +294,9 @@ def remove(analysis_id: str):
     analyses.remove_analysis(db(), settings().data_path, analysis)
     return no_content()
 
-@takes_file
 
 @bp.post("/api/analyses/<analysis_id>/files")
+@takes_file
 @jobs_only
 @query(FileQuery)
 def upload(args: FileQuery, analysis_id: str):

@@ -27,6 +27,6 @@ def blast_contig(_: BlastBody, analysis_id: str, sequence_index: str):
     analysis = blast.get_analysis_or_404(db(), analysis_id)
     rights.require_sample_write(client(), blast.get_parent_sample(db(), analysis))
     index = blast.get_contig_index(analysis, sequence_index)
-    record = blast_tasks.start_blast(db(), settings(), analysis_id, index, client().user_id)
+    record = blast_tasks.start_blast(db(), settings(), analysis_id, index, client().user)
     process_id = record["process"]["id"]
     return json_response(serialize_blast(record), 200, {"Content-Location": f"/api/processes/{process_id}"})

@@ -59,7 +59,7 @@ def get_readable_index(index_id: str) -> dict:
 def build(ref_id: str):
     reference = references.get_reference_or_404(db(), ref_id)
     rights.require_reference_right(client(), reference, "build")
-    index = index_tasks.start_build(db(), ref_id, client().user_id)
+    index = index_tasks.start_build(db(), ref_id, client().user)
     return json_response(serialize_index(index), 201, {"Location": f"/api/indexes/{index['_id']}"})
 
 
@@ -103,7 +103,7 @@ def download(index_id: str, name: str):
 def upload(args: FileQuery, index_id: str):
     indexes.get_index_or_404(db(), index_id)
     rights.require_job_on(client(), "index", index_id)
-    if client().job["workflow"] != "build_index":
+    if (client().job or {}).get("workflow") != "build_index":
         raise InsufficientRights()
     if args.name not in indexes.INDEX_FILE_NAMES:
         raise BadRequest("Unsupported index file name")

@@ -145,7 +145,7 @@ def create(data: CreateReference):
     """Create a reference: empty, or filled by cloning, importing a file, or a remote release."""
     rights.require_permission(client(), "create_ref")
     fields = data.model_dump(include={"name", "description", "data_type", "organism", "public"})
-    user_id, process = client().user_id, None
+    user_id, process = client().user, None
     if data.clone_from:
         source = references.get_clone_source(db(), client(), data.clone_from)
         ref, process = reference_tasks.start_clone(db(), source, user_id, **fields)
@@ -182,7 +182,7 @@ def edit(data: EditReference, ref_id: str):
 def remove(ref_id: str):
     """Remove a reference now; a ``delete_reference`` process removes its OTUs and indexes."""
     ref = get_reference_with_right(ref_id, "remove")
-    process = reference_tasks.start_removal(db(), ref, client().user_id)
+    process = reference_tasks.start_removal(db(), ref, client().user)
     references.hide_reference(db(), ref)
     return json_response(serialize_process(process), 202, process_headers(process))
 
@@ -221,7 +221,7 @@ def get_release(ref_id: str):
 def check_release(ref_id: str):
     """Ask the release source for the latest release (right ``modify``)."""
     ref = get_reference_with_right(ref_id, "modify")
-    process = reference_tasks.start_release_check(db(), ref, client().user_id)
+    process = reference_tasks.start_release_check(db(), ref, client().user)
     return json_response(serialize_process(process), 202, process_headers(process))
 
 
@@ -237,7 +237,7 @@ def find_updates(ref_id: str):
 def update(ref_id: str):
     """Install the latest release (right ``modify``)."""
     ref = get_reference_with_right(ref_id, "modify")
-    update_doc, process = reference_tasks.start_update(db(), ref, client().user_id)
+    update_doc, process = reference_tasks.start_update(db(), ref, client().user)
     return json_response(to_json(update_doc), 201, process_headers(process))
 
 

@@ -56,7 +56,7 @@ def find():
 @bp.post("")
 @body(CreateWebhook)
 def create(data: CreateWebhook):
-    hook = webhooks.create_webhook(db(), data.url, list(data.events), client().user_id, data.secret)
+    hook = webhooks.create_webhook(db(), data.url, list(data.events), client().user, data.secret)
     # The signing secret is shown once, at creation.
     return json_response(serialize_webhook(hook, show_secret=True), 201, {"Location": f"/api/webhooks/{hook['_id']}"})
 

@@ -117,6 +117,7 @@ def test_creates_alignment_with_the_seed_properties_and_an_alignment_job(world, 
         "otu": {"id": world["otus"][1]["_id"], "name": "Hop latent virus"},
     }
     assert doc["statistics"] is None and doc["files"] == []
+    assert doc["tax_id"] is None  # the plant reference gives Hop latent virus no taxid
 
     job = db.processes.find_one({"_id": job_id})
     assert (job["workflow"], job["type"], job["state"]) == ("alignment", "alignment", "waiting")
@@ -136,6 +137,14 @@ def test_creates_alignment_with_the_seed_properties_and_an_alignment_job(world, 
     assert fasta[0].split()[0] == ">NC_002552" and "".join(fasta[1:]) == sequence
     assert max(len(line) for line in fasta[1:]) == 80
     assert world["admin"].get("/api/jobs?workflow=alignment").json["found_count"] == 1
+
+
+def test_carries_the_taxid_of_the_genomes_otu(world, db):
+    db.otus.update_one({"_id": world["otus"][1]["_id"]}, {"$set": {"taxid": 33760}})
+    response = start(world["owner"], world["sample"]["_id"])
+    assert response.status_code == 201, response.json
+    assert response.json["tax_id"] == 33760
+    assert world["owner"].get(response.json["$uri"]).json["tax_id"] == 33760
 
 
 @pytest.mark.parametrize("accession", ["HG793797", "hg793797", "HG793797.1"])
@@ -160,6 +169,7 @@ def test_writers_of_the_sample_may_align_it(world, user):
 
 
 def test_returns_403_without_read_right_on_the_reference(world, db, make_user):
+    """A reference named by id is refused; a sequence in it answers as a missing one (no probing by id)."""
     db.samples.update_one({"_id": world["sample"]["_id"]}, {"$set": {"all_write": True}})
     by_accession = {"accession": "NC_002552", "ref_id": world["reference"]["_id"]}
     assert start(world["stranger"], world["sample"]["_id"], **by_accession).status_code == 403
@@ -171,7 +181,6 @@ def test_returns_403_without_read_right_on_the_reference(world, db, make_user):
 @pytest.mark.parametrize(
     "case, message",
     [
-    """A reference named by id is refused; a sequence in it answers as a missing one (no probing by id)."""
         ("unready", "Sample is not ready"),
         ("unknown_sequence", "Sequence does not exist"),
         ("sequence_of_other_reference", "Sequence does not exist"),
