@@ -390,6 +390,37 @@ def add_isolate(
     return get_isolate_or_404(new, isolate_id)
 
 
+def add_isolate_with_sequences(
+    db: Database, ref: dict, otu: dict, *, source_type: str, source_name: str, sequences: list[dict], user_id: str
+) -> dict:
+    """Add an isolate holding ``sequences`` (each ``accession, definition, sequence, host, segment``)
+    as one change: one version, one history entry. The first isolate is the default."""
+    check_source_type(ref, source_type)
+    for data in sequences:
+        _check_segment(otu, data.get("segment"))
+    old = join_otu(db, otu)
+    isolates = _isolates_without_sequences(old)
+    taken = {i["id"] for i in isolates}
+    isolate_id = new_id()
+    while isolate_id in taken:
+        isolate_id = new_id()
+    isolate = {"id": isolate_id, "source_type": source_type, "source_name": source_name, "default": not isolates}
+    documents = [_new_sequence(otu, isolate_id, data) for data in sequences]
+    accessions = [d["accession"] for d in documents]
+    held = ", ".join(accessions) if len(accessions) <= 3 else f"{len(accessions)} sequences"
+    description = f"Added {format_isolate_name(isolate)}" + (" as default" if isolate["default"] else "")
+    new = _commit(
+        db,
+        old,
+        "add_isolate",
+        f"{description} with {held}",
+        user_id,
+        otu_set={"isolates": [*isolates, isolate]},
+        sequences=lambda: db.sequences.insert_many(documents),
+    )
+    return get_isolate_or_404(new, isolate_id)
+
+
 def edit_isolate(db: Database, ref: dict, otu: dict, isolate_id: str, changes: dict, user_id: str) -> dict:
     """Change ``source_type`` and/or ``source_name``."""
     old = join_otu(db, otu)
@@ -450,11 +481,8 @@ def _check_segment(otu: dict, segment: str | None, error=BadRequest) -> None:
         raise error("Segment does not exist")
 
 
-def create_sequence(db: Database, otu: dict, isolate_id: str, data: dict, user_id: str) -> dict:
-    """Add a sequence (``accession, definition, sequence, host, segment``) to an isolate."""
-    old = join_otu(db, otu)
-    isolate = get_isolate_or_404(old, isolate_id)
-    _check_segment(otu, data.get("segment"))
+def _new_sequence(otu: dict, isolate_id: str, data: dict) -> dict:
+    """The sequence document of ``data`` (``accession, definition, sequence, host, segment, target``) in an isolate."""
     sequence = {
         "_id": new_id(),
         "otu_id": otu["_id"],
@@ -468,6 +496,15 @@ def create_sequence(db: Database, otu: dict, isolate_id: str, data: dict, user_i
     }
     if data.get("target") is not None:
         sequence["target"] = data["target"]
+    return sequence
+
+
+def create_sequence(db: Database, otu: dict, isolate_id: str, data: dict, user_id: str) -> dict:
+    """Add a sequence (``accession, definition, sequence, host, segment``) to an isolate."""
+    old = join_otu(db, otu)
+    isolate = get_isolate_or_404(old, isolate_id)
+    _check_segment(otu, data.get("segment"))
+    sequence = _new_sequence(otu, isolate_id, data)
     description = f"Created new sequence {sequence['accession']} in {format_isolate_name(isolate)}"
     new = _commit(db, old, "create_sequence", description, user_id, sequences=lambda: db.sequences.insert_one(sequence))
     return get_sequence_or_404(new, isolate_id, sequence["_id"])

@@ -552,26 +552,29 @@ def _add_isolate_records(state: ReferenceRun, ref: dict, otu_id: str, isolate: d
     sequences = [s for s in isolate["sequences"] if s["accession"] not in present]
     if not sequences:
         return
+    fields = ("accession", "definition", "host", "segment", "sequence")
+    records = [{key: sequence[key] for key in fields} for sequence in sequences]
     isolate_id = _isolate_to_fill(state, otu_id, isolate, {s["segment"] for s in sequences})
     if isolate_id is None:
-        isolate_id = otus.add_isolate(
+        # One change per isolate: its records arrive together, as they do in the file.
+        otus.add_isolate_with_sequences(
             state.db,
             ref,
             otus.get_otu_or_404(state.db, otu_id),
             source_type=isolate["source_type"],
             source_name=isolate["source_name"],
-            default=False,
+            sequences=records,
             user_id=state.user_id,
-        )["id"]
-    for sequence in sequences:
-        data = {key: sequence[key] for key in ("accession", "definition", "host", "segment", "sequence")}
-        otus.create_sequence(state.db, otus.get_otu_or_404(state.db, otu_id), isolate_id, data, state.user_id)
-        present.add(sequence["accession"])
+        )
+    else:
+        for data in records:
+            otus.create_sequence(state.db, otus.get_otu_or_404(state.db, otu_id), isolate_id, data, state.user_id)
+    present.update(data["accession"] for data in records)
 
 
 def _isolate_to_fill(state: ReferenceRun, otu_id: str, isolate: dict, segments: set) -> str | None:
-    """An isolate of the OTU from the same source whose segments the records do not take (a run cut
-    short leaves one), else None: the records become a new isolate."""
+    """An isolate of the OTU from the same source whose segments the records do not take (the
+    segments a file adds to an isolate the reference has), else None: the records become a new isolate."""
     joined = otus.join_otu(state.db, otus.get_otu_or_404(state.db, otu_id))
     for existing in joined["isolates"]:
         same_source = (existing["source_type"], existing["source_name"]) == (

@@ -49,13 +49,14 @@ def test_records_of_an_existing_organism_become_a_new_isolate_with_history(admin
     assert added["isolate_id"] == next(i["id"] for i in otu["isolates"] if i["source_name"] == "FL86")
     assert len(added["sequence"]) == 5796 and otu["verified"]
     methods = [c["method_name"] for c in db.history.find({"otu.id": otu["_id"]}).sort("otu.version", 1)]
-    assert methods == ["import", "add_isolate", "create_sequence"]
-    assert otu["version"] == 2
+    assert methods == ["import", "add_isolate"] and otu["version"] == 1
+    change = db.history.find_one({"_id": f"{otu['_id']}.1"})
+    assert change["description"] == "Added Isolate FL86 with MH058008.1"
 
     # The same file again is refused: its accession is in the reference now, and nothing changes.
     again = import_into(admin, db, ref["id"], "plant_SCYLV_MH058008.1.gb")
     assert again["state"] == "error" and "Accession MH058008.1 is already in the reference" in again["error"]
-    assert counts(db, ref["id"]) == (1, 2, 3)
+    assert counts(db, ref["id"]) == (1, 2, 2)
 
 
 def test_a_new_organism_becomes_a_new_otu_and_uploads_are_released(admin, db, stub_worker):
@@ -65,7 +66,7 @@ def test_a_new_organism_becomes_a_new_otu_and_uploads_are_released(admin, db, st
     otu = db.otus.find_one({"reference.id": ref["id"], "name": "Yam mosaic virus"})
     assert [(i["source_type"], i["source_name"]) for i in otu["isolates"]] == [("strain", "Ivory Coast")]
     assert otu["verified"] and not otu["imported"]
-    assert counts(db, ref["id"]) == (2, 2, 4)  # import; create, add_isolate, create_sequence
+    assert counts(db, ref["id"]) == (2, 2, 3)  # import; create, add_isolate with its sequence
     assert db.uploads.count_documents({"reserved": True}) == 0
 
 
@@ -99,7 +100,7 @@ def test_a_redelivered_message_adds_nothing_twice(admin, db, stub_worker):
     import_records.send(process_id=process["_id"])
     again = wait_finished(db, process["_id"])
     assert again["state"] == "complete", again["error"]
-    assert counts(db, ref["id"]) == before == (1, 2, 3)
+    assert counts(db, ref["id"]) == before == (1, 2, 2)
 
     # A run cut short after adding the isolate: the next delivery fills that isolate, adds no other.
     db.sequences.delete_one({"reference.id": ref["id"], "accession": "MH058008.1"})
