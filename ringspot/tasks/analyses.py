@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from ..bio.trim import DETECT, reads_for_mapping
 from ..core import analyses, samples
 from ..core.db import Database
 from ..core.errors import BadRequest
-from ..core.settings import from_env
+from ..core.settings import Settings, from_env
 from ..core.utils import new_id
 from ..workers import queues
 from ..workers.runtime import FINAL_ERRORS, JobState, Workflow, actor, current, start_process
@@ -178,6 +179,36 @@ def write_isolate_fasta(otus: list[dict], otu_ids: set[str], path: Path) -> tupl
     return digest.hexdigest(), lengths
 
 
+def index_otus(
+    settings: Settings, index_dir: Path, index_id: str
+) -> tuple[dict[str, str], Callable[[set[str]], list[dict]]]:
+    """The index's sequence-to-OTU map, and a loader of the OTUs of given ids (in the index's order).
+
+    The index's ``reference.json.gz`` holds every OTU with its sequences; parsing it whole took
+    most of a warm small analysis. It is split once per index on this worker (immutable, like the
+    index) into the map and one JSON file per OTU, so a run reads the map and its candidates only.
+    """
+
+    def split(folder: Path) -> None:
+        with gzip.open(index_dir / "reference.json.gz", "rb") as handle:
+            otus = json.load(handle)["otus"]
+        files = {}
+        for number, otu in enumerate(otus):
+            (folder / f"{number}.json").write_text(json.dumps(otu))
+            files[otu["_id"]] = number
+        sequences = {s["_id"]: otu["_id"] for otu in otus for i in otu["isolates"] for s in i["sequences"]}
+        (folder / "map.json").write_text(json.dumps({"sequence_otu_map": sequences, "otu_files": files}))
+
+    folder, _ = cached(cache_root(settings, "index-otus"), index_id, split)
+    index = json.loads((folder / "map.json").read_text())
+
+    def load(otu_ids: set[str]) -> list[dict]:
+        numbers = sorted(index["otu_files"][otu_id] for otu_id in otu_ids)
+        return [json.loads((folder / f"{number}.json").read_text()) for number in numbers]
+
+    return index["sequence_otu_map"], load
+
+
 # ---------------------------------------------------------------- the pathoscope_bowtie job
 
 
@@ -233,10 +264,9 @@ def map_default_isolates(state: PathoscopeRun) -> None:
 def build_isolate_index(state: PathoscopeRun) -> None:
     """Build a Bowtie2 index of all isolates of the candidate OTUs (cached by content)."""
     assert state.index_dir is not None and state.candidates is not None
-    with gzip.open(state.index_dir / "reference.json.gz", "rb") as handle:
-        otus = json.load(handle)["otus"]
-    sequence_otu_map = {s["_id"]: otu["_id"] for otu in otus for i in otu["isolates"] for s in i["sequences"]}
+    sequence_otu_map, load_otus = index_otus(state.settings, state.index_dir, state.index_id)
     otu_ids = {sequence_otu_map[ref] for ref in state.candidates if ref in sequence_otu_map}
+    otus = load_otus(otu_ids)
     fasta = state.work / "isolate_index.fa"
     sha, state.ref_lengths = write_isolate_fasta(otus, otu_ids, fasta)
     state.sequence_otu_map = sequence_otu_map
