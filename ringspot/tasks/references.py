@@ -13,7 +13,9 @@ either.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import zlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,7 +23,16 @@ from pathlib import Path
 import requests
 from dramatiq.middleware import TimeLimitExceeded
 
-from ..bio.records import RecordError, apply_mapping, group_records, load_any_reference, read_mapping_file, read_records
+from ..bio.records import (
+    RecordError,
+    apply_mapping,
+    group_records,
+    load_any_reference,
+    open_text,
+    read_mapping_file,
+    read_records,
+    sniff_format,
+)
 from ..bio.reference import ReferenceFileError, validate_reference
 from ..core import otus, references, uploads
 from ..core import reference_content as content
@@ -469,12 +480,25 @@ def read_file_records(state: ReferenceRun) -> None:
     assert state.upload_id is not None
     mapping = _mapping(state)
     try:
-        with uploads.local_upload(state.settings.data_path, state.upload_id) as path, open(path, "rb") as handle:
-            state.groups = group_records(apply_mapping(read_records(handle, "The file"), mapping))
+        with uploads.local_upload(state.settings.data_path, state.upload_id) as path:
+            if _is_reference_json(path):
+                raise StepFailed("The file is a reference.json.gz; records are added from a GenBank or FASTA file")
+            with open(path, "rb") as handle:
+                state.groups = group_records(apply_mapping(read_records(handle, "The file"), mapping))
     except NotFound:
         raise StepFailed("File does not exist") from None
     except RecordError as error:
         raise StepFailed(str(error)) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise StepFailed(f"The file is not a complete gzip stream: {error}") from None
+
+
+def _is_reference_json(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return sniff_format(open_text(handle).read(4096).encode("latin-1")) == "json"
+    except (OSError, EOFError, zlib.error):
+        return False  # a broken gzip stream: reading the records says what is wrong
 
 
 @RECORDS.step

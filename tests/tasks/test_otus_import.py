@@ -3,8 +3,12 @@ and mapping files for imports, with the real records of ``data/genbank``."""
 
 from __future__ import annotations
 
+import gzip
+
+import pytest
+
 from tests.common import error, upload, wait_finished
-from tests.reference_helpers import create_ref
+from tests.reference_helpers import EXAMPLE, create_ref
 from tests.tasks.test_references import GENBANK, counts
 
 SCYLV = "Sugarcane yellow leaf virus"
@@ -80,10 +84,18 @@ def test_a_duplicate_accession_ends_in_error_naming_it_with_nothing_written(admi
     assert counts(db, ref["id"]) == (1, 1, 1)
 
 
-def test_a_bad_record_ends_in_error_naming_it(admin, db, stub_worker):
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b">X1.1 Some virus, complete genome\nACGTJJ\n", "Record X1.1: 'J' at position 5"),
+        (EXAMPLE.read_bytes(), "The file is a reference.json.gz; records are added from a GenBank or FASTA file"),
+        (gzip.compress(b">X1.1 Some virus\nACGT\n")[:-12], "The file is not a complete gzip stream"),
+    ],
+)
+def test_a_bad_file_ends_in_error_naming_the_problem(admin, db, stub_worker, content, message):
     ref = records_ref(admin, db, "plant_SCYLV_KF680098.1.gb")
-    process = import_into(admin, db, ref["id"], "bad.fa", content=b">X1.1 Some virus, complete genome\nACGTJJ\n")
-    assert process["state"] == "error" and "Record X1.1: 'J' at position 5" in process["error"]
+    process = import_into(admin, db, ref["id"], "bad.fa", content=content)
+    assert process["state"] == "error" and message in process["error"] and process["attempts"] == 1
     assert counts(db, ref["id"]) == (1, 1, 1)
 
 
