@@ -5,10 +5,12 @@ Each starts here (``start_*``: ``core.references`` writes what the process will 
 ``start_process`` writes the process and sends it), runs module-level steps over a
 ``ReferenceRun``, and is safe to run twice: a load starts by clearing the reference's OTUs, an
 update matches OTUs on ``remote.id`` and writes only differences, a delete only deletes, and
-adding records skips accessions the reference already holds once the file has passed its check. A load
-that fails for good (a broken file, a cancel, the last retry) leaves nothing behind: no OTUs,
-sequences or history, and no reference document; one that cannot even be sent leaves nothing
-either.
+adding records skips accessions the reference already holds once the file has passed its check.
+A load that fails for good (a broken file, a cancel, the last retry) leaves nothing behind: no
+OTUs, sequences or history, and no reference document; one that cannot even be sent leaves
+nothing either. Adding records reads and checks the whole file before its first write, so a bad
+file changes nothing; a cancel midway keeps the isolates already added, each with its history
+entry, as edits through the API would.
 """
 
 from __future__ import annotations
