@@ -166,3 +166,14 @@ def test_rights_and_bad_requests(admin, make_user, db, stub_worker):
     response = admin.post("/api/refs", json={"name": "No file", "mapping_from": records})
     assert response.status_code == 422 and "mapping_from applies to import_from only" in str(response.json)
     assert db.processes.count_documents({"type": "import_records"}) == 0
+
+
+def test_a_mapping_for_a_reference_json_is_refused(admin, db, stub_worker):
+    body = {
+        "name": "Example",
+        "import_from": upload(admin, "example.json.gz", EXAMPLE, "reference"),
+        "mapping_from": upload(admin, "mapping.csv", b"accession,otu\nX1,Y\n", "reference"),
+    }
+    process = wait_finished(db, create_ref(admin, **body)["process"]["id"])
+    assert process["state"] == "error" and process["error"] == "A mapping file applies to GenBank or FASTA records only"
+    assert db.uploads.count_documents({"reserved": True}) == 0
