@@ -13,6 +13,7 @@ import pytest
 from ringspot.bio import sam_blocks
 from ringspot.bio.alignments import PATHOSCOPE_FLAGS, AlignmentTable, mapped_refs
 from ringspot.bio.pathoscope import read_sam, read_subtraction_scores, read_vta, run_pathoscope
+from ringspot.bio.runner import ToolError, stream_chunks
 from ringspot.bio.sam_blocks import best_scores, line_blocks, mapped_ref_names, parse_blocks
 
 from ..conftest import DATA
@@ -139,3 +140,12 @@ def test_mapped_refs_and_subtraction_scores_match_the_line_readers(rprsv_sam):
     assert dict(zip([n.decode() for n in names.tolist()], scores.tolist(), strict=True)) == read_subtraction_scores(
         lines
     )
+
+
+def test_a_tools_output_streams_whole_in_blocks_of_lines(rprsv_sam, tmp_path):
+    (tmp_path / "out.sam").write_bytes(rprsv_sam)
+    blocks = list(line_blocks(stream_chunks(["cat", tmp_path / "out.sam"], timeout=60), 1 << 20))
+    assert b"".join(blocks) == rprsv_sam and len(blocks) > 1
+    assert all(block.endswith(b"\n") for block in blocks)
+    with pytest.raises(ToolError, match="cat exited with code 1"):
+        list(stream_chunks(["cat", tmp_path / "absent.sam"]))
