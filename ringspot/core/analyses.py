@@ -30,7 +30,7 @@ from .hmms import format_nuvs_results
 from .indexes import latest_ready_index
 from .otus import patch_otu_to_version
 from .pagination import paginate
-from .rights import sample_visibility_query
+from .rights import require_sample_read, sample_visibility_query
 from .storage import store_at
 from .utils import now
 
@@ -495,14 +495,16 @@ def discard_unfinished(db: Database, data_path: str, analysis_id: str) -> None:
 
 
 def readable_samples(db: Database, client: Client, sample_ids: list[str] | None, label: str | None) -> list[dict]:
-    """The samples named by id (each must exist and be readable: else 404 naming it) or by label."""
-    visible = sample_visibility_query(client)
+    """The readable samples with ``label``, or the samples named by id: a missing one is a 404 naming
+    it and an unreadable one a 403, as when a sample is named alone."""
     if label is not None:
-        return list(db.samples.find({**visible, "labels": label}).sort("name", 1))
-    found = {doc["_id"]: doc for doc in db.samples.find({**visible, "_id": {"$in": sample_ids or []}})}
+        return list(db.samples.find({**sample_visibility_query(client), "labels": label}).sort("name", 1))
+    found = {doc["_id"]: doc for doc in db.samples.find({"_id": {"$in": sample_ids or []}})}
     absent = [sample_id for sample_id in sample_ids or [] if sample_id not in found]
     if absent:
         raise NotFound(f"Sample {absent[0]} not found")
+    for sample in found.values():
+        require_sample_read(client, sample)
     return [found[sample_id] for sample_id in sample_ids or []]
 
 

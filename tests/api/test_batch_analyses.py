@@ -61,13 +61,26 @@ def test_a_sample_that_is_not_ready_starts_nothing_and_is_listed(plate, db, sett
     assert queued(stub_broker) == [] and db.analyses.count_documents({}) == 0
 
 
-def test_an_unknown_or_unreadable_sample_is_a_404_naming_it(plate, db, settings, make_user, stub_broker):
+def test_an_unknown_sample_is_a_404_naming_it_and_an_unreadable_one_a_403(plate, db, settings, stub_broker):
     hidden = insert_sample(db, settings.data_path, GLRAV1_READS, user_id="x", all_read=False, group_read=False)
-    for missing in ("nothere1", hidden["_id"]):
-        ids = [plate["samples"][0]["_id"], missing]
-        response = plate["owner"].post("/api/analyses", json={"sample_ids": ids, "ref_id": plate["reference"]["_id"]})
-        assert error(response) == (404, f"Sample {missing} not found")
+    ref_id = plate["reference"]["_id"]
+    ids = [plate["samples"][0]["_id"], "nothere1"]
+    assert error(plate["owner"].post("/api/analyses", json={"sample_ids": ids, "ref_id": ref_id})) == (
+        404,
+        "Sample nothere1 not found",
+    )
+    ids = [plate["samples"][0]["_id"], hidden["_id"]]
+    response = plate["owner"].post("/api/analyses", json={"sample_ids": ids, "ref_id": ref_id})
+    assert error(response) == (403, "Insufficient rights")
     assert queued(stub_broker) == []
+
+
+def test_a_label_reaches_only_readable_samples(plate, db, settings, stub_broker):
+    insert_sample(
+        db, settings.data_path, GLRAV1_READS, user_id="x", all_read=False, group_read=False, labels=["plate-1"]
+    )
+    response = plate["owner"].post("/api/analyses", json={"label": "plate-1", "ref_id": plate["reference"]["_id"]})
+    assert response.status_code == 201 and len(response.json) == 3
 
 
 @pytest.mark.parametrize(

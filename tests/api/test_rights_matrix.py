@@ -318,6 +318,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/analyses/<analysis_id>/hits/<sequence_id>/coverage.<fmt>"): Row(SAMPLE_READ),
     ("PUT", "/api/analyses/<analysis_id>/<sequence_index>/blast"): Row(SAMPLE_WRITE, 409, json={}),  # not NuVs
+    ("POST", "/api/analyses"): Row(
+        Right("sample_write+ref_read"), 201, json={"sample_ids": ["<sample_id>"], "ref_id": "<ref_id>"}
+    ),
+    ("GET", "/api/analyses/<analysis_id>/diagnosis.<any(csv, xlsx):extension>"): Row(
+        SAMPLE_READ, params={"extension": "xlsx"}
+    ),
+    ("GET", "/api/analyses/<analysis_id>/contigs.fa"): Row(SAMPLE_READ, 422),  # not NuVs
+    ("GET", "/api/analyses/<analysis_id>/orfs.faa"): Row(SAMPLE_READ, 422),  # not NuVs
+    ("GET", "/api/reports/diagnosis"): Row(REF_READ, query="ref_id=<ref_id>&label=plate"),
     # ---------------------------------------------------------------- alignments
     ("GET", "/api/alignments"): Row(USER, hides=("alignment_id",)),
     ("GET", "/api/alignments/<alignment_id>"): Row(SAMPLE_READ, own_job="alignment"),
@@ -474,7 +483,7 @@ def test_rights_matrix_on_real_objects(app, client, world):
     """Each route x role gives the status the table says; the first mismatches are listed together."""
     problems, calls = [], 0
     for (method, rule), row in sorted(MATRIX.items(), key=lambda item: (item[0][1], item[0][0])):
-        path = substitute(rule, world, row.params) + (f"?{row.query}" if row.query else "")
+        path = substitute(rule, world, row.params) + (f"?{substitute(row.query, world, {})}" if row.query else "")
         body = {"json": substitute_json(row.json, world, row.params)} if row.json is not None else {}
         if row.data is not None:
             body = {"data": row.data}
