@@ -580,13 +580,14 @@ def _add_isolate_records(state: ReferenceRun, ref: dict, otu_id: str, isolate: d
         return
     fields = ("accession", "definition", "host", "segment", "sequence")
     records = [{key: sequence[key] for key in fields} for sequence in sequences]
-    isolate_id = _isolate_to_fill(state, otu_id, isolate, {s["segment"] for s in sequences})
+    otu = otus.get_otu_or_404(state.db, otu_id)
+    isolate_id = _isolate_to_fill(state, otu, isolate, {s["segment"] for s in sequences})
     if isolate_id is None:
         # One change per isolate: its records arrive together, as they do in the file.
         otus.add_isolate_with_sequences(
             state.db,
             ref,
-            otus.get_otu_or_404(state.db, otu_id),
+            otu,
             source_type=isolate["source_type"],
             source_name=isolate["source_name"],
             sequences=records,
@@ -598,16 +599,15 @@ def _add_isolate_records(state: ReferenceRun, ref: dict, otu_id: str, isolate: d
     present.update(data["accession"] for data in records)
 
 
-def _isolate_to_fill(state: ReferenceRun, otu_id: str, isolate: dict, segments: set) -> str | None:
+def _isolate_to_fill(state: ReferenceRun, otu: dict, isolate: dict, segments: set) -> str | None:
     """An isolate of the OTU from the same source whose segments the records do not take (the
     segments a file adds to an isolate the reference has), else None: the records become a new isolate."""
-    joined = otus.join_otu(state.db, otus.get_otu_or_404(state.db, otu_id))
-    for existing in joined["isolates"]:
-        same_source = (existing["source_type"], existing["source_name"]) == (
-            isolate["source_type"],
-            isolate["source_name"],
-        )
-        if same_source and not segments & {s["segment"] for s in existing["sequences"]}:
+    source = (isolate["source_type"], isolate["source_name"])
+    if all((i["source_type"], i["source_name"]) != source for i in otu["isolates"]):
+        return None  # the usual case, known without reading the OTU's sequences
+    for existing in otus.join_otu(state.db, otu)["isolates"]:
+        taken = {s["segment"] for s in existing["sequences"]}
+        if (existing["source_type"], existing["source_name"]) == source and not segments & taken:
             return existing["id"]
     return None
 
