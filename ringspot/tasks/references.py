@@ -520,10 +520,12 @@ def check_against_reference(state: ReferenceRun) -> None:
 
 
 def _refuse_present_accessions(state: ReferenceRun, groups: list[dict]) -> None:
-    present = {_unversioned(accession) for accession in otus.reference_accessions(state.db, state.ref_id)}
+    present = {_unversioned(accession): accession for accession in otus.reference_accessions(state.db, state.ref_id)}
     for accession in _accessions(groups):
-        if _unversioned(accession) in present:
-            raise StepFailed(f"Accession {accession} is already in the reference")
+        held = present.get(_unversioned(accession))
+        if held is not None:
+            also = "" if held == accession else f" (as {held})"
+            raise StepFailed(f"Accession {accession} is already in the reference{also}")
 
 
 def _source_type_refused(ref: dict, source_type: str) -> bool:

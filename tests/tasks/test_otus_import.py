@@ -80,7 +80,10 @@ def test_a_duplicate_accession_ends_in_error_naming_it_with_nothing_written(admi
     content = (GENBANK / "plant_YMV_U42596.1.gb").read_text() + (GENBANK / "plant_SCYLV_KF680098.1.gb").read_text()
     content = content.replace("VERSION     KF680098.1", "VERSION     KF680098.2")
     process = import_into(admin, db, ref["id"], "two.gb", content=content.encode())
-    assert process["state"] == "error" and process["error"] == "Accession KF680098.2 is already in the reference"
+    assert (
+        process["state"] == "error"
+        and process["error"] == "Accession KF680098.2 is already in the reference (as KF680098.1)"
+    )
     assert counts(db, ref["id"]) == (1, 1, 1)
 
 
