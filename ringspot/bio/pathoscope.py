@@ -287,9 +287,7 @@ def collect_alignments(alignments: Iterable[Alignment], p_score_cutoff: float = 
     return AlignmentColumns(list(reads), list(refs), read_index, ref_index, positions, lengths, scores)
 
 
-def build_matrix(
-    alignments: Iterable[Alignment] | AlignmentColumns, p_score_cutoff: float = P_SCORE_CUTOFF
-) -> Matrix:
+def build_matrix(alignments: Iterable[Alignment] | AlignmentColumns, p_score_cutoff: float = P_SCORE_CUTOFF) -> Matrix:
     """Build the rescaled u/nu matrix (spec 1.5 build_matrix) from alignments read once.
 
     ``alignments`` are tuples, or columns whose rows all score at least the cut-off already
