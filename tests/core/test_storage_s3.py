@@ -86,7 +86,9 @@ def test_a_100_mb_object_streams_both_ways_in_bounded_memory(s3):
             downloaded.update(chunk)
     assert downloaded.hexdigest() == source.digest.hexdigest()
     # A few parts in flight at most, whatever the object's size.
-    assert upload.growth < 48 * MB, f"upload grew the process by {upload.growth / MB:.0f} MB"
+    # Two 8 MiB parts in flight plus the client's own buffers (about 42 MB measured), never the
+    # 100 MB object: a whole-file buffer would pass 100 MB.
+    assert upload.growth < 64 * MB, f"upload grew the process by {upload.growth / MB:.0f} MB"
     assert download.growth < 16 * MB, f"download grew the process by {download.growth / MB:.0f} MB"
 
     tail = b"".join(s3.chunks("samples/big/reads_1.fq.gz", Range(size - 1000, size - 1)))
