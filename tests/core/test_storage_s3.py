@@ -85,7 +85,6 @@ def test_a_100_mb_object_streams_both_ways_in_bounded_memory(s3):
         for chunk in s3.chunks("samples/big/reads_1.fq.gz"):
             downloaded.update(chunk)
     assert downloaded.hexdigest() == source.digest.hexdigest()
-    # A few parts in flight at most, whatever the object's size.
     # Two 8 MiB parts in flight plus the client's own buffers (about 42 MB measured), never the
     # 100 MB object: a whole-file buffer would pass 100 MB.
     assert upload.growth < 64 * MB, f"upload grew the process by {upload.growth / MB:.0f} MB"
