@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from ..bio.reference import IUPAC_NUCLEOTIDES, MOLECULES
 from ..core import otus, references, rights, uploads
-from ..core.errors import BadRequest, NotFound
+from ..core.errors import BadRequest
 from ..core.rights import reference_visibility_query
 from ..core.utils import to_json
 from ..tasks import references as reference_tasks
@@ -201,9 +201,7 @@ def create(data: CreateOTU, ref_id: str):
 def import_records(data: ImportRecords, ref_id: str):
     """Add a GenBank or FASTA upload's records to the reference, in a process (right ``modify_otu``)."""
     ref = references.get_reference_or_404(db(), ref_id)
-    if not rights.can_read_reference(client(), ref):
-        raise NotFound()  # a reference the caller cannot see answers as a missing one
-    rights.require_reference_right(client(), ref, "modify_otu")
+    rights.require_reference_right(client(), ref, "modify_otu")  # 403, as for every OTU write
     upload = references.get_import_upload(db(), client(), data.upload_id)
     mapping = get_mapping_upload(data.mapping_upload_id) if data.mapping_upload_id else None
     process = reference_tasks.start_records_import(db(), ref, upload, mapping, client().user)

@@ -238,6 +238,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", REF + "/history"): Row(REF_READ),
     ("GET", REF + "/otus"): Row(REF_READ),
     ("POST", REF + "/otus"): Row(ref("modify_otu"), 201, json={"name": "Cucumber mosaic virus"}),
+    # The world's reference upload is another user's: the right holder gets past the rights check
+    # to "File does not exist" (400); an administrator may use it (202).
+    ("POST", REF + "/otus/import"): Row(ref("modify_otu"), (202, 400), json={"upload_id": "<upload_reference>"}),
     ("GET", REF + "/release"): Row(REF_READ, 400),  # not a remote reference
     ("POST", REF + "/release"): Row(ref("modify"), 400),
     ("GET", REF + "/updates"): Row(REF_READ, 400),

@@ -151,7 +151,7 @@ def test_a_broken_mapping_file_ends_in_error(admin, db, stub_worker):
 def test_rights_and_bad_requests(admin, make_user, db, stub_worker):
     ref = create_ref(admin, name="Empty")
     user = make_user(permissions=["upload_file"])
-    assert post_import(user, ref["id"], "plant_YMV_U42596.1.gb").status_code == 404
+    assert error(post_import(user, ref["id"], "plant_YMV_U42596.1.gb")) == (403, "Insufficient rights")
     admin.post(f"/api/refs/{ref['id']}/users", json={"user_id": user.id, **{r: r != "modify_otu" for r in RIGHTS}})
     response = post_import(user, ref["id"], "plant_YMV_U42596.1.gb")
     assert response.status_code == 403 and response.json["message"] == "Insufficient rights"
