@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -348,8 +348,13 @@ def _per_base_content(bases: np.ndarray, groups: list[tuple[int, int]]) -> np.nd
     return np.array(rows, dtype=np.float64).reshape(len(groups), 4)
 
 
-def fastqc_report(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> FastqcReport:
-    """Read one FASTQ file (gzipped or not), validating it, and report like FastQC."""
+def fastqc_report(
+    path: str | os.PathLike, block_bytes: int = BLOCK_BYTES, after_block: Callable[[], None] | None = None
+) -> FastqcReport:
+    """Read one FASTQ file (gzipped or not), validating it, and report like FastQC.
+
+    ``after_block`` is called after each block is counted: a job's cancellation check.
+    """
     counts = QualityCounts()
     try:
         with open_maybe_gzip(path, fast_inflate=True) as handle:
@@ -362,6 +367,8 @@ def fastqc_report(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> Fa
                 while (block := upcoming.popleft().result()) is not None:
                     upcoming.append(parser.submit(next, blocks, None))
                     counts.add_block(block)
+                    if after_block is not None:
+                        after_block()
     except ValueError:
         if is_gzipped(path):
             # ISA-L drops what it inflated just before a break in the stream, so its error
@@ -454,7 +461,7 @@ def _sum_bins(first: list[int], second: list[int]) -> list[int]:
     return [a + b for a, b in zip(first, second, strict=False)]
 
 
-def quality_of_files(paths: Sequence[str | os.PathLike]) -> dict:
+def quality_of_files(paths: Sequence[str | os.PathLike], after_block: Callable[[], None] | None = None) -> dict:
     """The ``quality`` document of a sample from its one or two read files.
 
     Every file is validated as it is read; two mate files must hold the same number
@@ -462,7 +469,7 @@ def quality_of_files(paths: Sequence[str | os.PathLike]) -> dict:
     """
     if len(paths) not in (1, 2):
         raise ValueError(f"a sample has one or two read files, not {len(paths)}")
-    reports = [fastqc_report(path) for path in paths]
+    reports = [fastqc_report(path, after_block=after_block) for path in paths]
     if len(paths) == 2:
         check_pair_counts(paths[0], reports[0].count, paths[1], reports[1].count)
     documents = [quality_document(report) for report in reports]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,14 +67,14 @@ def start_create_sample(db: Database, client: Client, data: dict) -> dict:
     return sample
 
 
-def assess(files: list[tuple[Path, str]]) -> dict:
+def assess(files: list[tuple[Path, str]], after_block: Callable[[], None] | None = None) -> dict:
     """The quality document of one or two read files given as (path, the user's name).
 
     Every record is validated on the way; a bad file raises ``StepFailed`` whose message
     names the user's file (not the worker's path), the problem and the record or line.
     """
     try:
-        return quality.quality_of_files([path for path, _ in files])
+        return quality.quality_of_files([path for path, _ in files], after_block)
     except ValueError as error:
         message = str(error)
         for path, name in files:
@@ -114,7 +115,7 @@ def download_uploads(state: SampleRun) -> None:
 @CREATE_SAMPLE.step
 def assess_reads(state: SampleRun) -> None:
     """Validate every record and compute the quality document in one pass; mates must share read names."""
-    state.quality = assess(state.uploads)
+    state.quality = assess(state.uploads, state.check_cancelled)
     if len(state.uploads) == 2:
         check_mates(state.uploads)
 

@@ -185,9 +185,9 @@ def test_bad_reads_fail_the_job_and_keep_the_uploads(admin, db, settings, worker
 
 
 def test_cancelling_a_running_create_sample_leaves_no_sample_and_keeps_the_uploads(admin, db, settings, worker):
-    # 400,000 real reads: long enough to be cancelled in the middle of its quality pass.
-    reads = gzip.decompress((DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz").read_bytes())
-    content = gzip.compress(reads * 40, compresslevel=1)
+    # 1.5 M real reads (150 gzip members of 10,000): long enough to be cancelled in the middle of
+    # its quality pass, which checks for a cancel after every block.
+    content = (DATA / "samples" / "rprsv-paired-nextseq" / "paired_1.fq.gz").read_bytes() * 150
     upload_id = upload(admin, "big_1.fq.gz", content, "reads")
     response = admin.post("/api/samples", json={"name": "to cancel", "files": [upload_id]})
     job_id, sample_id = response.json["job"]["id"], response.json["id"]
