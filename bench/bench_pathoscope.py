@@ -205,8 +205,8 @@ def analyse(
     return total, steps, analysis["results"], cpu
 
 
-#: One row per sample size for the closing table: (sample, floor s, job s, floor CPU s, job CPU s).
-SUMMARY: list[tuple[str, float, float, float, float]] = []
+#: One row per sample size for the closing table: (sample, floor s, job s, floor CPU s, job CPU s, load).
+SUMMARY: list[tuple[str, float, float, float, float, float]] = []
 
 
 def report(label: str, raw: tuple[float, float, int, float], runs: list[tuple[str, float, dict, dict, float]]) -> None:
@@ -223,19 +223,19 @@ def report(label: str, raw: tuple[float, float, int, float], runs: list[tuple[st
         )
         print("      " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items()))
     _, total, _, _, cpu = runs[-1]
-    SUMMARY.append((label.split(":")[0].split(" (")[0], passes, total, raw_cpu, cpu))
+    SUMMARY.append((label.split(":")[0].split(" (")[0], passes, total, raw_cpu, cpu, os.getloadavg()[0]))
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} (2 cores; above 2 the wall times are contended)")
 
 
 def print_summary() -> None:
     """The README's performance rows: the warm job against its floor, the two raw bowtie2 passes."""
     print("\nPathoscope against its floor (the two raw bowtie2 passes), warm caches; CPU counts every process")
-    print("| sample | floor s | job s | ratio | floor CPU s | job CPU s | CPU ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for sample, floor, job, floor_cpu, job_cpu in SUMMARY:
+    print("| Pathoscope, warm | floor s | job s | ratio | floor CPU s | job CPU s | CPU ratio | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    for sample, floor, job, floor_cpu, job_cpu, load in SUMMARY:
         print(
             f"| {sample} | {floor:.2f} | {job:.2f} | {job / floor:.2f}x | {floor_cpu:.2f} | {job_cpu:.2f} "
-            f"| {job_cpu / floor_cpu:.2f}x |"
+            f"| {job_cpu / floor_cpu:.2f}x | {load:.1f} |"
         )
 
 
