@@ -23,6 +23,7 @@ from rich.table import Table
 
 from ..core.settings import from_env
 from .client import ApiError, Client
+from .remote import print_diagnosis_table
 from .supervisor import port_open
 
 console = Console(highlight=False, soft_wrap=True)
@@ -136,7 +137,7 @@ def demo_samples(api: Client, context: dict) -> None:
 
 
 def demo_pathoscope(api: Client, context: dict) -> None:
-    """Run Pathoscope on the RpRSV sample and show the viruses found"""
+    """Run Pathoscope on the RpRSV sample and show its diagnosis"""
     sample = context["RpRSV NextSeq"]
     analysis = api.post(
         f"/api/samples/{sample['id']}/analyses", {"workflow": "pathoscope_bowtie", "ref_id": context["ref"]["id"]}
@@ -144,18 +145,7 @@ def demo_pathoscope(api: Client, context: dict) -> None:
     follow(api, analysis["job"]["id"], "pathoscope_bowtie")
     analysis = api.get(f"/api/analyses/{analysis['id']}")
     context["pathoscope"] = analysis
-    results = analysis["results"]
-    table = Table(
-        "virus",
-        "pi",
-        "reads",
-        "coverage",
-        "depth",
-        title=f"Viruses found in {sample['name']} ({results['read_count']} reads aligned)",
-    )
-    for otu in results["hits"]:
-        table.add_row(otu["name"], f"{otu['pi']:.4f}", str(otu["reads"]), f"{otu['coverage']:.3f}", str(otu["depth"]))
-    console.print(table)
+    print_diagnosis_table(analysis)
 
 
 def demo_hmms(api: Client, context: dict) -> None:
