@@ -328,22 +328,6 @@ def spades_progress(log_text: str, kmers: str) -> float:
     return done / len(stages)
 
 
-def assemble(
-    reads: Sequence[Path],
-    out_dir: Path,
-    *,
-    library_type: str,
-    proc: int = 1,
-    mem_gb: int = 8,
-    timeout: float | None = None,
-    cancel: threading.Event | None = None,
-) -> Path:
-    """Assemble with SPAdes; return the scaffolds FASTA (empty when SPAdes built nothing)."""
-    return assemble_reads(
-        reads, out_dir, library_type=library_type, proc=proc, mem_gb=mem_gb, timeout=timeout, cancel=cancel
-    ).scaffolds
-
-
 def assemble_reads(
     reads: Sequence[Path],
     out_dir: Path,

@@ -125,7 +125,7 @@ def test_spades_is_killed_on_cancel(trimmed, tmp_path):
     threading.Timer(1.5, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(runner.ToolCancelled):
-        nuvs.assemble(trimmed, tmp_path / "spades", library_type="normal", proc=2, mem_gb=4, cancel=cancel)
+        nuvs.assemble_reads(trimmed, tmp_path / "spades", library_type="normal", proc=2, mem_gb=4, cancel=cancel)
     assert time.monotonic() - started < 8
     leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "spades")], capture_output=True, text=True).stdout
     assert leftover == ""
