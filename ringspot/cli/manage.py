@@ -15,6 +15,7 @@ from rich.table import Table
 from ..bio.records import RecordError, group_records, read_records
 from .client import Client
 from .remote import (
+    FORMAT,
     MAPPING,
     analyses,
     console,
@@ -27,7 +28,6 @@ from .remote import (
     upload_with_progress,
 )
 
-FORMAT = click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -247,7 +247,7 @@ def report(ctx, ref_id, label, sample_ids, fmt, out: Path):
 @analyses.command("blast")
 @click.argument("analysis_id")
 @click.argument("contig", type=int)
-@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@FORMAT
 @click.pass_context
 @fail_on_api_errors
 def blast_contig(ctx, analysis_id, contig, output):

@@ -247,6 +247,7 @@ def upload_sample(ctx, reads: tuple[Path, ...], name, library_type, adapter, wai
     )
 
 
+#: ``--format table|json``, the same on every command that shows something.
 FORMAT = click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
 
 
@@ -455,7 +456,7 @@ def await_analysis(ctx, analysis_ids):
 
 @analyses.command("get")
 @click.argument("analysis_id")
-@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@FORMAT
 @click.option("--all-otus", is_flag=True, help="Also list OTUs that kept no read after reassignment.")
 @click.pass_context
 @fail_on_api_errors
@@ -606,7 +607,7 @@ def alignment_state(alignment: dict) -> str:
 
 @alignments.command("get")
 @click.argument("alignment_id")
-@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@FORMAT
 @click.pass_context
 @fail_on_api_errors
 def get_alignment(ctx, alignment_id, output):

@@ -13,26 +13,9 @@ from ringspot.cli import main
 from ringspot.tasks import hmms, references, subtractions  # noqa: F401  (bind actors to the stub broker)
 
 from ..conftest import DATA
+from .conftest import ok
 
 GENBANK = DATA / "genbank"
-
-
-@pytest.fixture
-def cli(admin, live_server, stub_worker, monkeypatch, tmp_path):
-    monkeypatch.setenv("RINGSPOT_URL", live_server)
-    monkeypatch.setenv("RINGSPOT_API_KEY", f"admin:{admin.key}")
-    monkeypatch.setenv("RINGSPOT_CONFIG", str(tmp_path / "none.json"))
-
-    def invoke(*args, input=None):
-        result = CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
-        return result
-
-    return invoke
-
-
-def ok(result):
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def test_version():

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-
-from ringspot.cli import main
 from ringspot.tasks import references  # noqa: F401  (binds the reference actors to the stub broker)
-from tests.cli.test_manage_cli import GENBANK, ok
 
-
-@pytest.fixture
-def cli(admin, live_server, stub_worker, monkeypatch, tmp_path):
-    monkeypatch.setenv("RINGSPOT_URL", live_server)
-    monkeypatch.setenv("RINGSPOT_API_KEY", f"admin:{admin.key}")
-    monkeypatch.setenv("RINGSPOT_CONFIG", str(tmp_path / "none.json"))
-    return lambda *args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+from .conftest import ok
+from .test_manage_cli import GENBANK
 
 
 def otu_names(cli, ref_id: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from ringspot.cli import main
@@ -15,18 +14,6 @@ from ..conftest import DATA
 
 SMALL_REFERENCE = DATA / "reference" / "example-20otus.reference.json.gz"
 GRAPEVINE_READS = DATA / "samples" / "glrav1-grapevine-125reads.fq.gz"
-
-
-@pytest.fixture
-def cli(admin, live_server, stub_worker, monkeypatch, tmp_path):
-    monkeypatch.setenv("RINGSPOT_URL", live_server)
-    monkeypatch.setenv("RINGSPOT_API_KEY", f"admin:{admin.key}")
-    monkeypatch.setenv("RINGSPOT_CONFIG", str(tmp_path / "none.json"))
-
-    def invoke(*args):
-        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-    return invoke
 
 
 def test_reference_sample_and_analysis_with_the_cli(cli):

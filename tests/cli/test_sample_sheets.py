@@ -7,9 +7,7 @@ import json
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
-from ringspot.cli import main
 from ringspot.cli.sheets import SheetError, read_sheet
 from ringspot.tasks import samples  # noqa: F401  (binds the actor to the stub broker)
 
@@ -18,14 +16,6 @@ from ..conftest import DATA
 GRAPEVINE = DATA / "samples" / "glrav1-grapevine-125reads.fq.gz"
 PAIRED = DATA / "samples" / "example-paired-50bp"
 HEADER = "name,reads_1,reads_2,library_type,host,isolate,locale,labels,subtractions\n"
-
-
-@pytest.fixture
-def cli(admin, live_server, stub_worker, monkeypatch, tmp_path):
-    monkeypatch.setenv("RINGSPOT_URL", live_server)
-    monkeypatch.setenv("RINGSPOT_API_KEY", f"admin:{admin.key}")
-    monkeypatch.setenv("RINGSPOT_CONFIG", str(tmp_path / "none.json"))
-    return lambda *args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture
