@@ -54,6 +54,18 @@ class Client:
     def get(self, path: str, **params):
         return self.request("GET", path, params=params or None)
 
+    def get_all(self, path: str, **params) -> list[dict]:
+        """Every document of a list, page after page (a list that is not paginated comes whole)."""
+        documents, page = [], 1
+        while True:
+            envelope = self.get(path, page=page, per_page=100, **params)
+            if isinstance(envelope, list):
+                return envelope
+            documents += envelope["documents"]
+            if page >= envelope.get("page_count", 1):
+                return documents
+            page += 1
+
     def post(self, path: str, body: dict | None = None):
         return self.request("POST", path, json=body or {})
 

@@ -46,19 +46,6 @@ def show(documents: list[dict] | dict, output: str, columns: dict[str, str]) -> 
         print_table(documents if isinstance(documents, list) else [documents], columns)
 
 
-def list_all(api: Client, path: str, **params) -> list[dict]:
-    """Every document of a paginated list."""
-    documents, page = [], 1
-    while True:
-        envelope = api.get(path, page=page, per_page=100, **params)
-        if isinstance(envelope, list):  # a plain list, not paginated
-            return envelope
-        documents += envelope["documents"]
-        if page >= envelope.get("page_count", 1):
-            return documents
-        page += 1
-
-
 # ---------------------------------------------------------------- references
 
 
@@ -108,7 +95,7 @@ def otus():
 def list_otus(ctx, ref_id, find, output):
     """List a reference's OTUs."""
     params = {"find": find} if find else {}
-    documents = list_all(make_client(ctx), f"/api/refs/{ref_id}/otus", **params)
+    documents = make_client(ctx).get_all(f"/api/refs/{ref_id}/otus", **params)
     show(documents, output, {"id": "id", "name": "name", "abbreviation": "abbreviation", "version": "version"})
 
 
@@ -184,7 +171,7 @@ EXPORTS = {"csv": "diagnosis.csv", "xlsx": "diagnosis.xlsx", "contigs": "contigs
 @fail_on_api_errors
 def list_analyses(ctx, sample, output):
     """List analyses, newest first."""
-    documents = list_all(make_client(ctx), "/api/analyses", **({"sample": sample} if sample else {}))
+    documents = make_client(ctx).get_all("/api/analyses", **({"sample": sample} if sample else {}))
     for document in documents:
         document["sample_name"] = (document.get("sample") or {}).get("name")
     show(documents, output, {**ANALYSIS_COLUMNS, "sample_name": "sample"})
@@ -285,7 +272,7 @@ def subtractions():
 @fail_on_api_errors
 def list_subtractions(ctx, output):
     """List subtractions."""
-    show(list_all(make_client(ctx), "/api/subtractions"), output, SUBTRACTION_COLUMNS)
+    show(make_client(ctx).get_all("/api/subtractions"), output, SUBTRACTION_COLUMNS)
 
 
 @subtractions.command("get")
@@ -380,7 +367,7 @@ def jobs():
 @fail_on_api_errors
 def list_jobs(ctx, state, output):
     """List jobs, newest first."""
-    show(list_all(make_client(ctx), "/api/jobs", **({"state": state} if state else {})), output, JOB_COLUMNS)
+    show(make_client(ctx).get_all("/api/jobs", **({"state": state} if state else {})), output, JOB_COLUMNS)
 
 
 @jobs.command("get")
@@ -423,7 +410,7 @@ def users():
 @fail_on_api_errors
 def list_users(ctx, output):
     """List users."""
-    show(list_all(make_client(ctx), "/api/users"), output, USER_COLUMNS)
+    show(make_client(ctx).get_all("/api/users"), output, USER_COLUMNS)
 
 
 @users.command("create")

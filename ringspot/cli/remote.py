@@ -186,7 +186,7 @@ def list_refs(ctx):
     """List references."""
     api = make_client(ctx)
     table = Table("id", "name", "OTUs", "unbuilt changes", "latest build")
-    for ref in api.get("/api/refs", per_page=100)["documents"]:
+    for ref in api.get_all("/api/refs"):
         build = ref.get("latest_build") or {}
         table.add_row(
             ref["id"],
@@ -260,8 +260,8 @@ FORMAT = click.option("--format", "output", type=click.Choice(["table", "json"])
 def list_samples(ctx, find, labels, output):
     """List samples."""
     api = make_client(ctx)
-    params = {"per_page": 100, **({"find": find} if find else {}), **({"label": list(labels)} if labels else {})}
-    documents = api.get("/api/samples", **params)["documents"]
+    params = {**({"find": find} if find else {}), **({"label": list(labels)} if labels else {})}
+    documents = api.get_all("/api/samples", **params)
     if output == "json":
         return print_json(documents)
     table = Table("id", "name", "library", "paired", "ready", "labels", "created")
